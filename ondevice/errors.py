@@ -1,0 +1,17 @@
+"""Domain exceptions. Library code raises these; only the CLI turns them into exit codes."""
+
+
+class OndeviceError(Exception):
+    """Base class: a problem with the user's input or environment, reported in one line."""
+
+
+class ConfigError(OndeviceError):
+    """A configuration value is invalid."""
+
+
+class CheckpointError(OndeviceError):
+    """A checkpoint is missing, incomplete, corrupt or of an unsupported architecture."""
+
+
+class DataError(OndeviceError):
+    """A data file cannot be read as labelled text."""

