@@ -242,6 +242,280 @@ def finetune(
     emit(summary, as_json, text)
 
 
+SAMPLE_DATA = Path(__file__).resolve().parent / "assets" / "sst2_dev_sample.tsv"
+
+
+def _csv(value: str | None) -> list[str]:
+    return [v.strip() for v in value.split(",") if v.strip()] if value else []
+
+
+@cli.command()
+@click.argument("model", required=False)
+@click.option("--target", default="android", show_default=True, help="android, linux-arm64 or host.")
+@click.option(
+    "--format",
+    "formats",
+    default=None,
+    help="Comma-separated: executorch, tflite, onnx (default: android gets executorch,tflite; others all).",
+)
+@click.option(
+    "--quantize", default="int8-dynamic", show_default=True, help="Comma-separated: fp32, int8-dynamic, int8-static."
+)
+@click.option("--seq-len", type=int, default=128, show_default=True, help="The artifacts' fixed sequence length.")
+@click.option(
+    "--data",
+    "data_path",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Sentences to verify on (and calibrate int8-static with); default: 200 SST-2 dev sentences.",
+)
+@click.option(
+    "--out", type=click.Path(path_type=Path), default=None, help="Bundle directory (default: ./ondevice-TARGET)."
+)
+@click.option("--force", is_flag=True, help="Replace --out if it exists and is not empty.")
+@click.option("--threads", type=click.IntRange(1), default=2, show_default=True, help="Threads for verification runs.")
+@click.option("--max-logit-diff", type=float, default=1e-3, show_default=True, help="fp32: allowed max |Δlogit|.")
+@click.option("--min-agreement", type=float, default=0.98, show_default=True, help="int8: required label agreement.")
+@click.option(
+    "--max-accuracy-drop",
+    type=float,
+    default=0.01,
+    show_default=True,
+    help="int8: allowed accuracy loss against PyTorch.",
+)
+@click.option(
+    "--copy-to",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Also copy the finished bundle into this directory (the Android app's assets).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the manifest as JSON.")
+@handle_errors
+def export(
+    model,
+    target,
+    formats,
+    quantize,
+    seq_len,
+    data_path,
+    out,
+    force,
+    threads,
+    max_logit_diff,
+    min_agreement,
+    max_accuracy_drop,
+    copy_to,
+    as_json,
+) -> None:
+    """Export MODEL to verified mobile artifacts and bundle them with the tokenizer and labels.
+
+    Every artifact is run in its own runtime and compared with the PyTorch model before the bundle
+    is written; a failed check fails the export and leaves nothing behind.
+
+    \b
+    Example:
+        ondevice export --target android
+        ondevice export build/minilm-sst2 --target host --format executorch,onnx \\
+            --quantize fp32,int8-dynamic --data ../shared/data/sst2/dev.tsv --out build/host
+    """
+    _quiet_libraries()
+    from ondevice.data import read_dataset
+    from ondevice.export import ExportRequest, Thresholds, export_bundle
+    from ondevice.model import load_model
+
+    req = ExportRequest(
+        target=target,
+        formats=_csv(formats),
+        quantizations=_csv(quantize),
+        seq_len=seq_len,
+        threads=threads,
+        force=force,
+        thresholds=Thresholds(max_logit_diff, min_agreement, max_accuracy_drop),
+    )
+    out = out or Path(f"ondevice-{target}")
+    ckpt = load_model(model)
+    data = read_dataset(data_path or SAMPLE_DATA, ckpt.labels)
+    status(
+        f"exporting {ckpt.source} for {target}: {', '.join(req.formats)} x {', '.join(req.quantizations)}, "
+        f"seq len {seq_len}, verified on {len(data)} sentences"
+    )
+    manifest = export_bundle(ckpt, out, req, data, copy_to=copy_to)
+    emit(manifest, as_json, _format_manifest(out, manifest))
+
+
+def _format_manifest(where: Path, m: dict) -> str:
+    lines = [
+        f"bundle    {where}",
+        f"target    {m['target']}",
+        f"model     {m['model']['source']}",
+        f"labels    {', '.join(m['labels'])}",
+        f"seq len   {m['seq_len']}",
+        "",
+        f"{'artifact':<28} {'size MB':>8} {'max|Δ|':>9} {'agree':>7} {'acc':>7} {'ref acc':>7}",
+    ]
+    for a in m["artifacts"]:
+        v = a["verification"]
+        acc = f"{v['accuracy']:.4f}" if v["accuracy"] is not None else "-"
+        ref = f"{v['reference_accuracy']:.4f}" if v["reference_accuracy"] is not None else "-"
+        lines.append(
+            f"{a['file']:<28} {a['size_bytes'] / 1e6:8.2f} {v['max_abs_logit_diff']:9.2e} "
+            f"{v['label_agreement']:7.4f} {acc:>7} {ref:>7}"
+        )
+        d = a["export"].get("delegation")
+        if d:
+            lines.append(
+                f"{'':<28} XNNPACK runs {d['delegated_share']:.1%} of ops; portable: "
+                + ", ".join(f"{k} x{n}" for k, n in d["not_delegated"].items())
+            )
+    return "\n".join(lines)
+
+
+@cli.command()
+@click.argument("artifact", type=click.Path(path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+@handle_errors
+def inspect(artifact: Path, as_json: bool) -> None:
+    """Manifest, size by part (embeddings, encoder, head), quantization and delegation of a bundle or artifact.
+
+    \b
+    Example:
+        ondevice inspect ondevice-android
+        ondevice inspect ondevice-android/model.int8-dynamic.pte --json
+    """
+    _quiet_libraries()
+    from ondevice.bundle import load_manifest
+
+    bundle, name = (artifact, None) if artifact.is_dir() else (artifact.parent, artifact.name)
+    if name is not None and not artifact.is_file():
+        raise click.ClickException(f"{artifact}: no such file or bundle")
+    if name is not None and not (bundle / "ondevice.json").is_file():
+        import converters
+
+        converters.module(converters.format_of(artifact)).check_file(artifact)
+        info = {"file": str(artifact), "size_bytes": artifact.stat().st_size, "manifest": None}
+        emit(info, as_json, f"{artifact}: {info['size_bytes'] / 1e6:.2f} MB, no manifest beside it")
+        return
+    m = load_manifest(bundle)
+    arts = [a for a in m["artifacts"] if name is None or a["file"] == name]
+    if not arts:
+        raise click.ClickException(f"{artifact}: not listed in {bundle / 'ondevice.json'}")
+    params = m["model"]["parameters"]
+    total = sum(params.values())
+    for a in arts:
+        a["size_by_part"] = {k: round(a["size_bytes"] * v / total) for k, v in params.items()}
+    result = {
+        "bundle": str(bundle),
+        "target": m["target"],
+        "labels": m["labels"],
+        "seq_len": m["seq_len"],
+        "parameters": params,
+        "artifacts": arts,
+    }
+    lines = [
+        f"bundle {bundle}  target {m['target']}  seq len {m['seq_len']}  labels {', '.join(m['labels'])}",
+        "parameters: " + ", ".join(f"{k} {v / 1e6:.2f}M" for k, v in params.items()),
+    ]
+    for a in arts:
+        lines.append(
+            f"{a['file']}: {a['format']} {a['quantization']}, {a['size_bytes'] / 1e6:.2f} MB "
+            f"(embeddings ~{a['size_by_part']['embeddings'] / 1e6:.1f}, "
+            f"encoder ~{a['size_by_part']['encoder'] / 1e6:.1f}, head ~{a['size_by_part']['head'] / 1e6:.2f} MB, "
+            f"by parameter share), verified max|Δ| {a['verification']['max_abs_logit_diff']:.2e}, "
+            f"agreement {a['verification']['label_agreement']:.4f}"
+        )
+        d = a["export"].get("delegation")
+        if d:
+            lines.append(
+                f"  XNNPACK: {d['delegated_ops']} ops in {d['delegate_calls']} delegate calls "
+                f"({d['delegated_share']:.1%}); portable: "
+                + ", ".join(f"{k} x{n}" for k, n in d["not_delegated"].items())
+            )
+            for why, n in d.get("why_not_delegated", {}).items():
+                lines.append(f"    not delegated: {why} (x{n})")
+    emit(result, as_json, "\n".join(lines))
+
+
+MAX_TEXT_CHARS = 1_000_000
+
+
+@cli.command()
+@click.argument("artifact", type=click.Path(path_type=Path))
+@click.argument("texts", nargs=-1, required=True)
+@click.option("--format", "fmt", default=None, help="Which artifact of a bundle (executorch, tflite, onnx).")
+@click.option("--quantize", default=None, help="Which artifact of a bundle (fp32, int8-dynamic, int8-static).")
+@click.option("--threads", type=click.IntRange(1), default=2, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+@handle_errors
+def run(artifact: Path, texts: tuple[str, ...], fmt, quantize, threads: int, as_json: bool) -> None:
+    """Classify TEXTS with an exported artifact on this machine, in the artifact's own runtime.
+
+    ARTIFACT is a bundle directory or an artifact file inside one (its tokenizer and labels are read
+    from the bundle; the manifest's checksums are checked first).
+
+    \b
+    Example:
+        ondevice run ondevice-android "a gorgeous , witty , seductive movie ."
+    """
+    import time
+
+    _quiet_libraries()
+    import numpy as np
+
+    import converters
+    from ondevice.bundle import load_manifest, select_artifact
+    from ondevice.model import Tokenizer
+
+    for t in texts:
+        if len(t) > MAX_TEXT_CHARS:
+            raise click.UsageError(f"text of {len(t)} characters is too long (at most {MAX_TEXT_CHARS})")
+    bundle = artifact if artifact.is_dir() else artifact.parent
+    if not artifact.exists():
+        raise click.ClickException(f"{artifact}: no such file or bundle")
+    m = load_manifest(bundle)
+    if artifact.is_dir():
+        a = select_artifact(bundle, m, fmt, quantize)
+    else:
+        matches = [x for x in m["artifacts"] if x["file"] == artifact.name]
+        if not matches:
+            raise click.ClickException(f"{artifact}: not listed in {bundle / 'ondevice.json'}")
+        a = matches[0]
+    tok = Tokenizer.load(bundle)
+    runner = converters.module(a["format"]).Runner(bundle / a["file"], threads=threads)
+    lengths = tok.lengths(texts)
+    ids, mask = tok(list(texts), max_length=runner.seq_len)
+    results = []
+    for i, text in enumerate(texts):
+        t0 = time.perf_counter()
+        logits = runner.run(ids[i : i + 1], mask[i : i + 1])[0]
+        ms = (time.perf_counter() - t0) * 1000
+        p = np.exp(logits - logits.max())
+        p = p / p.sum()
+        results.append(
+            {
+                "text": text,
+                "label": m["labels"][int(p.argmax())],
+                "probabilities": {name: float(v) for name, v in zip(m["labels"], p, strict=True)},
+                "ms": round(ms, 3),
+                "tokens": lengths[i],
+                "truncated": lengths[i] > runner.seq_len,
+            }
+        )
+    runner.close()
+    out = {
+        "artifact": str(bundle / a["file"]),
+        "format": a["format"],
+        "quantization": a["quantization"],
+        "threads": threads,
+        "results": results,
+    }
+    lines = []
+    for r in results:
+        probs = " ".join(f"{k}={v:.3f}" for k, v in r["probabilities"].items())
+        note = f"  (truncated from {r['tokens']} to {runner.seq_len} tokens)" if r["truncated"] else ""
+        lines.append(f"{r['label']:<10} {probs}  {r['ms']:.1f} ms{note}")
+    emit(out, as_json, "\n".join(lines))
+
+
 def main() -> None:
     cli()
 

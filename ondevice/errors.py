@@ -15,3 +15,11 @@ class CheckpointError(OndeviceError):
 
 class DataError(OndeviceError):
     """A data file cannot be read as labelled text."""
+
+
+class ExportError(OndeviceError):
+    """An artifact could not be produced, or it does not compute what the PyTorch model computes."""
+
+
+class ArtifactError(OndeviceError):
+    """An artifact or bundle is missing, truncated, corrupt or does not match its manifest."""

@@ -94,6 +94,8 @@ class Embeddings(nn.Module):
 
     def forward(self, input_ids: torch.Tensor) -> torch.Tensor:
         L = input_ids.shape[1]
+        # Mobile runtimes feed int32 ids; quantized embedding kernels index with int64 only.
+        input_ids = input_ids.to(torch.long)
         x = self.word(input_ids) + self.position(self.position_ids[:L])  # (B, L, C)
         if self.token_type is not None:
             x = x + self.token_type.weight[0]

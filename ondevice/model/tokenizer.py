@@ -52,6 +52,10 @@ class Tokenizer:
     def vocab_size(self) -> int:
         return self.backend.get_vocab_size(with_added_tokens=True)
 
+    def lengths(self, texts: Sequence[str]) -> list[int]:
+        """Token counts with [CLS] and [SEP], before truncation."""
+        return [len(enc.ids) for enc in self.backend.encode_batch(list(texts))]
+
     def token_ids(self, texts: Sequence[str], max_length: int | None = None) -> list[list[int]]:
         """Ids with [CLS] and [SEP], truncated to max_length, unpadded."""
         n = max_length or self.settings.max_length

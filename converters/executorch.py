@@ -1,0 +1,225 @@
+"""ExecuTorch: torch.export -> XNNPACK lowering -> .pte, and a host runner on ExecuTorch's pybindings.
+
+Quantization (all through torchao, which the XNNPACK partitioner and ExecuTorch's quant-fusion pass
+understand):
+- int8-dynamic: linears with per-channel int8 weights and int8 activations quantized per token
+  at run time; the word and position tables with per-row int8 weights (the word table is half of
+  MiniLM's parameters).
+- int8-static: linears with per-channel int8 weights and int8 activations calibrated on real
+  sentences (pt2e, XNNPACKQuantizer); tables as in int8-dynamic.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from converters.common import ExportOptions, check_inputs, example_inputs, run_rows, write_atomic
+from ondevice.errors import ArtifactError, ExportError
+
+# Graph nodes that are bookkeeping, not computation.
+_BOOKKEEPING = {"getitem", "alloc", "executorch_call_delegate"}
+
+
+def _quantize_tables(model: torch.nn.Module) -> None:
+    from torchao.quantization.granularity import PerAxis
+    from torchao.quantization.quant_api import IntxWeightOnlyConfig, quantize_
+
+    # The token-type table is read by row index in the graph, which quantized tensors do not support;
+    # it holds only two rows.
+    quantize_(
+        model,
+        IntxWeightOnlyConfig(weight_dtype=torch.int8, granularity=PerAxis(0)),
+        lambda m, fqn: isinstance(m, torch.nn.Embedding) and "token_type" not in fqn,
+    )
+
+
+def _prepare(model: torch.nn.Module, opts: ExportOptions, example) -> torch.export.ExportedProgram:
+    model = copy.deepcopy(model).eval()
+    if opts.quantize == "fp32":
+        return torch.export.export(model, example)
+    if opts.quantize == "int8-dynamic":
+        from torchao.quantization.granularity import PerAxis
+        from torchao.quantization.quant_api import Int8DynamicActivationIntxWeightConfig, quantize_
+
+        quantize_(
+            model,
+            Int8DynamicActivationIntxWeightConfig(weight_dtype=torch.int8, weight_granularity=PerAxis(0)),
+            lambda m, fqn: isinstance(m, torch.nn.Linear),
+        )
+        _quantize_tables(model)
+        return torch.export.export(model, example)
+    # int8-static
+    from executorch.backends.xnnpack.quantizer.xnnpack_quantizer import (
+        XNNPACKQuantizer,
+        get_symmetric_quantization_config,
+    )
+    from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
+
+    _quantize_tables(model)
+    graph = torch.export.export(model, example).module()
+    # Only the linears: the attention scores carry the additive padding mask (-1e4), and a static
+    # int8 range stretched over it leaves no resolution for the scores themselves.
+    quantizer = XNNPACKQuantizer().set_module_type(
+        torch.nn.Linear, get_symmetric_quantization_config(is_per_channel=True)
+    )
+    prepared = prepare_pt2e(graph, quantizer)
+    with torch.no_grad():
+        for batch in opts.calibration_batches():
+            prepared(*batch)
+    return torch.export.export(convert_pt2e(prepared), example)
+
+
+class _Reasons(logging.Handler):
+    """Collects the XNNPACK partitioner's explanations of the ops it leaves out."""
+
+    def __init__(self):
+        super().__init__(logging.DEBUG)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        msg = record.getMessage()
+        if msg.startswith("WhyNoPartition"):
+            self.messages.append(msg.removeprefix("WhyNoPartition:").strip())
+
+
+def _op_name(target) -> str:
+    """'aten.native_layer_norm.default' from an EdgeOpOverload's printed form."""
+    return str(target).split(": schema")[0].removeprefix("<EdgeOpOverload: ").rstrip(">")
+
+
+def delegation_report(edge) -> dict:
+    """How much of the program XNNPACK runs, and what falls back to portable kernels."""
+    gm = edge.exported_program().graph_module
+    calls = [n for n in gm.graph.nodes if n.op == "call_function"]
+    delegates = sum(1 for n in calls if "executorch_call_delegate" in str(n.target))
+    delegated_ops = 0
+    for name, sub in gm.named_children():
+        if name.startswith("lowered_module"):
+            inner = sub.original_module.graph_module.graph
+            delegated_ops += sum(1 for n in inner.nodes if n.op == "call_function" and "getitem" not in str(n.target))
+    fallback = Counter()
+    for n in calls:
+        t = str(n.target)
+        if any(b in t for b in _BOOKKEEPING):
+            continue
+        fallback[_op_name(n.target).removesuffix(".out").removesuffix("_out")] += 1
+    total = delegated_ops + sum(fallback.values())
+    return {
+        "backend": "XnnpackBackend",
+        "delegate_calls": delegates,
+        "delegated_ops": delegated_ops,
+        "portable_ops": sum(fallback.values()),
+        "delegated_share": round(delegated_ops / total, 4) if total else 0.0,
+        "not_delegated": dict(fallback.most_common()),
+    }
+
+
+def _summarize_reasons(messages: list[str]) -> dict[str, int]:
+    """'Node aten_x_default_3 was not partitioned because invalid dtype.' -> {'aten_x: invalid dtype': n}."""
+    import re
+
+    out: Counter = Counter()
+    for m in messages:
+        hit = re.match(r"Node (\w+) was not partitioned because (.*?)\.?$", m)
+        if not hit:
+            out[m] += 1
+            continue
+        op = re.sub(r"(_default|_Tensor|_int|_Scalar)?(_\d+)?$", "", hit.group(1))
+        out[f"{op}: {hit.group(2)}"] += 1
+    return dict(out.most_common())
+
+
+def export(model: torch.nn.Module, path: Path, opts: ExportOptions) -> dict:
+    """Export, lower to XNNPACK and serialize a .pte; returns facts for the manifest."""
+    from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
+    from executorch.exir import EdgeCompileConfig, ExecutorchBackendConfig, to_edge_transform_and_lower
+
+    example = example_inputs(opts)
+    reasons = _Reasons()
+    log = logging.getLogger("executorch.backends.xnnpack")
+    old_level = log.level
+    old_propagate = log.propagate
+    log.addHandler(reasons)
+    log.setLevel(logging.DEBUG)
+    log.propagate = False  # the reasons go into the report, not onto the user's terminal
+    try:
+        ep = _prepare(model, opts, example)
+        edge = to_edge_transform_and_lower(
+            ep,
+            partitioner=[XnnpackPartitioner()],
+            # torchao's quantized tables are fused into quantized_decomposed::embedding_byte below.
+            compile_config=EdgeCompileConfig(_check_ir_validity=False),
+        )
+        program = edge.to_executorch(ExecutorchBackendConfig(do_quant_fusion_and_const_prop=True))
+        report = delegation_report(program)  # after quant fusion: what the runtime will execute
+    except ExportError:
+        raise
+    except Exception as e:  # export and lowering raise many exception types
+        raise ExportError(f"ExecuTorch export failed: {type(e).__name__}: {str(e).splitlines()[0]}") from e
+    finally:
+        log.removeHandler(reasons)
+        log.setLevel(old_level)
+        log.propagate = old_propagate
+    report["why_not_delegated"] = _summarize_reasons(reasons.messages)
+    write_atomic(path, program.buffer)
+    return {"delegation": report}
+
+
+def check_file(path: Path) -> None:
+    """A .pte's flatbuffer identifier and its extended header's sizes, checked before loading."""
+    from converters.common import check_flatbuffer
+
+    data = check_flatbuffer(path, b"ET12", "ExecuTorch .pte")
+    if data[8:12] == b"eh00":
+        program_size = int.from_bytes(data[16:24], "little")
+        segment_base = int.from_bytes(data[24:32], "little")
+        segment_size = int.from_bytes(data[32:40], "little")
+        expected = segment_base + segment_size if segment_size else program_size
+        if len(data) < expected:
+            raise ArtifactError(f"{path}: truncated .pte ({len(data)} bytes, its header says {expected})")
+
+
+class Runner:
+    """Runs a .pte with ExecuTorch's Python runtime (portable, optimized and quantized kernels + XNNPACK)."""
+
+    format = "executorch"
+
+    def __init__(self, path: Path, threads: int = 2, method: str = "forward"):
+        check_file(path)
+        import executorch.kernels.quantized  # noqa: F401  registers quantized_decomposed kernels
+        from executorch.extension.pybindings import portable_lib
+        from executorch.runtime import Runtime
+
+        self.path = Path(path)
+        portable_lib._unsafe_reset_threadpool(threads)
+        self.threads = threads
+        try:
+            self.program = Runtime.get().load_program(self.path)
+            self.method = self.program.load_method(method)
+        except RuntimeError as e:
+            raise ArtifactError(f"{path}: ExecuTorch cannot load it: {e}") from None
+        meta = self.method.metadata
+        shape = tuple(meta.input_tensor_meta(0).sizes())
+        self.seq_len = shape[1]
+        # ExecuTorch's ScalarType codes: 3 is Int (int32), 4 is Long (int64).
+        self.input_dtype = np.int32 if meta.input_tensor_meta(0).dtype() == 3 else np.int64
+
+    def run(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
+        check_inputs(input_ids, attention_mask, self.seq_len, self.path)
+
+        def one(ids, mask):
+            out = self.method.execute(
+                [torch.from_numpy(ids.astype(self.input_dtype)), torch.from_numpy(mask.astype(self.input_dtype))]
+            )
+            return out[0].numpy()
+
+        return run_rows(one, input_ids, attention_mask)
+
+    def close(self) -> None:
+        self.method = self.program = None

@@ -1,0 +1,151 @@
+"""TFLite / LiteRT: litert-torch conversion -> .tflite, quantized with ai-edge-quantizer; runs on ai-edge-litert.
+
+- fp32: litert-torch's converter as it is (int64 inputs become int32).
+- int8-dynamic: dynamic-range quantization (recipe dynamic_wi8_afp32): int8 weights, including the
+  embedding tables, with activations quantized on the fly.
+- int8-static: the linears with int8 weights and int8 activations calibrated on real sentences
+  (recipe static_wi8_ai8, restricted to FULLY_CONNECTED), the tables with int8 weights.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import io
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from converters.common import ExportOptions, check_flatbuffer, check_inputs, example_inputs, run_rows, write_atomic
+from ondevice.errors import ArtifactError, ExportError
+
+SIGNATURE = "serving_default"
+
+
+def _convert_fp32(model: torch.nn.Module, opts: ExportOptions) -> bytes:
+    import litert_torch
+
+    ids, mask = example_inputs(opts)
+    edge = litert_torch.convert(copy.deepcopy(model).eval(), sample_kwargs={"input_ids": ids, "attention_mask": mask})
+    with tempfile.TemporaryDirectory() as d:
+        edge.export(str(Path(d) / "m.tflite"))
+        return (Path(d) / "m.tflite").read_bytes()
+
+
+def _quantize(fp32: bytes, opts: ExportOptions) -> bytes:
+    from ai_edge_quantizer import quantizer, recipe
+
+    with tempfile.TemporaryDirectory() as d:
+        src = Path(d) / "fp32.tflite"
+        src.write_bytes(fp32)
+        qt = quantizer.Quantizer(str(src))
+        if opts.quantize == "int8-dynamic":
+            qt.load_quantization_recipe(recipe.dynamic_wi8_afp32())
+            result = qt.quantize()
+        else:
+            # Linears with calibrated int8 activations, tables with int8 weights; the rest stays float,
+            # since a static range over the masked attention scores (-1e4 at padding) leaves no
+            # resolution for the scores themselves.
+            static_fc = dict(recipe.static_wi8_ai8()[0], operation="FULLY_CONNECTED")
+            tables = dict(recipe.dynamic_wi8_afp32()[0], operation="EMBEDDING_LOOKUP")
+            qt.load_quantization_recipe([static_fc, tables])
+            samples = [
+                {"input_ids": ids.numpy().astype(np.int32), "attention_mask": mask.numpy().astype(np.int32)}
+                for ids, mask in opts.calibration_batches()
+            ]
+            result = qt.quantize(qt.calibrate({SIGNATURE: samples}))
+        out = Path(d) / "q.tflite"
+        result.export_model(str(out), overwrite=True)
+        return out.read_bytes()
+
+
+@contextlib.contextmanager
+def _quiet():
+    """The converter and quantizer print progress and summaries to stdout, which carries our results."""
+    old = os.environ.get("TQDM_DISABLE")
+    os.environ["TQDM_DISABLE"] = "1"
+    try:
+        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+            yield
+    finally:
+        if old is None:
+            os.environ.pop("TQDM_DISABLE", None)
+        else:
+            os.environ["TQDM_DISABLE"] = old
+
+
+def export(model: torch.nn.Module, path: Path, opts: ExportOptions) -> dict:
+    """Convert to .tflite (and quantize); returns facts for the manifest."""
+    try:
+        with _quiet():
+            data = _convert_fp32(model, opts)
+            if opts.quantize != "fp32":
+                data = _quantize(data, opts)
+    except ExportError:
+        raise
+    except Exception as e:  # the converters raise many exception types
+        raise ExportError(f"TFLite export failed: {type(e).__name__}: {str(e).splitlines()[0]}") from e
+    write_atomic(path, data)
+    return {"signature": SIGNATURE, "ops": _op_counts(path)}
+
+
+def _op_counts(path: Path) -> dict[str, int]:
+    from collections import Counter
+
+    from ai_edge_litert.interpreter import Interpreter
+
+    it = Interpreter(model_path=str(path))
+    ops = Counter(d["op_name"] for d in it._get_ops_details())
+    return dict(ops.most_common())
+
+
+def check_file(path: Path) -> None:
+    check_flatbuffer(path, b"TFL3", "TFLite .tflite")
+
+
+class Runner:
+    """Runs a .tflite with ai-edge-litert's interpreter (tflite_runtime on small ARM devices)."""
+
+    format = "tflite"
+
+    def __init__(self, path: Path, threads: int = 2):
+        check_file(path)
+        try:
+            from ai_edge_litert.interpreter import Interpreter
+        except ImportError:  # small ARM Linux devices
+            from tflite_runtime.interpreter import Interpreter
+        self.path = Path(path)
+        self.threads = threads
+        try:
+            self.interpreter = Interpreter(model_path=str(path), num_threads=threads)
+            self.runner = self.interpreter.get_signature_runner(SIGNATURE)
+        except (ValueError, RuntimeError) as e:
+            raise ArtifactError(f"{path}: LiteRT cannot load it: {str(e).splitlines()[0]}") from None
+        details = self.runner.get_input_details()
+        if set(details) != {"input_ids", "attention_mask"}:
+            raise ArtifactError(f"{path}: expected inputs input_ids and attention_mask, found {sorted(details)}")
+        self.seq_len = int(details["input_ids"]["shape"][1])
+        self.input_dtype = details["input_ids"]["dtype"]
+        out = next(iter(self.runner.get_output_details().values()))
+        # A full-integer model's logits are int8: dequantize with the tensor's own scale and zero point.
+        scales, zero_points = out["quantization_parameters"]["scales"], out["quantization_parameters"]["zero_points"]
+        self.output_scale = float(scales[0]) if len(scales) and out["dtype"] != np.float32 else None
+        self.output_zero_point = int(zero_points[0]) if self.output_scale is not None else 0
+
+    def run(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
+        check_inputs(input_ids, attention_mask, self.seq_len, self.path)
+
+        def one(ids, mask):
+            out = self.runner(input_ids=ids.astype(self.input_dtype), attention_mask=mask.astype(self.input_dtype))
+            logits = next(iter(out.values()))
+            if self.output_scale is not None:
+                logits = (logits.astype(np.float32) - self.output_zero_point) * self.output_scale
+            return logits
+
+        return run_rows(one, input_ids, attention_mask)
+
+    def close(self) -> None:
+        self.runner = self.interpreter = None

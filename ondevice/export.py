@@ -1,0 +1,168 @@
+"""`ondevice export`: artifacts in every requested format and precision, each verified, in one bundle.
+
+The pipeline reads as its stages: export (converters.*) -> run in its own runtime -> compare with
+the PyTorch model -> write the bundle atomically with its manifest. Nothing is called done until it
+has been run and compared.
+"""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+import converters
+from converters.common import QUANTIZATIONS, ExportOptions
+from ondevice.bundle import BundleWriter, parameter_groups
+from ondevice.data import Dataset
+from ondevice.errors import ConfigError, ExportError
+from ondevice.model import Checkpoint
+from ondevice.progress import progress
+
+# What each target gets unless --format says otherwise, and the dtype of the token inputs.
+TARGETS = {
+    "android": {"formats": ["executorch", "tflite"], "input_dtype": "int32"},
+    "linux-arm64": {"formats": ["executorch", "tflite", "onnx"], "input_dtype": "int32"},
+    "host": {"formats": ["executorch", "tflite", "onnx"], "input_dtype": "int64"},
+}
+
+
+@dataclass
+class Thresholds:
+    max_logit_diff: float = 1e-3  # fp32 artifacts: max |logit - PyTorch logit|
+    min_agreement: float = 0.98  # int8 artifacts: share of sentences with the PyTorch label
+    max_accuracy_drop: float = 0.01  # int8 artifacts: accuracy at most this far below PyTorch's
+
+
+@dataclass
+class ExportRequest:
+    target: str = "android"
+    formats: list[str] = field(default_factory=list)  # empty: the target's defaults
+    quantizations: list[str] = field(default_factory=lambda: ["int8-dynamic"])
+    seq_len: int = 128
+    threads: int = 2
+    thresholds: Thresholds = field(default_factory=Thresholds)
+    force: bool = False
+
+    def __post_init__(self) -> None:
+        if self.target not in TARGETS:
+            raise ConfigError(f"unknown target {self.target!r}; use one of {', '.join(TARGETS)}")
+        if not self.formats:
+            self.formats = list(TARGETS[self.target]["formats"])
+        for f in self.formats:
+            converters.module(f)  # raises on an unknown format
+        for q in self.quantizations:
+            if q not in QUANTIZATIONS:
+                raise ConfigError(f"unknown quantization {q!r}; use one of {', '.join(QUANTIZATIONS)}")
+        if not self.formats or not self.quantizations:
+            raise ConfigError("nothing to export: give at least one format and one quantization")
+
+
+def verify(logits: np.ndarray, reference: np.ndarray, targets: list[int] | None, quantize: str, t: Thresholds) -> dict:
+    """Compare an artifact's logits with the PyTorch model's on the same inputs."""
+    agree = float((logits.argmax(-1) == reference.argmax(-1)).mean())
+    result = {
+        "sentences": int(len(logits)),
+        "max_abs_logit_diff": float(np.abs(logits - reference).max()),
+        "label_agreement": agree,
+        "accuracy": None,
+        "reference_accuracy": None,
+    }
+    failures = []
+    if targets is not None:
+        y = np.asarray(targets)
+        result["accuracy"] = float((logits.argmax(-1) == y).mean())
+        result["reference_accuracy"] = float((reference.argmax(-1) == y).mean())
+    if quantize == "fp32":
+        result["thresholds"] = {"max_abs_logit_diff": t.max_logit_diff}
+        if result["max_abs_logit_diff"] > t.max_logit_diff:
+            failures.append(f"max |Δlogit| {result['max_abs_logit_diff']:.2e} > {t.max_logit_diff:.0e}")
+    else:
+        result["thresholds"] = {"label_agreement": t.min_agreement, "accuracy_drop": t.max_accuracy_drop}
+        if agree < t.min_agreement:
+            failures.append(f"label agreement {agree:.2%} < {t.min_agreement:.0%}")
+        if targets is not None and result["accuracy"] < result["reference_accuracy"] - t.max_accuracy_drop - 1e-9:
+            failures.append(
+                f"accuracy {result['accuracy']:.2%} is more than {t.max_accuracy_drop:.0%} "
+                f"below PyTorch's {result['reference_accuracy']:.2%}"
+            )
+    result["passed"] = not failures
+    result["failures"] = failures
+    return result
+
+
+@torch.no_grad()
+def reference_logits(ckpt: Checkpoint, ids: np.ndarray, mask: np.ndarray, batch: int = 32) -> np.ndarray:
+    model = ckpt.model.eval()
+    out = [
+        model(torch.from_numpy(ids[i : i + batch]), torch.from_numpy(mask[i : i + batch])).numpy()
+        for i in range(0, len(ids), batch)
+    ]
+    return np.concatenate(out)
+
+
+def export_bundle(
+    ckpt: Checkpoint,
+    out: Path,
+    req: ExportRequest,
+    data: Dataset | None,
+    calibration: Dataset | None = None,
+    copy_to: Path | None = None,
+) -> dict:
+    """Export, verify and bundle. Returns the manifest. On any failure nothing is left at ``out``."""
+    cfg = ckpt.config
+    if not 8 <= req.seq_len <= cfg.max_position_embeddings:
+        raise ConfigError(
+            f"--seq-len {req.seq_len} is outside what the model can take (8 to {cfg.max_position_embeddings} positions)"
+        )
+    if data is None:
+        raise ConfigError("verification needs labelled or unlabelled sentences (--data)")
+    ids, mask = ckpt.tokenizer(data.texts, max_length=req.seq_len)
+    targets = data.targets if data.labels == ckpt.labels else None
+    calib = calibration or data
+    cal_ids, cal_mask = ckpt.tokenizer(calib.texts[:64], max_length=req.seq_len)
+    reference = reference_logits(ckpt, ids, mask)
+    dtype = TARGETS[req.target]["input_dtype"]
+
+    writer = BundleWriter(out, force=req.force)
+    with writer:
+        writer.add_model_files(ckpt, req.seq_len)
+        jobs = [(f, q) for q in req.quantizations for f in req.formats]
+        bar = progress(jobs, desc="export", unit="artifact")
+        for fmt, q in bar:
+            bar.set_postfix_str(f"{fmt} {q}")
+            mod = converters.module(fmt)
+            name = f"model.{q}{converters.FORMATS[fmt]}"
+            path = writer.path(name)
+            opts = ExportOptions(
+                quantize=q, seq_len=req.seq_len, input_dtype=dtype, calibration_ids=cal_ids, calibration_mask=cal_mask
+            )
+            info = mod.export(ckpt.model, path, opts)
+            runner = mod.Runner(path, threads=req.threads)
+            try:
+                logits = runner.run(ids.astype(runner.input_dtype), mask.astype(runner.input_dtype))
+            finally:
+                runner.close()
+            check = verify(logits, reference, targets, q, req.thresholds)
+            if not check["passed"]:
+                raise ExportError(
+                    f"{fmt} {q} artifact failed verification on {len(ids)} sentences: "
+                    + "; ".join(check["failures"])
+                    + " (thresholds can be changed with flags)"
+                )
+            writer.add_artifact(name, fmt, q, opts, info, check)
+        manifest = writer.finish(ckpt, req, parameter_groups(ckpt.model), data.path)
+    if copy_to is not None:
+        copy_bundle(out, copy_to)
+    return manifest
+
+
+def copy_bundle(bundle: Path, dest: Path) -> None:
+    """Copy a finished bundle's files into a directory (an Android app's assets)."""
+    dest.mkdir(parents=True, exist_ok=True)
+    for f in bundle.iterdir():
+        if f.is_file():
+            shutil.copyfile(f, dest / f.name)
