@@ -1,0 +1,77 @@
+"""Each format: export -> run in its own runtime -> compare with the PyTorch model, on a small BERT."""
+
+import numpy as np
+import pytest
+import torch
+
+import converters
+from converters.common import ExportOptions
+from ondevice.errors import ArtifactError
+from ondevice.model import load_model
+
+SENTENCES = ["a gorgeous , witty , seductive movie .", "dull", "", "it 's not a bad film , just a forgettable one"]
+
+
+@pytest.fixture(scope="module")
+def tiny(tiny_bert_dir):
+    return load_model(str(tiny_bert_dir))
+
+
+def _reference(ckpt, ids, mask):
+    with torch.no_grad():
+        return ckpt.model(torch.from_numpy(ids), torch.from_numpy(mask)).numpy()
+
+
+@pytest.mark.parametrize("fmt", list(converters.FORMATS))
+@pytest.mark.parametrize("quantize", ["fp32", "int8-dynamic", "int8-static"])
+def test_export_and_run(tiny, fmt, quantize, tmp_path):
+    ids, mask = tiny.tokenizer(SENTENCES * 8, max_length=32)
+    opts = ExportOptions(quantize=quantize, seq_len=32, calibration_ids=ids, calibration_mask=mask)
+    path = tmp_path / f"m{converters.FORMATS[fmt]}"
+    info = converters.module(fmt).export(tiny.model, path, opts)
+    assert path.is_file() and not list(tmp_path.glob(".*"))  # written atomically, no temporary left
+    runner = converters.open_runner(path, threads=1)
+    assert runner.seq_len == 32 and runner.input_dtype == np.int32
+    logits = runner.run(ids[:4], mask[:4])
+    ref = _reference(tiny, ids[:4], mask[:4])
+    assert logits.shape == (4, 3)
+    if quantize == "fp32":
+        assert np.abs(logits - ref).max() <= 1e-4
+    else:
+        # A random model's logits sit close together; int8 must still track them.
+        assert np.abs(logits - ref).max() <= 0.05 * max(1.0, np.abs(ref).max())
+    if fmt == "executorch":
+        d = info["delegation"]
+        assert d["delegate_calls"] > 0 and 0.5 < d["delegated_share"] <= 1.0
+
+
+@pytest.fixture(scope="module")
+def artifacts(tiny, tmp_path_factory):
+    d = tmp_path_factory.mktemp("artifacts")
+    out = {}
+    for fmt, ext in converters.FORMATS.items():
+        out[fmt] = d / f"m{ext}"
+        converters.module(fmt).export(tiny.model, out[fmt], ExportOptions(seq_len=16))
+    return out
+
+
+@pytest.mark.parametrize("fmt", list(converters.FORMATS))
+@pytest.mark.parametrize("damage", ["truncated", "garbage", "empty"])
+def test_damaged_artifact_refused_before_running(artifacts, fmt, damage, tmp_path):
+    data = artifacts[fmt].read_bytes()
+    bad = tmp_path / artifacts[fmt].name
+    bad.write_bytes({"truncated": data[: len(data) // 2], "garbage": b"\x13\x37" * 500, "empty": b""}[damage])
+    with pytest.raises(ArtifactError) as e:
+        converters.open_runner(bad)
+    assert str(bad) in str(e.value) and "\n" not in str(e.value)
+
+
+def test_runner_rejects_wrong_length(artifacts):
+    runner = converters.open_runner(artifacts["onnx"])
+    with pytest.raises(ArtifactError, match="takes sequences of 16 tokens"):
+        runner.run(np.zeros((1, 8), np.int64), np.ones((1, 8), np.int64))
+
+
+def test_unknown_artifact_extension(tmp_path):
+    with pytest.raises(ArtifactError, match="not a .pte, .tflite or .onnx"):
+        converters.open_runner(tmp_path / "model.bin")
