@@ -19,7 +19,8 @@ INPUT_NAMES = ("input_ids", "attention_mask")
 @dataclass
 class ExportOptions:
     quantize: str = "fp32"
-    seq_len: int = 128
+    # Fixed sequence lengths the artifact carries; a runner picks the smallest that fits a sentence.
+    seq_lens: tuple[int, ...] = (128,)
     input_dtype: str = "int32"  # what the app feeds: Android runtimes take int32 tensors
     # Token-id rows (N, seq_len) from real sentences: calibration for static quantization.
     calibration_ids: np.ndarray | None = None
@@ -31,27 +32,44 @@ class ExportOptions:
             raise ConfigError(f"unknown quantization {self.quantize!r}; use one of {', '.join(QUANTIZATIONS)}")
         if self.input_dtype not in ("int32", "int64"):
             raise ConfigError("input dtype must be int32 or int64")
+        self.seq_lens = tuple(sorted(set(int(n) for n in self.seq_lens)))
+        if not self.seq_lens or self.seq_lens[0] < 2:
+            raise ConfigError("sequence lengths must be at least 2")
+
+    @property
+    def seq_len(self) -> int:
+        """The longest length: what the calibration rows and the tokenizer settings use."""
+        return self.seq_lens[-1]
+
+    def entry_point(self, length: int, single: str) -> str:
+        """The method or signature name for a length: ``single`` when there is one length."""
+        return single if len(self.seq_lens) == 1 else f"{single}_{length}"
 
     @property
     def torch_dtype(self) -> torch.dtype:
         return torch.int32 if self.input_dtype == "int32" else torch.int64
 
-    def calibration_batches(self, limit: int = 64):
-        """(1, L) tensors for calibration; static quantization needs them."""
+    def calibration_batches(self, length: int | None = None, limit: int = 64):
+        """(1, length) tensors for calibration; static quantization needs them.
+
+        A shorter length is calibrated on the sentences that fit it (their padding cut off).
+        """
         if self.calibration_ids is None:
             raise ConfigError("static quantization needs calibration sentences (--data)")
-        n = min(limit, len(self.calibration_ids))
-        for i in range(n):
+        length = length or self.seq_len
+        fits = [i for i in range(len(self.calibration_ids)) if self.calibration_mask[i].sum() <= length]
+        for i in (fits or range(len(self.calibration_ids)))[:limit]:
             yield (
-                torch.tensor(self.calibration_ids[i : i + 1], dtype=self.torch_dtype),
-                torch.tensor(self.calibration_mask[i : i + 1], dtype=self.torch_dtype),
+                torch.tensor(self.calibration_ids[i : i + 1, :length], dtype=self.torch_dtype),
+                torch.tensor(self.calibration_mask[i : i + 1, :length], dtype=self.torch_dtype),
             )
 
 
-def example_inputs(opts: ExportOptions) -> tuple[torch.Tensor, torch.Tensor]:
-    """A batch-1 input of the artifact's fixed shape: [CLS] a few tokens [SEP] then padding."""
-    ids = torch.zeros((1, opts.seq_len), dtype=opts.torch_dtype)
-    mask = torch.zeros((1, opts.seq_len), dtype=opts.torch_dtype)
+def example_inputs(opts: ExportOptions, length: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """A batch-1 input of a fixed shape: [CLS] a few tokens [SEP] then padding."""
+    length = length or opts.seq_len
+    ids = torch.zeros((1, length), dtype=opts.torch_dtype)
+    mask = torch.zeros((1, length), dtype=opts.torch_dtype)
     ids[0, :4] = torch.tensor([101, 2023, 2003, 102])
     mask[0, :4] = 1
     return ids, mask
@@ -92,8 +110,17 @@ def run_rows(fn, input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarra
     return np.concatenate([fn(input_ids[i : i + 1], attention_mask[i : i + 1]) for i in range(len(input_ids))])
 
 
-def check_inputs(input_ids: np.ndarray, attention_mask: np.ndarray, seq_len: int, path: Path) -> None:
+def check_inputs(input_ids: np.ndarray, attention_mask: np.ndarray, seq_lens: list[int], path: Path) -> None:
     if input_ids.ndim != 2 or input_ids.shape != attention_mask.shape:
         raise ArtifactError(f"{path}: inputs must be two (B, L) arrays of the same shape")
-    if input_ids.shape[1] != seq_len:
-        raise ArtifactError(f"{path}: takes sequences of {seq_len} tokens, got {input_ids.shape[1]}")
+    if input_ids.shape[1] not in seq_lens:
+        takes = " or ".join(map(str, seq_lens))
+        raise ArtifactError(f"{path}: takes sequences of {takes} tokens, got {input_ids.shape[1]}")
+
+
+def pick_length(seq_lens: list[int], n_tokens: int) -> int:
+    """The smallest of an artifact's lengths that holds ``n_tokens``; the longest if none does."""
+    for n in sorted(seq_lens):
+        if n >= n_tokens:
+            return n
+    return max(seq_lens)

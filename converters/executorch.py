@@ -39,10 +39,13 @@ def _quantize_tables(model: torch.nn.Module) -> None:
     )
 
 
-def _prepare(model: torch.nn.Module, opts: ExportOptions, example) -> torch.export.ExportedProgram:
+def _prepare(model: torch.nn.Module, opts: ExportOptions) -> dict[str, torch.export.ExportedProgram]:
+    """One exported program per sequence length, named as the .pte's methods."""
     model = copy.deepcopy(model).eval()
     if opts.quantize == "fp32":
-        return torch.export.export(model, example)
+        return {
+            opts.entry_point(n, "forward"): torch.export.export(model, example_inputs(opts, n)) for n in opts.seq_lens
+        }
     if opts.quantize == "int8-dynamic":
         from torchao.quantization.granularity import PerAxis
         from torchao.quantization.quant_api import Int8DynamicActivationIntxWeightConfig, quantize_
@@ -53,15 +56,22 @@ def _prepare(model: torch.nn.Module, opts: ExportOptions, example) -> torch.expo
             lambda m, fqn: isinstance(m, torch.nn.Linear),
         )
         _quantize_tables(model)
-        return torch.export.export(model, example)
-    # int8-static
+        return {
+            opts.entry_point(n, "forward"): torch.export.export(model, example_inputs(opts, n)) for n in opts.seq_lens
+        }
+    # int8-static: activation ranges are calibrated for each length on its own
+    _quantize_tables(model)
+    return {opts.entry_point(n, "forward"): _static(model, opts, n) for n in opts.seq_lens}
+
+
+def _static(model: torch.nn.Module, opts: ExportOptions, length: int) -> torch.export.ExportedProgram:
     from executorch.backends.xnnpack.quantizer.xnnpack_quantizer import (
         XNNPACKQuantizer,
         get_symmetric_quantization_config,
     )
     from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
 
-    _quantize_tables(model)
+    example = example_inputs(opts, length)
     graph = torch.export.export(model, example).module()
     # Only the linears: the attention scores carry the additive padding mask (-1e4), and a static
     # int8 range stretched over it leaves no resolution for the scores themselves.
@@ -70,7 +80,7 @@ def _prepare(model: torch.nn.Module, opts: ExportOptions, example) -> torch.expo
     )
     prepared = prepare_pt2e(graph, quantizer)
     with torch.no_grad():
-        for batch in opts.calibration_batches():
+        for batch in opts.calibration_batches(length):
             prepared(*batch)
     return torch.export.export(convert_pt2e(prepared), example)
 
@@ -95,7 +105,8 @@ def _op_name(target) -> str:
 
 def delegation_report(edge) -> dict:
     """How much of the program XNNPACK runs, and what falls back to portable kernels."""
-    gm = edge.exported_program().graph_module
+    # Every method is lowered the same way; the longest one speaks for all.
+    gm = edge.exported_program(sorted(edge.methods)[-1] if len(edge.methods) > 1 else "forward").graph_module
     calls = [n for n in gm.graph.nodes if n.op == "call_function"]
     delegates = sum(1 for n in calls if "executorch_call_delegate" in str(n.target))
     delegated_ops = 0
@@ -140,7 +151,6 @@ def export(model: torch.nn.Module, path: Path, opts: ExportOptions) -> dict:
     from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
     from executorch.exir import EdgeCompileConfig, ExecutorchBackendConfig, to_edge_transform_and_lower
 
-    example = example_inputs(opts)
     reasons = _Reasons()
     log = logging.getLogger("executorch.backends.xnnpack")
     old_level = log.level
@@ -149,9 +159,10 @@ def export(model: torch.nn.Module, path: Path, opts: ExportOptions) -> dict:
     log.setLevel(logging.DEBUG)
     log.propagate = False  # the reasons go into the report, not onto the user's terminal
     try:
-        ep = _prepare(model, opts, example)
+        programs = _prepare(model, opts)
+        # Several methods share one copy of the weights: XNNPACK's named data store deduplicates them.
         edge = to_edge_transform_and_lower(
-            ep,
+            programs,
             partitioner=[XnnpackPartitioner()],
             # torchao's quantized tables are fused into quantized_decomposed::embedding_byte below.
             compile_config=EdgeCompileConfig(_check_ir_validity=False),
@@ -168,7 +179,7 @@ def export(model: torch.nn.Module, path: Path, opts: ExportOptions) -> dict:
         log.propagate = old_propagate
     report["why_not_delegated"] = _summarize_reasons(reasons.messages)
     write_atomic(path, program.buffer)
-    return {"delegation": report}
+    return {"entry_points": {str(n): opts.entry_point(n, "forward") for n in opts.seq_lens}, "delegation": report}
 
 
 def check_file(path: Path) -> None:
@@ -190,7 +201,7 @@ class Runner:
 
     format = "executorch"
 
-    def __init__(self, path: Path, threads: int = 2, method: str = "forward"):
+    def __init__(self, path: Path, threads: int = 2):
         check_file(path)
         import executorch.kernels.quantized  # noqa: F401  registers quantized_decomposed kernels
         from executorch.extension.pybindings import portable_lib
@@ -201,20 +212,27 @@ class Runner:
         self.threads = threads
         try:
             self.program = Runtime.get().load_program(self.path)
-            self.method = self.program.load_method(method)
+            self.methods = {}
+            for name in self.program.method_names:
+                if name == "forward" or name.startswith("forward_"):
+                    method = self.program.load_method(name)
+                    self.methods[int(method.metadata.input_tensor_meta(0).sizes()[1])] = method
         except RuntimeError as e:
             raise ArtifactError(f"{path}: ExecuTorch cannot load it: {e}") from None
-        meta = self.method.metadata
-        shape = tuple(meta.input_tensor_meta(0).sizes())
-        self.seq_len = shape[1]
+        if not self.methods:
+            raise ArtifactError(f"{path}: has no forward method")
+        self.seq_lens = sorted(self.methods)
+        self.seq_len = self.seq_lens[-1]
         # ExecuTorch's ScalarType codes: 3 is Int (int32), 4 is Long (int64).
+        meta = self.methods[self.seq_len].metadata
         self.input_dtype = np.int32 if meta.input_tensor_meta(0).dtype() == 3 else np.int64
 
     def run(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
-        check_inputs(input_ids, attention_mask, self.seq_len, self.path)
+        check_inputs(input_ids, attention_mask, self.seq_lens, self.path)
+        method = self.methods[input_ids.shape[1]]
 
         def one(ids, mask):
-            out = self.method.execute(
+            out = method.execute(
                 [torch.from_numpy(ids.astype(self.input_dtype)), torch.from_numpy(mask.astype(self.input_dtype))]
             )
             return out[0].numpy()
@@ -222,4 +240,4 @@ class Runner:
         return run_rows(one, input_ids, attention_mask)
 
     def close(self) -> None:
-        self.method = self.program = None
+        self.methods = self.program = None

@@ -18,12 +18,16 @@ from converters.common import INPUT_NAMES, ExportOptions, check_inputs, example_
 from ondevice.errors import ArtifactError, ExportError
 
 OPSET = 17
+SEQ_LENS_KEY = "ondevice.seq_lens"
 
 
 def _export_fp32(model: torch.nn.Module, opts: ExportOptions, path: Path) -> None:
     import warnings
 
     ids, mask = example_inputs(opts)
+    # One graph for every length: the sequence axis is dynamic; the lengths asked for are recorded
+    # in the model's metadata, and the runner holds to them as the mobile formats do.
+    dynamic = {"input_ids": {1: "seq"}, "attention_mask": {1: "seq"}} if len(opts.seq_lens) > 1 else None
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         # The TorchScript-based exporter: it needs no onnxscript and gives a plain, static graph.
@@ -34,6 +38,7 @@ def _export_fp32(model: torch.nn.Module, opts: ExportOptions, path: Path) -> Non
             input_names=list(INPUT_NAMES),
             output_names=["logits"],
             opset_version=OPSET,
+            dynamic_axes=dynamic,
             dynamo=False,
         )
 
@@ -42,7 +47,12 @@ class _Calibration:
     """onnxruntime's CalibrationDataReader protocol over our calibration rows."""
 
     def __init__(self, opts: ExportOptions):
-        self.rows = iter([{"input_ids": i.numpy(), "attention_mask": m.numpy()} for i, m in opts.calibration_batches()])
+        rows = [
+            {"input_ids": i.numpy(), "attention_mask": m.numpy()}
+            for n in opts.seq_lens
+            for i, m in opts.calibration_batches(n, limit=64 // len(opts.seq_lens) or 1)
+        ]
+        self.rows = iter(rows)
 
     def get_next(self):
         return next(self.rows, None)
@@ -74,13 +84,21 @@ def export(model: torch.nn.Module, path: Path, opts: ExportOptions) -> dict:
                     # (-1e4 at padding) would leave none for the scores themselves.
                     op_types_to_quantize=["MatMul", "Gemm"],
                 )
-            data = out.read_bytes()
+            import onnx
+
+            proto = onnx.load(str(out))  # the quantizers do not keep model properties: set them last
+            onnx.helper.set_model_props(proto, {SEQ_LENS_KEY: ",".join(map(str, opts.seq_lens))})
+            data = proto.SerializeToString()
     except ExportError:
         raise
     except Exception as e:  # the exporter and quantizers raise many exception types
         raise ExportError(f"ONNX export failed: {type(e).__name__}: {str(e).splitlines()[0]}") from e
     write_atomic(path, data)
-    return {"opset": OPSET}
+    return {
+        "opset": OPSET,
+        "dynamic_sequence_axis": len(opts.seq_lens) > 1,
+        "entry_points": {str(n): "main" for n in opts.seq_lens},
+    }
 
 
 def check_file(path: Path) -> None:
@@ -116,11 +134,16 @@ class Runner:
         inp = {i.name: i for i in self.session.get_inputs()}
         if set(inp) != set(INPUT_NAMES):
             raise ArtifactError(f"{path}: expected inputs input_ids and attention_mask, found {sorted(inp)}")
-        self.seq_len = int(inp["input_ids"].shape[1])
+        props = self.session.get_modelmeta().custom_metadata_map
+        if SEQ_LENS_KEY in props:
+            self.seq_lens = sorted(int(n) for n in props[SEQ_LENS_KEY].split(","))
+        else:  # an .onnx from elsewhere: its static length
+            self.seq_lens = [int(inp["input_ids"].shape[1])]
+        self.seq_len = self.seq_lens[-1]
         self.input_dtype = np.int32 if inp["input_ids"].type == "tensor(int32)" else np.int64
 
     def run(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
-        check_inputs(input_ids, attention_mask, self.seq_len, self.path)
+        check_inputs(input_ids, attention_mask, self.seq_lens, self.path)
         outs = []
         for i in range(len(input_ids)):  # exported with batch 1, as the phone runs it
             feed = {

@@ -28,8 +28,14 @@ SIGNATURE = "serving_default"
 def _convert_fp32(model: torch.nn.Module, opts: ExportOptions) -> bytes:
     import litert_torch
 
-    ids, mask = example_inputs(opts)
-    edge = litert_torch.convert(copy.deepcopy(model).eval(), sample_kwargs={"input_ids": ids, "attention_mask": mask})
+    model = copy.deepcopy(model).eval()
+    converter = litert_torch.Converter()
+    for n in opts.seq_lens:  # one signature per length; the weights are stored once
+        ids, mask = example_inputs(opts, n)
+        converter.signature(
+            opts.entry_point(n, SIGNATURE), model, sample_kwargs={"input_ids": ids, "attention_mask": mask}
+        )
+    edge = converter.convert()
     with tempfile.TemporaryDirectory() as d:
         edge.export(str(Path(d) / "m.tflite"))
         return (Path(d) / "m.tflite").read_bytes()
@@ -52,11 +58,14 @@ def _quantize(fp32: bytes, opts: ExportOptions) -> bytes:
             static_fc = dict(recipe.static_wi8_ai8()[0], operation="FULLY_CONNECTED")
             tables = dict(recipe.dynamic_wi8_afp32()[0], operation="EMBEDDING_LOOKUP")
             qt.load_quantization_recipe([static_fc, tables])
-            samples = [
-                {"input_ids": ids.numpy().astype(np.int32), "attention_mask": mask.numpy().astype(np.int32)}
-                for ids, mask in opts.calibration_batches()
-            ]
-            result = qt.quantize(qt.calibrate({SIGNATURE: samples}))
+            samples = {
+                opts.entry_point(n, SIGNATURE): [
+                    {"input_ids": ids.numpy().astype(np.int32), "attention_mask": mask.numpy().astype(np.int32)}
+                    for ids, mask in opts.calibration_batches(n)
+                ]
+                for n in opts.seq_lens
+            }
+            result = qt.quantize(qt.calibrate(samples))
         out = Path(d) / "q.tflite"
         result.export_model(str(out), overwrite=True)
         return out.read_bytes()
@@ -89,7 +98,7 @@ def export(model: torch.nn.Module, path: Path, opts: ExportOptions) -> dict:
     except Exception as e:  # the converters raise many exception types
         raise ExportError(f"TFLite export failed: {type(e).__name__}: {str(e).splitlines()[0]}") from e
     write_atomic(path, data)
-    return {"signature": SIGNATURE, "ops": _op_counts(path)}
+    return {"entry_points": {str(n): opts.entry_point(n, SIGNATURE) for n in opts.seq_lens}, "ops": _op_counts(path)}
 
 
 def _op_counts(path: Path) -> dict[str, int]:
@@ -121,31 +130,41 @@ class Runner:
         self.threads = threads
         try:
             self.interpreter = Interpreter(model_path=str(path), num_threads=threads)
-            self.runner = self.interpreter.get_signature_runner(SIGNATURE)
+            names = list(self.interpreter.get_signature_list())
+            self.runners = {}
+            for name in names:
+                runner = self.interpreter.get_signature_runner(name)
+                details = runner.get_input_details()
+                if set(details) != {"input_ids", "attention_mask"}:
+                    raise ArtifactError(
+                        f"{path}: expected inputs input_ids and attention_mask, found {sorted(details)}"
+                    )
+                self.runners[int(details["input_ids"]["shape"][1])] = runner
+                self.input_dtype = details["input_ids"]["dtype"]
         except (ValueError, RuntimeError) as e:
             raise ArtifactError(f"{path}: LiteRT cannot load it: {str(e).splitlines()[0]}") from None
-        details = self.runner.get_input_details()
-        if set(details) != {"input_ids", "attention_mask"}:
-            raise ArtifactError(f"{path}: expected inputs input_ids and attention_mask, found {sorted(details)}")
-        self.seq_len = int(details["input_ids"]["shape"][1])
-        self.input_dtype = details["input_ids"]["dtype"]
-        out = next(iter(self.runner.get_output_details().values()))
+        if not self.runners:
+            raise ArtifactError(f"{path}: has no signatures")
+        self.seq_lens = sorted(self.runners)
+        self.seq_len = self.seq_lens[-1]
+
+    @staticmethod
+    def _dequantize(runner, logits: np.ndarray) -> np.ndarray:
         # A full-integer model's logits are int8: dequantize with the tensor's own scale and zero point.
-        scales, zero_points = out["quantization_parameters"]["scales"], out["quantization_parameters"]["zero_points"]
-        self.output_scale = float(scales[0]) if len(scales) and out["dtype"] != np.float32 else None
-        self.output_zero_point = int(zero_points[0]) if self.output_scale is not None else 0
+        if logits.dtype == np.float32:
+            return logits
+        q = next(iter(runner.get_output_details().values()))["quantization_parameters"]
+        return (logits.astype(np.float32) - int(q["zero_points"][0])) * float(q["scales"][0])
 
     def run(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
-        check_inputs(input_ids, attention_mask, self.seq_len, self.path)
+        check_inputs(input_ids, attention_mask, self.seq_lens, self.path)
+        runner = self.runners[input_ids.shape[1]]
 
         def one(ids, mask):
-            out = self.runner(input_ids=ids.astype(self.input_dtype), attention_mask=mask.astype(self.input_dtype))
-            logits = next(iter(out.values()))
-            if self.output_scale is not None:
-                logits = (logits.astype(np.float32) - self.output_zero_point) * self.output_scale
-            return logits
+            out = runner(input_ids=ids.astype(self.input_dtype), attention_mask=mask.astype(self.input_dtype))
+            return self._dequantize(runner, next(iter(out.values())))
 
         return run_rows(one, input_ids, attention_mask)
 
     def close(self) -> None:
-        self.runner = self.interpreter = None
+        self.runners = self.interpreter = None

@@ -117,6 +117,7 @@ class BundleWriter:
                 ],
                 "outputs": [{"name": "logits", "dtype": "float32", "shape": [1, None]}],
                 "seq_len": opts.seq_len,
+                "seq_lens": list(opts.seq_lens),
                 "export": info,
                 "verification": verification,
             }
@@ -144,6 +145,7 @@ class BundleWriter:
             },
             "labels": ckpt.labels,
             "seq_len": req.seq_len,
+            "seq_lens": req.seq_lens,
             "tokenizer": {
                 **asdict(ckpt.tokenizer.settings),
                 "max_length": req.seq_len,

@@ -261,7 +261,14 @@ def _csv(value: str | None) -> list[str]:
 @click.option(
     "--quantize", default="int8-dynamic", show_default=True, help="Comma-separated: fp32, int8-dynamic, int8-static."
 )
-@click.option("--seq-len", type=int, default=128, show_default=True, help="The artifacts' fixed sequence length.")
+@click.option(
+    "--seq-len",
+    "seq_len",
+    default="128",
+    show_default=True,
+    help="Fixed sequence length(s), comma-separated (e.g. 32,64,128): one entry point each, "
+    "and a runner takes the smallest that fits the sentence.",
+)
 @click.option(
     "--data",
     "data_path",
@@ -323,11 +330,17 @@ def export(
     from ondevice.export import ExportRequest, Thresholds, export_bundle
     from ondevice.model import load_model
 
+    try:
+        seq_lens = [int(n) for n in _csv(seq_len)]
+    except ValueError:
+        raise click.BadParameter(
+            f"{seq_len!r} is not a comma-separated list of integers", param_hint="--seq-len"
+        ) from None
     req = ExportRequest(
         target=target,
         formats=_csv(formats),
         quantizations=_csv(quantize),
-        seq_len=seq_len,
+        seq_lens=seq_lens,
         threads=threads,
         force=force,
         thresholds=Thresholds(max_logit_diff, min_agreement, max_accuracy_drop),
@@ -337,7 +350,7 @@ def export(
     data = read_dataset(data_path or SAMPLE_DATA, ckpt.labels)
     status(
         f"exporting {ckpt.source} for {target}: {', '.join(req.formats)} x {', '.join(req.quantizations)}, "
-        f"seq len {seq_len}, verified on {len(data)} sentences"
+        f"seq len {','.join(map(str, req.seq_lens))}, verified on {len(data)} sentences"
     )
     manifest = export_bundle(ckpt, out, req, data, copy_to=copy_to)
     emit(manifest, as_json, _format_manifest(out, manifest))
@@ -349,7 +362,7 @@ def _format_manifest(where: Path, m: dict) -> str:
         f"target    {m['target']}",
         f"model     {m['model']['source']}",
         f"labels    {', '.join(m['labels'])}",
-        f"seq len   {m['seq_len']}",
+        f"seq len   {', '.join(map(str, m['seq_lens']))}",
         "",
         f"{'artifact':<28} {'size MB':>8} {'max|Δ|':>9} {'agree':>7} {'acc':>7} {'ref acc':>7}",
     ]
@@ -412,7 +425,8 @@ def inspect(artifact: Path, as_json: bool) -> None:
         "artifacts": arts,
     }
     lines = [
-        f"bundle {bundle}  target {m['target']}  seq len {m['seq_len']}  labels {', '.join(m['labels'])}",
+        f"bundle {bundle}  target {m['target']}  seq len {','.join(map(str, m['seq_lens']))}  "
+        f"labels {', '.join(m['labels'])}",
         "parameters: " + ", ".join(f"{k} {v / 1e6:.2f}M" for k, v in params.items()),
     ]
     for a in arts:
@@ -462,6 +476,7 @@ def run(artifact: Path, texts: tuple[str, ...], fmt, quantize, threads: int, as_
     import numpy as np
 
     import converters
+    from converters.common import pick_length
     from ondevice.bundle import load_manifest, select_artifact
     from ondevice.model import Tokenizer
 
@@ -482,11 +497,12 @@ def run(artifact: Path, texts: tuple[str, ...], fmt, quantize, threads: int, as_
     tok = Tokenizer.load(bundle)
     runner = converters.module(a["format"]).Runner(bundle / a["file"], threads=threads)
     lengths = tok.lengths(texts)
-    ids, mask = tok(list(texts), max_length=runner.seq_len)
     results = []
     for i, text in enumerate(texts):
+        n = pick_length(runner.seq_lens, lengths[i])
+        ids, mask = tok([text], max_length=n)
         t0 = time.perf_counter()
-        logits = runner.run(ids[i : i + 1], mask[i : i + 1])[0]
+        logits = runner.run(ids, mask)[0]
         ms = (time.perf_counter() - t0) * 1000
         p = np.exp(logits - logits.max())
         p = p / p.sum()
@@ -497,7 +513,8 @@ def run(artifact: Path, texts: tuple[str, ...], fmt, quantize, threads: int, as_
                 "probabilities": {name: float(v) for name, v in zip(m["labels"], p, strict=True)},
                 "ms": round(ms, 3),
                 "tokens": lengths[i],
-                "truncated": lengths[i] > runner.seq_len,
+                "seq_len": n,
+                "truncated": lengths[i] > n,
             }
         )
     runner.close()
@@ -511,7 +528,7 @@ def run(artifact: Path, texts: tuple[str, ...], fmt, quantize, threads: int, as_
     lines = []
     for r in results:
         probs = " ".join(f"{k}={v:.3f}" for k, v in r["probabilities"].items())
-        note = f"  (truncated from {r['tokens']} to {runner.seq_len} tokens)" if r["truncated"] else ""
+        note = f"  (truncated from {r['tokens']} to {r['seq_len']} tokens)" if r["truncated"] else ""
         lines.append(f"{r['label']:<10} {probs}  {r['ms']:.1f} ms{note}")
     emit(out, as_json, "\n".join(lines))
 

@@ -42,7 +42,7 @@ class ExportRequest:
     target: str = "android"
     formats: list[str] = field(default_factory=list)  # empty: the target's defaults
     quantizations: list[str] = field(default_factory=lambda: ["int8-dynamic"])
-    seq_len: int = 128
+    seq_lens: list[int] = field(default_factory=lambda: [128])
     threads: int = 2
     thresholds: Thresholds = field(default_factory=Thresholds)
     force: bool = False
@@ -59,6 +59,13 @@ class ExportRequest:
                 raise ConfigError(f"unknown quantization {q!r}; use one of {', '.join(QUANTIZATIONS)}")
         if not self.formats or not self.quantizations:
             raise ConfigError("nothing to export: give at least one format and one quantization")
+        if not self.seq_lens:
+            raise ConfigError("give at least one sequence length")
+        self.seq_lens = sorted(set(self.seq_lens))
+
+    @property
+    def seq_len(self) -> int:
+        return self.seq_lens[-1]
 
 
 def verify(logits: np.ndarray, reference: np.ndarray, targets: list[int] | None, quantize: str, t: Thresholds) -> dict:
@@ -114,17 +121,19 @@ def export_bundle(
 ) -> dict:
     """Export, verify and bundle. Returns the manifest. On any failure nothing is left at ``out``."""
     cfg = ckpt.config
-    if not 8 <= req.seq_len <= cfg.max_position_embeddings:
-        raise ConfigError(
-            f"--seq-len {req.seq_len} is outside what the model can take (8 to {cfg.max_position_embeddings} positions)"
-        )
+    for n in req.seq_lens:
+        if not 8 <= n <= cfg.max_position_embeddings:
+            raise ConfigError(
+                f"--seq-len {n} is outside what the model can take (8 to {cfg.max_position_embeddings} positions)"
+            )
     if data is None:
         raise ConfigError("verification needs labelled or unlabelled sentences (--data)")
-    ids, mask = ckpt.tokenizer(data.texts, max_length=req.seq_len)
     targets = data.targets if data.labels == ckpt.labels else None
+    # Every length is verified on every sentence (truncated where it must be), against PyTorch at that length.
+    inputs = {n: ckpt.tokenizer(data.texts, max_length=n) for n in req.seq_lens}
+    references = {n: reference_logits(ckpt, *inputs[n]) for n in req.seq_lens}
     calib = calibration or data
-    cal_ids, cal_mask = ckpt.tokenizer(calib.texts[:64], max_length=req.seq_len)
-    reference = reference_logits(ckpt, ids, mask)
+    cal_ids, cal_mask = ckpt.tokenizer(calib.texts[:256], max_length=req.seq_len)
     dtype = TARGETS[req.target]["input_dtype"]
 
     writer = BundleWriter(out, force=req.force)
@@ -138,18 +147,28 @@ def export_bundle(
             name = f"model.{q}{converters.FORMATS[fmt]}"
             path = writer.path(name)
             opts = ExportOptions(
-                quantize=q, seq_len=req.seq_len, input_dtype=dtype, calibration_ids=cal_ids, calibration_mask=cal_mask
+                quantize=q,
+                seq_lens=tuple(req.seq_lens),
+                input_dtype=dtype,
+                calibration_ids=cal_ids,
+                calibration_mask=cal_mask,
             )
             info = mod.export(ckpt.model, path, opts)
             runner = mod.Runner(path, threads=req.threads)
             try:
-                logits = runner.run(ids.astype(runner.input_dtype), mask.astype(runner.input_dtype))
+                if runner.seq_lens != req.seq_lens:
+                    raise ExportError(f"{name} carries lengths {runner.seq_lens}, expected {req.seq_lens}")
+                per_length = {}
+                for n in req.seq_lens:
+                    ids, mask = inputs[n]
+                    logits = runner.run(ids.astype(runner.input_dtype), mask.astype(runner.input_dtype))
+                    per_length[n] = verify(logits, references[n], targets, q, req.thresholds)
             finally:
                 runner.close()
-            check = verify(logits, reference, targets, q, req.thresholds)
+            check = _combine(per_length)
             if not check["passed"]:
                 raise ExportError(
-                    f"{fmt} {q} artifact failed verification on {len(ids)} sentences: "
+                    f"{fmt} {q} artifact failed verification on {len(data)} sentences: "
                     + "; ".join(check["failures"])
                     + " (thresholds can be changed with flags)"
                 )
@@ -158,6 +177,26 @@ def export_bundle(
     if copy_to is not None:
         copy_bundle(out, copy_to)
     return manifest
+
+
+def _combine(per_length: dict[int, dict]) -> dict:
+    """One verdict over every length: the worst figure of each kind, and every failure named by length."""
+    checks = list(per_length.values())
+    combined = {
+        "sentences": checks[0]["sentences"],
+        "max_abs_logit_diff": max(c["max_abs_logit_diff"] for c in checks),
+        "label_agreement": min(c["label_agreement"] for c in checks),
+        "accuracy": None if checks[0]["accuracy"] is None else min(c["accuracy"] for c in checks),
+        "reference_accuracy": checks[-1]["reference_accuracy"],
+        "thresholds": checks[0]["thresholds"],
+        "failures": [
+            f"length {n}: {f}" if len(per_length) > 1 else f for n, c in per_length.items() for f in c["failures"]
+        ],
+    }
+    combined["passed"] = not combined["failures"]
+    if len(per_length) > 1:
+        combined["per_length"] = {str(n): c for n, c in per_length.items()}
+    return combined
 
 
 def copy_bundle(bundle: Path, dest: Path) -> None:

@@ -53,7 +53,7 @@ def test_android_bundle_has_everything_the_app_needs(android_bundle):
         "ondevice.json",
     } <= names
     assert {p.name for p in assets.iterdir()} == names
-    assert manifest["labels"] == ["negative", "positive"] and manifest["seq_len"] == 128
+    assert manifest["labels"] == ["negative", "positive"] and manifest["seq_lens"] == [128]
     assert manifest["tokenizer"]["lowercase"] is True and manifest["tokenizer"]["cls_id"] == 101
     for a in manifest["artifacts"]:
         assert a["inputs"][0] == {"name": "input_ids", "dtype": "int32", "shape": [1, 128]}
@@ -190,3 +190,36 @@ def test_failed_verification_leaves_nothing(tmp_path, sst2_sample):
     line = _error_line(r)
     assert "onnx fp32 artifact failed verification" in line and "max |Δlogit|" in line
     assert list(tmp_path.iterdir()) == []  # neither the bundle nor its temporary directory
+
+
+def test_several_lengths_in_one_artifact(sst2_sample, tmp_path):
+    """--seq-len 32,128: one entry point per length, every length verified, the runner picks the smallest fit."""
+    out = tmp_path / "multi"
+    r = CliRunner().invoke(
+        cli,
+        [
+            "export",
+            "--format",
+            "executorch,tflite",
+            "--seq-len",
+            "32,128",
+            "--data",
+            str(sst2_sample),
+            "--out",
+            str(out),
+            "--json",
+        ],
+    )
+    assert r.exit_code == 0, r.output
+    manifest = json.loads(r.stdout)
+    assert manifest["seq_lens"] == [32, 128] and manifest["tokenizer"]["max_length"] == 128
+    for a in manifest["artifacts"]:
+        assert set(a["verification"]["per_length"]) == {"32", "128"}
+        assert len(a["export"]["entry_points"]) == 2
+    sizes = {a["format"]: a["size_bytes"] for a in manifest["artifacts"]}
+    assert sizes["executorch"] < 30e6  # the weights are stored once, not once per length
+    r = CliRunner().invoke(cli, ["run", str(out), "fine", "word " * 50, "--json"])
+    assert r.exit_code == 0, r.output
+    short, long_ = json.loads(r.stdout)["results"]
+    assert short["seq_len"] == 32 and not short["truncated"]
+    assert long_["seq_len"] == 128 and not long_["truncated"]

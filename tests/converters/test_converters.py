@@ -26,14 +26,18 @@ def _reference(ckpt, ids, mask):
 @pytest.mark.parametrize("quantize", ["fp32", "int8-dynamic", "int8-static"])
 def test_export_and_run(tiny, fmt, quantize, tmp_path):
     ids, mask = tiny.tokenizer(SENTENCES * 8, max_length=32)
-    opts = ExportOptions(quantize=quantize, seq_len=32, calibration_ids=ids, calibration_mask=mask)
+    opts = ExportOptions(quantize=quantize, seq_lens=(16, 32), calibration_ids=ids, calibration_mask=mask)
     path = tmp_path / f"m{converters.FORMATS[fmt]}"
     info = converters.module(fmt).export(tiny.model, path, opts)
     assert path.is_file() and not list(tmp_path.glob(".*"))  # written atomically, no temporary left
     runner = converters.open_runner(path, threads=1)
-    assert runner.seq_len == 32 and runner.input_dtype == np.int32
+    assert runner.seq_lens == [16, 32] and runner.input_dtype == np.int32
     logits = runner.run(ids[:4], mask[:4])
     ref = _reference(tiny, ids[:4], mask[:4])
+    short_ids, short_mask = tiny.tokenizer(SENTENCES, max_length=16)  # the 16-token entry point
+    short = runner.run(short_ids, short_mask)
+    short_ref = _reference(tiny, short_ids, short_mask)
+    assert np.abs(short - short_ref).max() <= (1e-4 if quantize == "fp32" else 0.05 * max(1.0, np.abs(short_ref).max()))
     assert logits.shape == (4, 3)
     if quantize == "fp32":
         assert np.abs(logits - ref).max() <= 1e-4
@@ -51,7 +55,7 @@ def artifacts(tiny, tmp_path_factory):
     out = {}
     for fmt, ext in converters.FORMATS.items():
         out[fmt] = d / f"m{ext}"
-        converters.module(fmt).export(tiny.model, out[fmt], ExportOptions(seq_len=16))
+        converters.module(fmt).export(tiny.model, out[fmt], ExportOptions(seq_lens=(16,)))
     return out
 
 
