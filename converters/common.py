@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -25,7 +25,6 @@ class ExportOptions:
     # Token-id rows (N, seq_len) from real sentences: calibration for static quantization.
     calibration_ids: np.ndarray | None = None
     calibration_mask: np.ndarray | None = None
-    extra: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.quantize not in QUANTIZATIONS:

@@ -103,30 +103,54 @@ def _op_name(target) -> str:
     return str(target).split(": schema")[0].removeprefix("<EdgeOpOverload: ").rstrip(">")
 
 
+def _flops(node) -> int:
+    """Rough FLOPs of one graph node: 2·M·N·K for matrix products, one per output element otherwise."""
+    val = node.meta.get("val")
+    if not isinstance(val, torch.Tensor):
+        return 0
+    out = val.numel()
+    name = _op_name(node.target)
+    if any(k in name for k in ("mm", "linear", "matmul", "convolution")):
+        args = [a for a in node.args if hasattr(a, "meta") and isinstance(a.meta.get("val"), torch.Tensor)]
+        if "addmm" in name and len(args) >= 2:
+            return 2 * out * args[1].meta["val"].shape[-1]
+        if args:
+            return 2 * out * args[0].meta["val"].shape[-1]
+    return out
+
+
 def delegation_report(edge) -> dict:
     """How much of the program XNNPACK runs, and what falls back to portable kernels."""
     # Every method is lowered the same way; the longest one speaks for all.
     gm = edge.exported_program(sorted(edge.methods)[-1] if len(edge.methods) > 1 else "forward").graph_module
     calls = [n for n in gm.graph.nodes if n.op == "call_function"]
     delegates = sum(1 for n in calls if "executorch_call_delegate" in str(n.target))
-    delegated_ops = 0
+    delegated_ops = delegated_flops = portable_flops = 0
     for name, sub in gm.named_children():
         if name.startswith("lowered_module"):
             inner = sub.original_module.graph_module.graph
-            delegated_ops += sum(1 for n in inner.nodes if n.op == "call_function" and "getitem" not in str(n.target))
+            for n in inner.nodes:
+                if n.op == "call_function" and "getitem" not in str(n.target):
+                    delegated_ops += 1
+                    delegated_flops += _flops(n)
     fallback = Counter()
     for n in calls:
         t = str(n.target)
         if any(b in t for b in _BOOKKEEPING):
             continue
         fallback[_op_name(n.target).removesuffix(".out").removesuffix("_out")] += 1
+        portable_flops += _flops(n)
     total = delegated_ops + sum(fallback.values())
+    total_flops = delegated_flops + portable_flops
     return {
         "backend": "XnnpackBackend",
         "delegate_calls": delegates,
         "delegated_ops": delegated_ops,
         "portable_ops": sum(fallback.values()),
         "delegated_share": round(delegated_ops / total, 4) if total else 0.0,
+        "delegated_flops": delegated_flops,
+        "portable_flops": portable_flops,
+        "delegated_flop_share": round(delegated_flops / total_flops, 4) if total_flops else 0.0,
         "not_delegated": dict(fallback.most_common()),
     }
 

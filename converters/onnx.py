@@ -80,9 +80,9 @@ def export(model: torch.nn.Module, path: Path, opts: ExportOptions) -> dict:
                     per_channel=True,
                     activation_type=QuantType.QInt8,
                     weight_type=QuantType.QInt8,
-                    # Linears only: a static range over the masked attention scores
-                    # (-1e4 at padding) would leave none for the scores themselves.
-                    op_types_to_quantize=["MatMul", "Gemm"],
+                    # Linears and tables only: a static range over the masked attention
+                    # scores (-1e4 at padding) would leave none for the scores themselves.
+                    op_types_to_quantize=["MatMul", "Gemm", "Gather"],
                 )
             import onnx
 

@@ -17,7 +17,6 @@ import tempfile
 from dataclasses import asdict
 from importlib import metadata
 from pathlib import Path
-from typing import Any
 
 from ondevice import __version__
 from ondevice.errors import ArtifactError, ExportError
@@ -193,7 +192,3 @@ def select_artifact(bundle: Path, manifest: dict, fmt: str | None = None, quanti
             return a
     have = ", ".join(f"{a['format']} {a['quantization']}" for a in manifest["artifacts"])
     raise ArtifactError(f"{bundle} has no {fmt or 'any'} {quantize or ''} artifact (it has: {have})".replace("  ", " "))
-
-
-def read_json(path: Path) -> Any:
-    return json.loads(Path(path).read_text())

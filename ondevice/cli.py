@@ -377,7 +377,8 @@ def _format_manifest(where: Path, m: dict) -> str:
         d = a["export"].get("delegation")
         if d:
             lines.append(
-                f"{'':<28} XNNPACK runs {d['delegated_share']:.1%} of ops; portable: "
+                f"{'':<28} XNNPACK runs {d['delegated_share']:.1%} of ops, "
+                f"{d['delegated_flop_share']:.1%} of FLOPs; portable: "
                 + ", ".join(f"{k} x{n}" for k, n in d["not_delegated"].items())
             )
     return "\n".join(lines)
@@ -441,7 +442,7 @@ def inspect(artifact: Path, as_json: bool) -> None:
         if d:
             lines.append(
                 f"  XNNPACK: {d['delegated_ops']} ops in {d['delegate_calls']} delegate calls "
-                f"({d['delegated_share']:.1%}); portable: "
+                f"({d['delegated_share']:.1%} of ops, {d['delegated_flop_share']:.1%} of FLOPs); portable: "
                 + ", ".join(f"{k} x{n}" for k, n in d["not_delegated"].items())
             )
             for why, n in d.get("why_not_delegated", {}).items():

@@ -90,6 +90,7 @@ def test_inspect(android_bundle):
     pte = next(a for a in info["artifacts"] if a["format"] == "executorch")
     assert set(pte["size_by_part"]) == {"embeddings", "encoder", "head"}
     assert pte["export"]["delegation"]["delegated_share"] > 0.8
+    assert pte["export"]["delegation"]["delegated_flop_share"] > 0.95
     r = CliRunner().invoke(cli, ["inspect", str(out / "model.int8-dynamic.pte")])
     assert r.exit_code == 0 and "XNNPACK" in r.stdout
 

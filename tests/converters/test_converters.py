@@ -47,6 +47,7 @@ def test_export_and_run(tiny, fmt, quantize, tmp_path):
     if fmt == "executorch":
         d = info["delegation"]
         assert d["delegate_calls"] > 0 and 0.5 < d["delegated_share"] <= 1.0
+        assert d["delegated_flop_share"] > 0.9 and d["delegated_flops"] > 0
 
 
 @pytest.fixture(scope="module")
