@@ -73,11 +73,15 @@ def _static(model: torch.nn.Module, opts: ExportOptions, length: int) -> torch.e
 
     example = example_inputs(opts, length)
     graph = torch.export.export(model, example).module()
-    # Only the linears: the attention scores carry the additive padding mask (-1e4), and a static
-    # int8 range stretched over it leaves no resolution for the scores themselves.
-    quantizer = XNNPACKQuantizer().set_module_type(
-        torch.nn.Linear, get_symmetric_quantization_config(is_per_channel=True)
-    )
+    # Linears only: the attention scores carry the additive padding mask (-1e4), and a static int8
+    # range stretched over it leaves no resolution for the scores themselves. The FFN down-projections
+    # take GELU outputs with heavy-tailed ranges; they keep dynamic (per-token) int8 activations.
+    quantizer = XNNPACKQuantizer()
+    static = get_symmetric_quantization_config(is_per_channel=True)
+    dynamic = get_symmetric_quantization_config(is_per_channel=True, is_dynamic=True)
+    for name, module in model.named_modules():
+        if isinstance(module, torch.nn.Linear):
+            quantizer.set_module_name(name, dynamic if name.endswith("ffn.down") else static)
     prepared = prepare_pt2e(graph, quantizer)
     with torch.no_grad():
         for batch in opts.calibration_batches(length):

@@ -71,19 +71,27 @@ def export(model: torch.nn.Module, path: Path, opts: ExportOptions) -> dict:
                 out = Path(d) / "q.onnx"
                 quantize_dynamic(fp32, out, weight_type=QuantType.QInt8, per_channel=True)
             elif opts.quantize == "int8-static":
-                out = Path(d) / "q.onnx"
+                import onnx
+
+                static = Path(d) / "static.onnx"
+                # The FFN down-projections take GELU outputs with heavy-tailed ranges: they get
+                # dynamic (per-batch) int8 activations; every other linear and the tables get static
+                # int8 from calibration. A static range over the masked attention scores (-1e4 at
+                # padding) would leave none for the scores themselves, so those stay float.
+                down = [n.name for n in onnx.load(str(fp32)).graph.node if "/ffn/down/" in n.name]
                 quantize_static(
                     fp32,
-                    out,
+                    static,
                     _Calibration(opts),
                     quant_format=QuantFormat.QDQ,
                     per_channel=True,
                     activation_type=QuantType.QInt8,
                     weight_type=QuantType.QInt8,
-                    # Linears and tables only: a static range over the masked attention
-                    # scores (-1e4 at padding) would leave none for the scores themselves.
                     op_types_to_quantize=["MatMul", "Gemm", "Gather"],
+                    nodes_to_exclude=down,
                 )
+                out = Path(d) / "q.onnx"
+                quantize_dynamic(static, out, weight_type=QuantType.QInt8, per_channel=True, nodes_to_quantize=down)
             import onnx
 
             proto = onnx.load(str(out))  # the quantizers do not keep model properties: set them last
