@@ -20,6 +20,7 @@ from pathlib import Path
 
 from ondevice import __version__
 from ondevice.errors import ArtifactError, ExportError
+from ondevice.model.checkpoint import replace_dir
 
 MANIFEST = "ondevice.json"
 SCHEMA_VERSION = 1
@@ -81,13 +82,7 @@ class BundleWriter:
         if exc_type is not None or self.manifest is None:
             shutil.rmtree(self.tmp, ignore_errors=True)
             return
-        if self.out.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{self.out.name}.old.", dir=self.out.parent))
-            os.rename(self.out, old / "d")
-            os.rename(self.tmp, self.out)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.rename(self.tmp, self.out)
+        replace_dir(self.tmp, self.out)
 
     def path(self, name: str) -> Path:
         return self.tmp / name

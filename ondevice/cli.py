@@ -376,12 +376,16 @@ def _format_manifest(where: Path, m: dict) -> str:
         )
         d = a["export"].get("delegation")
         if d:
-            lines.append(
-                f"{'':<28} XNNPACK runs {d['delegated_share']:.1%} of ops, "
-                f"{d['delegated_flop_share']:.1%} of FLOPs; portable: "
-                + ", ".join(f"{k} x{n}" for k, n in d["not_delegated"].items())
-            )
+            lines.append(f"{'':<28} {_delegation_summary(d)}")
     return "\n".join(lines)
+
+
+def _delegation_summary(d: dict) -> str:
+    return (
+        f"XNNPACK: {d['delegated_ops']} ops in {d['delegate_calls']} delegate calls "
+        f"({d['delegated_share']:.1%} of ops, {d['delegated_flop_share']:.1%} of FLOPs); portable: "
+        + ", ".join(f"{k} x{n}" for k, n in d["not_delegated"].items())
+    )
 
 
 @cli.command()
@@ -440,11 +444,7 @@ def inspect(artifact: Path, as_json: bool) -> None:
         )
         d = a["export"].get("delegation")
         if d:
-            lines.append(
-                f"  XNNPACK: {d['delegated_ops']} ops in {d['delegate_calls']} delegate calls "
-                f"({d['delegated_share']:.1%} of ops, {d['delegated_flop_share']:.1%} of FLOPs); portable: "
-                + ", ".join(f"{k} x{n}" for k, n in d["not_delegated"].items())
-            )
+            lines.append(f"  {_delegation_summary(d)}")
             for why, n in d.get("why_not_delegated", {}).items():
                 lines.append(f"    not delegated: {why} (x{n})")
     emit(result, as_json, "\n".join(lines))

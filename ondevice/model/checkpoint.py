@@ -76,14 +76,15 @@ def save_checkpoint(ckpt: Checkpoint, out: Path, extra_files: dict[str, bytes] |
             (tmp / "info.json").write_text(json.dumps(ckpt.info, indent=2) + "\n")
         for name, data in (extra_files or {}).items():
             (tmp / name).write_bytes(data)
-        _replace_dir(tmp, out)
+        replace_dir(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return out
 
 
-def _replace_dir(new: Path, out: Path) -> None:
+def replace_dir(new: Path, out: Path) -> None:
+    """Move a finished directory into place, replacing ``out`` only once ``new`` is complete."""
     if out.exists():
         if not out.is_dir():
             raise CheckpointError(f"{out} exists and is not a directory")
