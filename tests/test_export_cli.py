@@ -224,3 +224,17 @@ def test_several_lengths_in_one_artifact(sst2_sample, tmp_path):
     short, long_ = json.loads(r.stdout)["results"]
     assert short["seq_len"] == 32 and not short["truncated"]
     assert long_["seq_len"] == 128 and not long_["truncated"]
+
+
+@pytest.mark.parametrize("command", ["inspect", "run"])
+def test_inspect_and_run_refuse_what_is_not_a_bundle(command, tmp_path):
+    args = [command, str(tmp_path / "missing")] + (["text"] if command == "run" else [])
+    assert "no such file or bundle" in _error_line(CliRunner().invoke(cli, args))
+    (tmp_path / "empty").mkdir()
+    args = [command, str(tmp_path / "empty")] + (["text"] if command == "run" else [])
+    assert "is not an ondevice bundle" in _error_line(CliRunner().invoke(cli, args))
+    (tmp_path / "model.pte").write_bytes(b"not a program")
+    args = [command, str(tmp_path / "model.pte")] + (["text"] if command == "run" else [])
+    line = _error_line(CliRunner().invoke(cli, args))
+    # inspect checks a bare artifact's header; run needs the bundle around it (tokenizer, labels)
+    assert ("model.pte" in line) if command == "inspect" else ("is not an ondevice bundle" in line)
