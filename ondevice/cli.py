@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import functools
-import json
 import sys
 from pathlib import Path
 
 import click
 
 from ondevice import __version__
-from ondevice.errors import ConfigError, OndeviceError
+from ondevice.cli_common import emit, handle_errors, quiet_libraries, status
+from ondevice.errors import ConfigError
 
 MODEL_HELP = (
     "MODEL is an ondevice checkpoint directory, a Hugging Face checkpoint directory, a hub id "
@@ -19,46 +18,10 @@ MODEL_HELP = (
 )
 
 
-def handle_errors(fn):
-    """Turn library exceptions into one clear line and a non-zero exit; no tracebacks for bad input."""
-
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
-        try:
-            return fn(*args, **kwargs)
-        except ConfigError as e:
-            raise click.UsageError(str(e)) from None
-        except OndeviceError as e:
-            raise click.ClickException(str(e)) from None
-        except KeyboardInterrupt:
-            raise click.Abort() from None
-        except MemoryError:
-            raise click.ClickException("out of memory") from None
-
-    return wrapper
-
-
-def status(message: str) -> None:
-    click.echo(message, err=True)
-
-
-def emit(data: dict, as_json: bool, text: str) -> None:
-    click.echo(json.dumps(data, indent=2) if as_json else text)
-
-
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="ondevice")
 def cli() -> None:
     """Put transformer text classifiers on phones: fine-tune, compress, export, verify, profile."""
-
-
-def _quiet_libraries() -> None:
-    # Third-party import-time chatter (transformers, torchao) would bury our one-line messages.
-    import logging
-    import warnings
-
-    warnings.filterwarnings("ignore")
-    logging.getLogger("torch").setLevel(logging.ERROR)
 
 
 @cli.command("eval")
@@ -80,7 +43,7 @@ def eval_cmd(model: str | None, data_path: Path, max_length: int | None, batch_s
         ondevice eval --data ../shared/data/sst2/dev.tsv
         ondevice eval build/minilm-sst2 --data dev.tsv --json
     """
-    _quiet_libraries()
+    quiet_libraries()
     from ondevice.data import read_dataset
     from ondevice.evaluate import evaluate
     from ondevice.model import load_model
@@ -166,7 +129,7 @@ def finetune(
             --train ../shared/data/sst2/train.tsv --dev ../shared/data/sst2/dev.tsv \\
             --max-minutes 55 --out build/minilm-sst2
     """
-    _quiet_libraries()
+    quiet_libraries()
     import torch
     from safetensors.torch import save
 
@@ -325,7 +288,7 @@ def export(
         ondevice export build/minilm-sst2 --target host --format executorch,onnx \\
             --quantize fp32,int8-dynamic --data ../shared/data/sst2/dev.tsv --out build/host
     """
-    _quiet_libraries()
+    quiet_libraries()
     from ondevice.data import read_dataset
     from ondevice.export import ExportRequest, Thresholds, export_bundle
     from ondevice.model import load_model
@@ -400,7 +363,7 @@ def inspect(artifact: Path, as_json: bool) -> None:
         ondevice inspect ondevice-android
         ondevice inspect ondevice-android/model.int8-dynamic.pte --json
     """
-    _quiet_libraries()
+    quiet_libraries()
     from ondevice.bundle import load_manifest
 
     bundle, name = (artifact, None) if artifact.is_dir() else (artifact.parent, artifact.name)
@@ -473,7 +436,7 @@ def run(artifact: Path, texts: tuple[str, ...], fmt, quantize, threads: int, as_
     """
     import time
 
-    _quiet_libraries()
+    quiet_libraries()
     import numpy as np
 
     import converters
@@ -532,6 +495,33 @@ def run(artifact: Path, texts: tuple[str, ...], fmt, quantize, threads: int, as_
         note = f"  (truncated from {r['tokens']} to {r['seq_len']} tokens)" if r["truncated"] else ""
         lines.append(f"{r['label']:<10} {probs}  {r['ms']:.1f} ms{note}")
     emit(out, as_json, "\n".join(lines))
+
+
+@cli.command()
+@click.option("--check", "check_only", is_flag=True, help="Only report; install nothing.")
+@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+@handle_errors
+def setup(check_only: bool, as_json: bool) -> None:
+    """Install the Debian packages that profiling, ARM emulation and the Java tests need.
+
+    Needs root and apt-get; otherwise it prints the command to run. Python packages come with
+    `pip install`; this covers adb, qemu-user-static, the aarch64 cross compiler, a JDK and JUnit.
+
+    \b
+    Example:
+        ondevice setup --check
+    """
+    from ondevice import system
+
+    missing = system.missing_packages()
+    if missing and not check_only:
+        status(f"installing {' '.join(missing)}")
+        system.install(missing)
+    tools = system.check()
+    lines = [f"{'ok' if t['found'] else 'MISSING':<8} {t['name']:<22} {t['package']:<24} {t['purpose']}" for t in tools]
+    emit({"tools": tools}, as_json, "\n".join(lines))
+    if check_only and missing:
+        raise SystemExit(1)
 
 
 def main() -> None:
