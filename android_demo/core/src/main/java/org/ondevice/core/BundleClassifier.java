@@ -1,0 +1,90 @@
+package org.ondevice.core;
+
+import java.util.List;
+
+/**
+ * A {@link Classifier} over one model file of a bundle: everything but running the model, which a runtime-specific
+ * subclass (ExecuTorch, LiteRT) supplies through {@link #openModel} and {@link #run}.
+ */
+public abstract class BundleClassifier implements Classifier {
+    private final BundleSource source;
+    private final String format;
+    private final String quantization;
+    private Bundle bundle;
+    private Manifest.Artifact artifact;
+
+    /**
+     * @param format the manifest's format name of the model file to use ("executorch", "tflite")
+     * @param quantization which of that format's files ("int8-dynamic", ...), or null for the first
+     */
+    protected BundleClassifier(BundleSource source, String format, String quantization) {
+        this.source = source;
+        this.format = format;
+        this.quantization = quantization;
+    }
+
+    /** Loads the model file, already checked against the manifest. */
+    protected abstract void openModel(Bundle bundle, Manifest.Artifact artifact) throws BundleException;
+
+    /** Runs the model on one padded input of length {@code seqLen}; returns one logit per label. */
+    protected abstract float[] run(int[] inputIds, int[] attentionMask, int seqLen) throws Exception;
+
+    /** Frees what {@link #openModel} loaded. */
+    protected abstract void closeModel();
+
+    @Override
+    public final void load() throws BundleException {
+        Bundle b = Bundle.open(source);
+        Manifest.Artifact a = b.manifest().artifact(format, quantization);
+        b.verify(a.file);
+        openModel(b, a);
+        bundle = b;
+        artifact = a;
+    }
+
+    public Bundle bundle() {
+        return requireLoaded();
+    }
+
+    public Manifest.Artifact artifact() {
+        requireLoaded();
+        return artifact;
+    }
+
+    /** The text's ids at the smallest of the model's lengths that holds it (the longest if none does). */
+    public WordPieceTokenizer.Encoding encode(String text) {
+        return requireLoaded().tokenizer().encode(text, artifact.seqLens);
+    }
+
+    /** Logits for an encoding made by {@link #encode}. */
+    public float[] logits(WordPieceTokenizer.Encoding e) throws Exception {
+        requireLoaded();
+        float[] out = run(e.inputIds, e.attentionMask, e.seqLen);
+        if (out.length != bundle.labels().size()) {
+            throw new BundleException("the model gives " + out.length + " outputs for " + bundle.labels().size()
+                    + " labels: the model and labels.json are from different exports");
+        }
+        return out;
+    }
+
+    @Override
+    public List<Result> classify(String text) throws Exception {
+        return Predictions.rank(logits(encode(text)), requireLoaded().labels());
+    }
+
+    @Override
+    public void close() {
+        if (bundle != null) {
+            closeModel();
+            bundle = null;
+            artifact = null;
+        }
+    }
+
+    private Bundle requireLoaded() {
+        if (bundle == null) {
+            throw new IllegalStateException("load() the classifier first");
+        }
+        return bundle;
+    }
+}

@@ -1,0 +1,314 @@
+package org.ondevice.core;
+
+import java.text.Normalizer;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.Collections;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * BERT's WordPiece tokenizer, giving the same ids as the Hugging Face {@code tokenizers} library that the Python side
+ * uses (BertNormalizer, BertPreTokenizer, WordPiece, then [CLS] ... [SEP]).
+ *
+ * <p>The steps, in the library's order: special tokens written in the text are matched first, on the raw text; the
+ * rest is cleaned (control characters dropped, every whitespace character made a space), CJK ideographs get spaces
+ * around them, accents are stripped (NFD, non-spacing marks dropped) and the text is lower-cased, as the settings say;
+ * it is split on whitespace and around each punctuation character; each word becomes the longest vocabulary pieces
+ * from the left, continuation pieces carrying "##", or one [UNK] when a piece cannot be found or the word is longer
+ * than {@code max_input_chars_per_word}. Character classes come from {@link CharClasses}, taken from
+ * {@code tokenizers} itself, not from the platform, whose Unicode version differs between Android releases.
+ */
+public final class WordPieceTokenizer {
+    /** What the normalizer and the model are configured with. */
+    public static final class Settings {
+        public boolean cleanText = true;
+        public boolean handleChineseChars = true;
+        public boolean stripAccents = true;
+        public boolean lowercase = true;
+        public String continuingSubwordPrefix = "##";
+        public int maxInputCharsPerWord = 100;
+        public int clsId = 101;
+        public int sepId = 102;
+        public int padId = 0;
+        public int unkId = 100;
+    }
+
+    /** A token that is matched in the raw text before normalization, such as [CLS] or [MASK]. */
+    public static final class AddedToken {
+        final String content;
+        final int id;
+        final boolean lstrip;
+        final boolean rstrip;
+
+        public AddedToken(String content, int id, boolean lstrip, boolean rstrip) {
+            this.content = content;
+            this.id = id;
+            this.lstrip = lstrip;
+            this.rstrip = rstrip;
+        }
+    }
+
+    /** Model inputs for one text at one fixed length. */
+    public static final class Encoding {
+        /** Token ids, [CLS] first, [SEP] last, then padding; length {@code seqLen}. */
+        public final int[] inputIds;
+        /** 1 for each real token, 0 for padding. */
+        public final int[] attentionMask;
+        /** Tokens the text needs with [CLS] and [SEP], before truncation. */
+        public final int tokens;
+        public final int seqLen;
+
+        Encoding(int[] inputIds, int[] attentionMask, int tokens, int seqLen) {
+            this.inputIds = inputIds;
+            this.attentionMask = attentionMask;
+            this.tokens = tokens;
+            this.seqLen = seqLen;
+        }
+
+        public boolean truncated() {
+            return tokens > seqLen;
+        }
+    }
+
+    private final Map<String, Integer> vocab;
+    private final Settings settings;
+    private final List<AddedToken> addedTokens;
+
+    public WordPieceTokenizer(Map<String, Integer> vocab, Settings settings, List<AddedToken> addedTokens) {
+        this.vocab = new HashMap<>(vocab);
+        this.settings = settings;
+        this.addedTokens = new ArrayList<>(addedTokens);
+    }
+
+    public Settings settings() {
+        return settings;
+    }
+
+    public int vocabSize() {
+        return vocab.size();
+    }
+
+    /** Ids of the text with [CLS] and [SEP], neither truncated nor padded. */
+    public int[] ids(String text) {
+        List<Integer> out = new ArrayList<>();
+        out.add(settings.clsId);
+        int start = 0;
+        int i = 0;
+        // Special tokens are found leftmost first, the longest where several start at one place.
+        while (i < text.length()) {
+            AddedToken match = null;
+            for (AddedToken t : addedTokens) {
+                if (text.startsWith(t.content, i) && (match == null || t.content.length() > match.content.length())) {
+                    match = t;
+                }
+            }
+            if (match == null) {
+                i++;
+                continue;
+            }
+            int from = i;
+            int to = i + match.content.length();
+            if (match.lstrip) {
+                while (from > start && isWhitespace(text.charAt(from - 1))) {
+                    from--;
+                }
+            }
+            if (match.rstrip) {
+                while (to < text.length() && isWhitespace(text.charAt(to))) {
+                    to++;
+                }
+            }
+            words(text.substring(start, from), out);
+            out.add(match.id);
+            start = to;
+            i = to;
+        }
+        words(text.substring(start), out);
+        out.add(settings.sepId);
+        int[] ids = new int[out.size()];
+        for (int k = 0; k < ids.length; k++) {
+            ids[k] = out.get(k);
+        }
+        return ids;
+    }
+
+    /** Tokens the text needs with [CLS] and [SEP], before truncation. */
+    public int countTokens(String text) {
+        return ids(text).length;
+    }
+
+    /**
+     * Ids and attention mask at a fixed length: too long a text keeps its first {@code seqLen - 1} ids and ends with
+     * [SEP]; a shorter one is padded with the pad id and mask 0.
+     */
+    public Encoding encode(String text, int seqLen) {
+        return fit(ids(text), seqLen);
+    }
+
+    /** {@link #encode(String, int)} at the smallest of the lengths that holds the text (the longest if none does). */
+    public Encoding encode(String text, List<Integer> seqLens) {
+        int[] ids = ids(text);
+        return fit(ids, pickLength(seqLens, ids.length));
+    }
+
+    private Encoding fit(int[] ids, int seqLen) {
+        if (seqLen < 2) {
+            throw new IllegalArgumentException("a sequence length must hold [CLS] and [SEP], got " + seqLen);
+        }
+        int[] inputIds = new int[seqLen];
+        int[] mask = new int[seqLen];
+        Arrays.fill(inputIds, settings.padId);
+        int n = Math.min(ids.length, seqLen);
+        System.arraycopy(ids, 0, inputIds, 0, n);
+        if (ids.length > seqLen) {
+            inputIds[seqLen - 1] = settings.sepId;
+        }
+        Arrays.fill(mask, 0, n, 1);
+        return new Encoding(inputIds, mask, ids.length, seqLen);
+    }
+
+    /** The smallest of the lengths that holds the text's tokens; the longest when none does. */
+    public static int pickLength(List<Integer> seqLens, int tokens) {
+        List<Integer> sorted = new ArrayList<>(seqLens);
+        Collections.sort(sorted);
+        for (int n : sorted) {
+            if (n >= tokens) {
+                return n;
+            }
+        }
+        return sorted.get(sorted.size() - 1);
+    }
+
+    // ---- normalization ----
+
+    /** The normalizer's output for text that holds no special token. */
+    String normalize(String text) {
+        StringBuilder sb = new StringBuilder(text.length());
+        for (int i = 0; i < text.length(); ) {
+            int cp = text.codePointAt(i);
+            i += Character.charCount(cp);
+            if (settings.cleanText) {
+                if (CharClasses.in(CharClasses.REMOVED, cp)) {
+                    continue;
+                }
+                if (isWhitespace(cp)) {
+                    cp = ' ';
+                }
+            }
+            if (settings.handleChineseChars && CharClasses.in(CharClasses.CJK, cp)) {
+                sb.append(' ').appendCodePoint(cp).append(' ');
+            } else {
+                sb.appendCodePoint(cp);
+            }
+        }
+        String s = sb.toString();
+        if (settings.stripAccents) {
+            String nfd = Normalizer.normalize(s, Normalizer.Form.NFD);
+            sb.setLength(0);
+            for (int i = 0; i < nfd.length(); ) {
+                int cp = nfd.codePointAt(i);
+                i += Character.charCount(cp);
+                if (!CharClasses.in(CharClasses.NONSPACING_MARK, cp)) {
+                    sb.appendCodePoint(cp);
+                }
+            }
+            s = sb.toString();
+        }
+        if (settings.lowercase) {
+            sb.setLength(0);
+            for (int i = 0; i < s.length(); ) {
+                int cp = s.codePointAt(i);
+                i += Character.charCount(cp);
+                // Each character is lower-cased alone (no final-sigma rule); the one character whose lower case is
+                // two characters without a language condition is İ.
+                if (cp == 0x130) {
+                    sb.append("i\u0307");
+                } else {
+                    sb.appendCodePoint(Character.toLowerCase(cp));
+                }
+            }
+            s = sb.toString();
+        }
+        return s;
+    }
+
+    /** Unicode's White_Space property, as Rust's {@code char::is_whitespace} has it. */
+    static boolean isWhitespace(int cp) {
+        return (cp >= 0x9 && cp <= 0xD)
+                || cp == 0x20
+                || cp == 0x85
+                || cp == 0xA0
+                || cp == 0x1680
+                || (cp >= 0x2000 && cp <= 0x200A)
+                || cp == 0x2028
+                || cp == 0x2029
+                || cp == 0x202F
+                || cp == 0x205F
+                || cp == 0x3000;
+    }
+
+    // ---- pre-tokenization and WordPiece ----
+
+    private void words(String segment, List<Integer> out) {
+        if (segment.isEmpty()) {
+            return;
+        }
+        String s = normalize(segment);
+        int wordStart = -1;
+        for (int i = 0; i < s.length(); ) {
+            int cp = s.codePointAt(i);
+            int next = i + Character.charCount(cp);
+            boolean space = isWhitespace(cp);
+            boolean punct = !space && CharClasses.in(CharClasses.PUNCTUATION, cp);
+            if (space || punct) {
+                if (wordStart >= 0) {
+                    wordPiece(s.substring(wordStart, i), out);
+                    wordStart = -1;
+                }
+                if (punct) {
+                    wordPiece(s.substring(i, next), out);
+                }
+            } else if (wordStart < 0) {
+                wordStart = i;
+            }
+            i = next;
+        }
+        if (wordStart >= 0) {
+            wordPiece(s.substring(wordStart), out);
+        }
+    }
+
+    private void wordPiece(String word, List<Integer> out) {
+        int[] cps = word.codePoints().toArray();
+        if (cps.length > settings.maxInputCharsPerWord) {
+            out.add(settings.unkId);
+            return;
+        }
+        List<Integer> pieces = new ArrayList<>();
+        int start = 0;
+        while (start < cps.length) {
+            Integer id = null;
+            int end = cps.length;
+            while (start < end) {
+                String piece = new String(cps, start, end - start);
+                if (start > 0) {
+                    piece = settings.continuingSubwordPrefix + piece;
+                }
+                id = vocab.get(piece);
+                if (id != null) {
+                    break;
+                }
+                end--;
+            }
+            if (id == null) {
+                out.add(settings.unkId);
+                return;
+            }
+            pieces.add(id);
+            start = end;
+        }
+        out.addAll(pieces);
+    }
+}

@@ -1,0 +1,175 @@
+package org.ondevice.core;
+
+import static org.junit.Assert.assertEquals;
+import static org.junit.Assert.assertTrue;
+import static org.junit.Assert.fail;
+
+import java.io.File;
+import java.io.IOException;
+import java.io.RandomAccessFile;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.StandardCopyOption;
+import java.security.MessageDigest;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.List;
+import java.util.Map;
+import org.junit.Before;
+import org.junit.Rule;
+import org.junit.Test;
+import org.junit.rules.TemporaryFolder;
+
+/** A real exported bundle, read as the app reads it, and every kind of damage refused with a message for the screen. */
+public class BundleTest {
+    @Rule
+    public TemporaryFolder tmp = new TemporaryFolder();
+
+    private File dir;
+    private Map<String, Object> facts;
+
+    @Before
+    @SuppressWarnings("unchecked")
+    public void copyBundle() throws Exception {
+        dir = tmp.newFolder("bundle");
+        File[] files = Golden.bundle().listFiles();
+        assertTrue("the golden bundle is empty", files != null && files.length > 0);
+        for (File f : files) {
+            Files.copy(f.toPath(), new File(dir, f.getName()).toPath(), StandardCopyOption.REPLACE_EXISTING);
+        }
+        facts = (Map<String, Object>) Json.parse(text(new File(Golden.dir(), "bundle_facts.json")));
+    }
+
+    private static String text(File f) throws IOException {
+        return new String(Files.readAllBytes(f.toPath()), StandardCharsets.UTF_8);
+    }
+
+    private String modelFile() {
+        return Json.string(facts, "file");
+    }
+
+    private Bundle open() throws BundleException {
+        return Bundle.open(new DirectorySource(dir));
+    }
+
+    private String refusal() {
+        try {
+            Bundle b = open();
+            b.verify(modelFile());
+        } catch (BundleException e) {
+            return e.getMessage();
+        }
+        fail("the damaged bundle was accepted");
+        return null;
+    }
+
+    @Test
+    public void readsWhatPythonWrote() throws Exception {
+        Bundle b = open();
+        assertEquals(Json.strings(facts, "labels"), b.labels());
+        Manifest.Artifact a = b.manifest().artifact(Json.string(facts, "format"), null);
+        assertEquals(modelFile(), a.file);
+        assertEquals(Json.array(facts, "seq_lens").size(), a.seqLens.size());
+        for (int i = 0; i < a.seqLens.size(); i++) {
+            assertEquals(((Long) Json.array(facts, "seq_lens").get(i)).intValue(), (int) a.seqLens.get(i));
+        }
+        assertEquals(Json.string(facts, "sha256"), b.verify(a.file));
+        assertEquals(Json.integer(facts, "vocab_size"), b.tokenizer().vocabSize());
+    }
+
+    @Test
+    public void missingModelFile() {
+        assertTrue(new File(dir, modelFile()).delete());
+        String m = refusal();
+        assertTrue(m, m.startsWith(modelFile() + " is missing from " + dir.getPath()));
+    }
+
+    @Test
+    public void missingManifest() {
+        assertTrue(new File(dir, Manifest.FILE).delete());
+        String m = refusal();
+        assertTrue(m, m.startsWith("no ondevice.json in " + dir.getPath() + ": it is not an ondevice bundle"));
+    }
+
+    @Test
+    public void corruptManifest() throws Exception {
+        String t = text(new File(dir, Manifest.FILE));
+        write(Manifest.FILE, t.substring(0, t.length() / 2));
+        String m = refusal();
+        assertTrue(m, m.startsWith("ondevice.json is not valid JSON ("));
+        assertTrue(m, m.endsWith("the bundle is damaged; export it again"));
+    }
+
+    @Test
+    public void modelChangedInPlace() throws Exception {
+        try (RandomAccessFile f = new RandomAccessFile(new File(dir, modelFile()), "rw")) {
+            f.seek(f.length() / 2);
+            int b = f.read();
+            f.seek(f.length() / 2);
+            f.write(b ^ 0xFF);
+        }
+        String m = refusal();
+        assertEquals(modelFile() + " does not match its sha256 in ondevice.json: the file is corrupt or was changed; "
+                + "export the bundle again", m);
+    }
+
+    @Test
+    public void modelTruncated() throws Exception {
+        File f = new File(dir, modelFile());
+        long size = f.length();
+        try (RandomAccessFile r = new RandomAccessFile(f, "rw")) {
+            r.setLength(size - 100);
+        }
+        String m = refusal();
+        assertTrue(m, m.startsWith(modelFile() + " has " + (size - 100) + " bytes but ondevice.json says " + size));
+    }
+
+    @Test
+    public void manifestFromAnotherVersion() throws Exception {
+        String t = text(new File(dir, Manifest.FILE));
+        write(Manifest.FILE, t.replaceFirst("\"schema_version\": 1", "\"schema_version\": 2"));
+        String m = refusal();
+        assertTrue(m, m.startsWith("ondevice.json has schema version 2, but this app reads version 1"));
+    }
+
+    @Test
+    public void labelsChanged() throws Exception {
+        List<String> labels = new ArrayList<>(Json.strings(facts, "labels"));
+        Collections.reverse(labels); // same size, other content
+        write("labels.json", Json.write(labels));
+        String m = refusal();
+        assertTrue(m, m.startsWith("labels.json does not match its sha256 in ondevice.json"));
+    }
+
+    @Test
+    public void formatNotInBundle() throws Exception {
+        try {
+            open().manifest().artifact("no-such-format", null);
+            fail("accepted");
+        } catch (BundleException e) {
+            assertTrue(e.getMessage(), e.getMessage().startsWith("the bundle has no no-such-format model (it has: "));
+        }
+    }
+
+    @Test
+    @SuppressWarnings("unchecked")
+    public void tokenizerOfAnotherKind() throws Exception {
+        File tj = new File(dir, TokenizerJson.FILE);
+        Map<String, Object> doc = (Map<String, Object>) Json.parse(text(tj));
+        ((Map<String, Object>) doc.get("normalizer")).put("type", "NFKC");
+        write(TokenizerJson.FILE, Json.write(doc));
+        // A consistent bundle around it, so that the tokenizer itself is what is refused.
+        Map<String, Object> manifest = (Map<String, Object>) Json.parse(text(new File(dir, Manifest.FILE)));
+        Map<String, Object> entry = (Map<String, Object>) ((Map<String, Object>) manifest.get("files")).get(tj.getName());
+        byte[] bytes = Files.readAllBytes(tj.toPath());
+        entry.put("sha256", Bundle.hex(MessageDigest.getInstance("SHA-256").digest(bytes)));
+        entry.put("size_bytes", (long) bytes.length);
+        write(Manifest.FILE, Json.write(manifest));
+        String m = refusal();
+        assertEquals("tokenizer.json cannot be used: its normalizer is NFKC; this app implements BertNormalizer only", m);
+    }
+
+    private void write(String name, String content) throws IOException {
+        Files.write(new File(dir, name).toPath(), content.getBytes(StandardCharsets.UTF_8));
+    }
+}
