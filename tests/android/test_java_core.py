@@ -195,7 +195,9 @@ def golden(tmp_path_factory, tiny_bert_dir, sst2_dev) -> Path:
     bundle = out / "bundle"
     lengths = ",".join(map(str, SEQ_LENS))
     args = f"export {tiny_bert_dir} --target host --format onnx --quantize fp32 --seq-len {lengths}".split()
-    r = CliRunner().invoke(cli, [*args, "--data", str(data), "--out", str(bundle), "--json"])
+    # The Java side reads the copy that --copy-to makes, the layout the app finds in its assets.
+    assets = out / "assets" / "ondevice"
+    r = CliRunner().invoke(cli, [*args, "--data", str(data), "--out", str(bundle), "--copy-to", str(assets), "--json"])
     assert r.exit_code == 0, r.output
     manifest = json.loads(r.stdout)
     artifact = manifest["artifacts"][0]
@@ -271,3 +273,13 @@ def test_golden_files_cover_what_the_issue_asks(golden):
     assert max(lengths) > SEQ_LENS[-1]  # truncation is exercised
     assert any(" 100 " in f" {r['full_ids']} " for r in hard)  # [UNK]
     assert len((golden / "softmax.jsonl").read_text().splitlines()) >= 300
+
+
+def test_bundle_in_the_app_assets_is_not_committed():
+    """The bundle that `--copy-to android_demo/app/src/main/assets/ondevice` writes is ignored by git."""
+    if shutil.which("git") is None or not (ROOT / ".git").exists():
+        pytest.skip("not a git checkout")
+    for name in ("model.int8-dynamic.pte", "model.int8-dynamic.tflite", "ondevice.json", "vocab.txt"):
+        path = f"android_demo/app/src/main/assets/ondevice/{name}"
+        done = subprocess.run(["git", "check-ignore", "-q", path], cwd=ROOT)
+        assert done.returncode == 0, f"{path} is not ignored by git"

@@ -12,6 +12,7 @@ public abstract class BundleClassifier implements Classifier {
     private final String quantization;
     private Bundle bundle;
     private Manifest.Artifact artifact;
+    private double modelLoadMs = Double.NaN;
 
     /**
      * @param format the manifest's format name of the model file to use ("executorch", "tflite")
@@ -37,9 +38,16 @@ public abstract class BundleClassifier implements Classifier {
         Bundle b = Bundle.open(source);
         Manifest.Artifact a = b.manifest().artifact(format, quantization);
         b.verify(a.file);
+        long t0 = System.nanoTime();
         openModel(b, a);
+        modelLoadMs = (System.nanoTime() - t0) / 1e6;
         bundle = b;
         artifact = a;
+    }
+
+    /** Milliseconds the runtime took to load the model, the bundle checks not included. */
+    public double modelLoadMs() {
+        return modelLoadMs;
     }
 
     public Bundle bundle() {
@@ -63,6 +71,26 @@ public abstract class BundleClassifier implements Classifier {
         if (out.length != bundle.labels().size()) {
             throw new BundleException("the model gives " + out.length + " outputs for " + bundle.labels().size()
                     + " labels: the model and labels.json are from different exports");
+        }
+        return out;
+    }
+
+    /** Refuses a model file that lacks an entry point the manifest lists for it. */
+    protected static void requireEntryPoints(Manifest.Artifact artifact, String kind, List<String> have)
+            throws BundleException {
+        for (String name : artifact.entryPoints.values()) {
+            if (!have.contains(name)) {
+                throw new BundleException(artifact.file + " has no " + kind + " " + name + " (it has " + have
+                        + "): the model and " + Manifest.FILE + " are from different exports");
+            }
+        }
+    }
+
+    /** Token ids as the int64 values that a model exported with int64 inputs takes. */
+    protected static long[] asLongs(int[] values) {
+        long[] out = new long[values.length];
+        for (int i = 0; i < values.length; i++) {
+            out[i] = values[i];
         }
         return out;
     }

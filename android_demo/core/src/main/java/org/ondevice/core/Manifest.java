@@ -26,6 +26,8 @@ public final class Manifest {
         /** Method (ExecuTorch) or signature (LiteRT) name for each length. */
         public final Map<Integer, String> entryPoints;
         public final String runtimeVersion;
+        /** The export's verification figures for this file (max |Δlogit|, label agreement, ...), or null. */
+        public final Map<String, Object> verification;
 
         Artifact(Map<String, Object> a, String defaultEntryPoint) {
             file = Json.string(a, "file");
@@ -62,6 +64,10 @@ public final class Manifest {
             Object runtime = a.get("runtime");
             Object version = runtime instanceof Map ? ((Map<?, ?>) runtime).get("version") : null;
             runtimeVersion = version instanceof String ? (String) version : null;
+            Object checked = a.get("verification");
+            @SuppressWarnings("unchecked")
+            Map<String, Object> figures = checked instanceof Map ? (Map<String, Object>) checked : null;
+            verification = figures;
         }
 
         private static List<Object> listOf(Object o) {

@@ -24,8 +24,9 @@ final class Golden {
         return new File(d);
     }
 
+    /** The bundle where `ondevice export --copy-to DIR/assets/ondevice` put it: the layout of the app's assets. */
     static File bundle() {
-        return new File(dir(), "bundle");
+        return new File(new File(dir(), "assets"), "ondevice");
     }
 
     /** One JSON object per line. */
