@@ -22,6 +22,7 @@ from click.testing import CliRunner
 from converters.common import pick_length
 from ondevice.bundle import MANIFEST, sha256
 from ondevice.cli import cli
+from ondevice.data import read_dataset
 from ondevice.model import Tokenizer
 from ondevice.system import TOOLS
 
@@ -203,7 +204,7 @@ def golden(tmp_path_factory, tiny_bert_dir, sst2_dev) -> Path:
     artifact = manifest["artifacts"][0]
 
     tok = Tokenizer.load(bundle)  # as `ondevice run` reads it
-    dev = [line.split("\t", 1)[1] for line in sst2_dev.read_text(encoding="utf-8").splitlines()[1:]]
+    dev = read_dataset(sst2_dev).texts
     write_token_golden(tok, dev, out / "tokens_sst2.jsonl", SEQ_LENS)
     write_token_golden(tok, hard_cases(), out / "tokens_hard.jsonl", SEQ_LENS)
     write_token_golden(tok, code_point_texts(), out / "tokens_codepoints.jsonl", None)
