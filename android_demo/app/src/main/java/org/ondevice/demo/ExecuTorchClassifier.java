@@ -46,7 +46,12 @@ public final class ExecuTorchClassifier extends BundleClassifier {
         }
         requireEntryPoints(artifact, "method", Arrays.asList(module.getMethods()));
         for (String name : artifact.entryPoints.values()) {
-            module.loadMethod(name); // now rather than on the first text
+            try {
+                module.loadMethod(name); // now rather than on the first text
+            } catch (RuntimeException e) {
+                throw new BundleException(artifact.file + ": ExecuTorch cannot load its method " + name + " ("
+                        + e.getMessage() + ")", e);
+            }
         }
         int64 = "int64".equals(artifact.inputDtype);
     }

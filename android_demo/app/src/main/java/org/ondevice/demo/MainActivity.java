@@ -14,7 +14,9 @@ import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import org.ondevice.core.BundleClassifier;
 import org.ondevice.core.BundleException;
+import org.ondevice.core.Predictions;
 import org.ondevice.core.Result;
+import org.ondevice.core.WordPieceTokenizer;
 
 /**
  * A text box, a runtime switch, and the label, probabilities and latency of the text. Loading and inference run on
@@ -90,10 +92,10 @@ public class MainActivity extends Activity {
             }
             try {
                 long t0 = SystemClock.elapsedRealtimeNanos();
-                List<Result> results = c.classify(input);
+                WordPieceTokenizer.Encoding encoding = c.encode(input);
+                List<Result> results = Predictions.rank(c.logits(encoding), c.bundle().labels());
                 double ms = (SystemClock.elapsedRealtimeNanos() - t0) / 1e6;
-                int seqLen = c.encode(input).seqLen;
-                runOnUiThread(() -> show(results, ms, seqLen));
+                runOnUiThread(() -> show(results, ms, encoding.seqLen));
             } catch (Exception e) {
                 runOnUiThread(() -> {
                     showStatus("classification failed: " + e.getMessage(), true);
