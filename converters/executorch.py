@@ -81,7 +81,9 @@ def _static(model: torch.nn.Module, opts: ExportOptions, length: int) -> torch.e
     dynamic = get_symmetric_quantization_config(is_per_channel=True, is_dynamic=True)
     for name, module in model.named_modules():
         if isinstance(module, torch.nn.Linear):
-            quantizer.set_module_name(name, dynamic if name.endswith("ffn.down") else static)
+            # A low-rank down-projection is two linears (ffn.down.reduce, ffn.down.expand): both dynamic.
+            down = name.endswith("ffn.down") or ".ffn.down." in name
+            quantizer.set_module_name(name, dynamic if down else static)
     prepared = prepare_pt2e(graph, quantizer)
     with torch.no_grad():
         for batch in opts.calibration_batches(length):

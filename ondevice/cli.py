@@ -524,6 +524,12 @@ def setup(check_only: bool, as_json: bool) -> None:
         raise SystemExit(1)
 
 
+from ondevice.commands.compress import compress, significance  # noqa: E402
+
+cli.add_command(compress)
+cli.add_command(significance)
+
+
 def main() -> None:
     cli()
 

@@ -94,15 +94,28 @@ def finetune(ckpt: Checkpoint, train: Dataset, dev: Dataset, cfg: FinetuneConfig
     torch.manual_seed(cfg.seed)
     if cfg.head_only:
         return _finetune_head(ckpt, train, dev, cfg)
+    targets = torch.tensor(train.targets)
+
+    def task_loss(model, idx, ids, mask):
+        return F.cross_entropy(model(ids, mask), targets[idx])
+
+    return _train_loop(ckpt, train, dev, cfg, task_loss, desc="finetune")
+
+
+def _train_loop(ckpt: Checkpoint, train: Dataset, dev: Dataset, cfg: FinetuneConfig, batch_loss, desc: str):
+    """The shared loop: bucketed batches, AdamW with warm-up and linear decay to the deadline, best dev kept.
+
+    ``batch_loss(model, idx, ids, mask)`` returns the loss of the training examples ``idx``.
+    """
     model = ckpt.model
     rng = np.random.default_rng(cfg.seed)
     rows = ckpt.tokenizer.token_ids(train.texts, cfg.max_length)
-    targets = torch.tensor(train.targets)
     steps_per_epoch = math.ceil(len(rows) / cfg.batch_size)
     total = max(1, int(steps_per_epoch * cfg.epochs))
     eval_every = max(1, steps_per_epoch // max(1, cfg.evals_per_epoch))
 
-    model.embeddings.word.weight.requires_grad_(not cfg.freeze_embeddings)
+    table = word_table(model)
+    table.requires_grad_(not cfg.freeze_embeddings)
     params = [p for p in model.parameters() if p.requires_grad]
     decay = [p for p in params if p.dim() >= 2]
     no_decay = [p for p in params if p.dim() < 2]
@@ -133,7 +146,7 @@ def finetune(ckpt: Checkpoint, train: Dataset, dev: Dataset, cfg: FinetuneConfig
             best = (acc, step, copy.deepcopy(model.state_dict()))
         model.train()
 
-    bar = progress(total=total, desc="finetune", unit="step")
+    bar = progress(total=total, desc=desc, unit="step")
     model.train()
     while step < total and not stopped:
         for idx in bucketed_batches([len(r) for r in rows], cfg.batch_size, rng):
@@ -145,7 +158,7 @@ def finetune(ckpt: Checkpoint, train: Dataset, dev: Dataset, cfg: FinetuneConfig
             for g in opt.param_groups:
                 g["lr"] = cfg.lr * _lr_factor(frac, cfg.warmup_ratio)
             ids, mask = pad_batch([rows[i] for i in idx], ckpt.tokenizer.settings.pad_id)
-            loss = F.cross_entropy(model(ids, mask), targets[idx])
+            loss = batch_loss(model, torch.as_tensor(idx), ids, mask)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(params, 1.0)
@@ -162,10 +175,76 @@ def finetune(ckpt: Checkpoint, train: Dataset, dev: Dataset, cfg: FinetuneConfig
     if not history or history[-1]["step"] != step:
         run_eval()
     bar.close()
-    model.embeddings.word.weight.requires_grad_(True)
+    table.requires_grad_(True)
     model.load_state_dict(best[2])
     model.eval()
     return FinetuneResult(best[0], best[1], step, time.monotonic() - t0, stopped, history, asdict(cfg))
+
+
+@dataclass
+class DistillConfig(FinetuneConfig):
+    """Recovery by distillation: the compressed student learns the uncompressed teacher's soft labels."""
+
+    epochs: float = 1.0
+    lr: float = 1e-4
+    temperature: float = 2.0  # softens both distributions in the KL term
+    alpha: float = 0.5  # weight of the KL term; the task loss gets 1 - alpha
+    hidden_weight: float = 0.0  # > 0: also match the last hidden states (MSE), same hidden size only
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.head_only:
+            raise ConfigError("distillation trains the whole student; head_only does not apply")
+        if self.temperature <= 0:
+            raise ConfigError("distill: temperature must be positive")
+        if not 0 <= self.alpha <= 1:
+            raise ConfigError("distill: alpha must be in [0, 1]")
+        if self.hidden_weight < 0:
+            raise ConfigError("distill: hidden_weight must be >= 0")
+
+
+def distill(student: Checkpoint, teacher: Checkpoint, train: Dataset, dev: Dataset, cfg: DistillConfig):
+    """Train ``student.model`` in place against ``teacher.model``: KL on softened logits + task loss.
+
+    The teacher's logits are computed once for the whole training set (it is frozen and runs
+    without dropout), so an epoch costs little more than fine-tuning; hidden-state matching runs
+    the teacher batch by batch.
+    """
+    _check_labels(student, train)
+    if cfg.hidden_weight and teacher.config.hidden_size != student.config.hidden_size:
+        raise ConfigError("distill: hidden-state matching needs the same hidden size in teacher and student")
+    torch.manual_seed(cfg.seed)
+    targets = torch.tensor(train.targets)
+    teacher_logits = torch.from_numpy(
+        predict_logits(teacher, train.texts, max_length=cfg.max_length, desc="teacher logits")
+    ).float()
+    T = cfg.temperature
+    teacher.model.eval()
+
+    def batch_loss(model, idx, ids, mask):
+        if cfg.hidden_weight:
+            hidden = model.encode(ids, mask)
+            logits = model.head(model.pool(hidden, mask))
+        else:
+            logits = model(ids, mask)
+        soft = F.kl_div(
+            F.log_softmax(logits / T, -1), F.softmax(teacher_logits[idx] / T, -1), reduction="batchmean"
+        ) * (T * T)
+        loss = cfg.alpha * soft + (1 - cfg.alpha) * F.cross_entropy(logits, targets[idx])
+        if cfg.hidden_weight:
+            with torch.no_grad():
+                t_hidden = teacher.model.encode(ids, mask)
+            m = mask.unsqueeze(-1).to(hidden.dtype)
+            loss = loss + cfg.hidden_weight * (((hidden - t_hidden) ** 2) * m).sum() / (m.sum() * hidden.shape[-1])
+        return loss
+
+    return _train_loop(student, train, dev, cfg, batch_loss, desc="distill")
+
+
+def word_table(model) -> torch.nn.Parameter:
+    """The (vocab, ·) word-embedding table, dense or factorized: the tensor that freezing skips."""
+    word = model.embeddings.word
+    return word.table.weight if hasattr(word, "table") else word.weight
 
 
 def _dev_accuracy(ckpt: Checkpoint, dev: Dataset, max_length: int) -> float:

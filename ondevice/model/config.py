@@ -10,11 +10,25 @@ from typing import Any
 
 from ondevice.errors import CheckpointError, ConfigError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2 added low-rank ranks; version 1 configs read unchanged
+READABLE_VERSIONS = (1, 2)
 
 ACTIVATIONS = ("gelu", "gelu_new", "relu")
 POOLINGS = ("cls", "mean")
 HEAD_ACTIVATIONS = ("tanh", "relu", "none")
+PROJECTIONS = ("query", "key", "value", "output", "up", "down")  # the linears of one block
+
+
+def from_fields(cls, d: dict[str, Any], error: type[Exception], what: str):
+    """Build dataclass ``cls`` from ``d``, naming unknown or malformed fields in one ``error`` line."""
+    known = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(d) - known)
+    if unknown:
+        raise error(f"{what} has unknown fields: {', '.join(unknown)} (known: {', '.join(sorted(known))})")
+    try:
+        return cls(**d)
+    except TypeError as e:
+        raise error(f"{what} is malformed: {e}") from None
 
 
 @dataclass
@@ -23,12 +37,19 @@ class LayerConfig:
 
     num_heads: int  # attention heads kept; 0 removes the attention sub-layer
     intermediate_size: int  # FFN width kept; 0 removes the FFN sub-layer
+    ranks: dict[str, int] = field(default_factory=dict)  # low-rank factorized projections: name -> rank
 
     def __post_init__(self) -> None:
         if self.num_heads < 0 or self.intermediate_size < 0:
             raise ConfigError(
                 f"layer shapes must be non-negative, got heads={self.num_heads}, ffn={self.intermediate_size}"
             )
+        unknown = sorted(set(self.ranks) - set(PROJECTIONS))
+        if unknown:
+            raise ConfigError(f"unknown projections {', '.join(unknown)}; ranks apply to {', '.join(PROJECTIONS)}")
+        bad = {k: r for k, r in self.ranks.items() if not isinstance(r, int) or r < 1}
+        if bad:
+            raise ConfigError(f"ranks must be positive integers, got {bad}")
 
 
 @dataclass
@@ -56,6 +77,7 @@ class EncoderConfig:
     dropout: float = 0.1  # hidden and attention dropout, training only
     classifier_dropout: float = 0.1
     architecture: str = "bert"  # where the weights came from: "bert" or "distilbert"
+    embedding_rank: int = 0  # > 0: word embeddings factorized as (vocab, r) @ (r, hidden)
     layers: list[LayerConfig] = field(default_factory=list)
     head_dim: int = 0  # derived: hidden_size // num_heads
 
@@ -72,6 +94,8 @@ class EncoderConfig:
             raise ConfigError(
                 f"head_activation {self.head_activation!r} is not supported; use one of {', '.join(HEAD_ACTIVATIONS)}"
             )
+        if self.embedding_rank < 0:
+            raise ConfigError(f"embedding_rank must be non-negative, got {self.embedding_rank}")
         if self.num_labels < 2:
             raise ConfigError(f"num_labels must be at least 2, got {self.num_labels}")
         self.head_dim = self.hidden_size // self.num_heads
@@ -90,19 +114,13 @@ class EncoderConfig:
     def from_dict(cls, d: dict[str, Any]) -> "EncoderConfig":
         d = dict(d)
         version = d.pop("schema_version", None)
-        if version != SCHEMA_VERSION:
+        if version not in READABLE_VERSIONS:
             raise CheckpointError(
-                f"config schema version {version!r} is not supported (this ondevice reads version {SCHEMA_VERSION})"
+                f"config schema version {version!r} is not supported "
+                f"(this ondevice reads versions {', '.join(map(str, READABLE_VERSIONS))})"
             )
         d.pop("head_dim", None)
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise CheckpointError(f"config has unknown fields: {', '.join(unknown)}")
-        try:
-            return cls(**d)
-        except TypeError as e:
-            raise CheckpointError(f"config is malformed: {e}") from None
+        return from_fields(cls, d, CheckpointError, "config")
 
     def save(self, path: Path) -> None:
         path.write_text(json.dumps(self.to_dict(), indent=2) + "\n")

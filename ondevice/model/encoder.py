@@ -28,17 +28,50 @@ def _activation(name: str):
     return F.relu
 
 
+class LowRankLinear(nn.Module):
+    """W ≈ B·A: a Linear factorized through rank r (Low-Rank Transformer). in→r without bias, r→out with it."""
+
+    def __init__(self, in_features: int, out_features: int, rank: int):
+        super().__init__()
+        self.in_features, self.out_features, self.rank = in_features, out_features, rank
+        self.reduce = nn.Linear(in_features, rank, bias=False)  # A: (r, in)
+        self.expand = nn.Linear(rank, out_features)  # B: (out, r)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.expand(self.reduce(x))
+
+
+def linear(in_features: int, out_features: int, rank: int = 0) -> nn.Module:
+    """A dense Linear, or its low-rank factorization when ``rank`` > 0."""
+    return LowRankLinear(in_features, out_features, rank) if rank else nn.Linear(in_features, out_features)
+
+
+class FactorizedEmbedding(nn.Module):
+    """Word embeddings as a (vocab, r) table times an (r, hidden) projection."""
+
+    def __init__(self, vocab_size: int, hidden_size: int, rank: int):
+        super().__init__()
+        self.table = nn.Embedding(vocab_size, rank)
+        self.project = nn.Linear(rank, hidden_size, bias=False)
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        return self.project(self.table(ids))
+
+
 class SelfAttention(nn.Module):
     def __init__(self, config: EncoderConfig, layer: LayerConfig):
         super().__init__()
         self.num_heads = layer.num_heads
         self.head_dim = config.head_dim
         inner = layer.num_heads * config.head_dim
-        self.query = nn.Linear(config.hidden_size, inner)
-        self.key = nn.Linear(config.hidden_size, inner)
-        self.value = nn.Linear(config.hidden_size, inner)
-        self.output = nn.Linear(inner, config.hidden_size)
+        C, r = config.hidden_size, layer.ranks
+        self.query = linear(C, inner, r.get("query", 0))
+        self.key = linear(C, inner, r.get("key", 0))
+        self.value = linear(C, inner, r.get("value", 0))
+        self.output = linear(inner, C, r.get("output", 0))
         self.dropout = nn.Dropout(config.dropout)
+        # Significance analysis multiplies each head's context by a gate; None in normal use.
+        self.head_gate: torch.Tensor | None = None
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         B, L, _ = x.shape
@@ -47,19 +80,27 @@ class SelfAttention(nn.Module):
         v = self.value(x).view(B, L, self.num_heads, self.head_dim).transpose(1, 2)  # (B, H, L, D)
         scores = q @ k.transpose(-1, -2) * (1.0 / math.sqrt(self.head_dim)) + mask  # (B, H, L, L)
         probs = self.dropout(scores.softmax(dim=-1))
-        ctx = (probs @ v).transpose(1, 2).reshape(B, L, self.num_heads * self.head_dim)  # (B, L, H*D)
+        ctx = probs @ v  # (B, H, L, D)
+        if self.head_gate is not None:
+            ctx = ctx * self.head_gate.view(1, -1, 1, 1)
+        ctx = ctx.transpose(1, 2).reshape(B, L, self.num_heads * self.head_dim)  # (B, L, H*D)
         return self.output(ctx)
 
 
 class FeedForward(nn.Module):
     def __init__(self, config: EncoderConfig, layer: LayerConfig):
         super().__init__()
-        self.up = nn.Linear(config.hidden_size, layer.intermediate_size)
-        self.down = nn.Linear(layer.intermediate_size, config.hidden_size)
+        C, r = config.hidden_size, layer.ranks
+        self.up = linear(C, layer.intermediate_size, r.get("up", 0))
+        self.down = linear(layer.intermediate_size, C, r.get("down", 0))
         self.act = _activation(config.hidden_act)
+        self.neuron_gate: torch.Tensor | None = None  # (intermediate_size,), significance analysis only
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.down(self.act(self.up(x)))
+        h = self.act(self.up(x))  # (B, L, F)
+        if self.neuron_gate is not None:
+            h = h * self.neuron_gate
+        return self.down(h)
 
 
 class Block(nn.Module):
@@ -72,19 +113,27 @@ class Block(nn.Module):
         self.ffn = FeedForward(config, layer) if layer.intermediate_size else None
         self.ffn_norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps) if layer.intermediate_size else None
         self.dropout = nn.Dropout(config.dropout)
+        # Significance analysis scales each sub-layer's output (attention, FFN) by a gate; None otherwise.
+        self.sublayer_gate: torch.Tensor | None = None  # (2,)
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        g = self.sublayer_gate
         if self.attention is not None:
-            x = self.attention_norm(x + self.dropout(self.attention(x, mask)))
+            a = self.attention(x, mask)
+            x = self.attention_norm(x + self.dropout(a if g is None else a * g[0]))
         if self.ffn is not None:
-            x = self.ffn_norm(x + self.dropout(self.ffn(x)))
+            f = self.ffn(x)
+            x = self.ffn_norm(x + self.dropout(f if g is None else f * g[1]))
         return x
 
 
 class Embeddings(nn.Module):
     def __init__(self, config: EncoderConfig):
         super().__init__()
-        self.word = nn.Embedding(config.vocab_size, config.hidden_size)
+        if config.embedding_rank:
+            self.word = FactorizedEmbedding(config.vocab_size, config.hidden_size, config.embedding_rank)
+        else:
+            self.word = nn.Embedding(config.vocab_size, config.hidden_size)
         self.position = nn.Embedding(config.max_position_embeddings, config.hidden_size)
         # Inputs carry no token types (single sentences), so type 0's row is a constant offset.
         self.token_type = nn.Embedding(config.type_vocab_size, config.hidden_size) if config.type_vocab_size else None

@@ -1,0 +1,1 @@
+"""Command groups that live outside ``ondevice/cli.py``; each module registers its commands there."""

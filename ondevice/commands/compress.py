@@ -1,0 +1,166 @@
+"""`ondevice compress` (run a recipe) and `ondevice significance` (rank heads, neurons and sub-layers)."""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+from pathlib import Path
+
+import click
+
+from ondevice.cli_common import emit, handle_errors, quiet_libraries, status
+from ondevice.errors import ConfigError
+
+DEV_HOLDOUT = 1000
+
+
+def _split_dev(train, dev_path: Path | None, seed: int):
+    """The dev set: --dev, or a fixed random hold-out of the training data."""
+    from ondevice.data import Dataset, read_dataset
+
+    if dev_path is not None:
+        return train, read_dataset(dev_path, train.labels)
+    if len(train) < 2 * DEV_HOLDOUT:
+        raise ConfigError(f"--data has {len(train)} examples; give --dev, or at least {2 * DEV_HOLDOUT} to hold out")
+    import numpy as np
+
+    order = np.random.default_rng(seed).permutation(len(train))
+    held, kept = order[:DEV_HOLDOUT], order[DEV_HOLDOUT:]
+
+    def subset(idx):
+        return Dataset([train.examples[i] for i in idx], train.labels, train.path)
+
+    return subset(kept), subset(held)
+
+
+def _step_line(r: dict) -> str:
+    f = r["flops"]["total"] / 1e9
+    return (
+        f"{r['step']:>2} {r['kind']:<9} params {r['parameters'] / 1e6:7.2f}M  "
+        f"GFLOPs@{r['seq_len']} {f:6.3f}  dev acc {r['dev_accuracy']:.4f}  {r['seconds']:7.1f} s"
+    )
+
+
+@click.command()
+@click.argument("model", required=False)
+@click.option("--recipe", required=True, help="A shipped recipe name (conservative, mobile, lowrank) or a TOML file.")
+@click.option("--data", "data_path", required=True, type=click.Path(path_type=Path), help="Labelled training data.")
+@click.option(
+    "--dev",
+    "dev_path",
+    type=click.Path(path_type=Path),
+    default=None,
+    help=f"Labelled dev data (default: {DEV_HOLDOUT} examples held out of --data).",
+)
+@click.option("--out", required=True, type=click.Path(path_type=Path), help="Output checkpoint directory.")
+@click.option("--max-minutes", type=float, default=None, help="Wall-clock bound of each distillation step.")
+@click.option("--threads", type=click.IntRange(1), default=None, help="CPU threads (default: all cores).")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--force", is_flag=True, help="Replace --out if it exists and is not empty.")
+@click.option("--json", "as_json", is_flag=True, help="Print the step records as JSON.")
+@handle_errors
+def compress(model, recipe, data_path, dev_path, out, max_minutes, threads, seed, force, as_json) -> None:
+    """Compress MODEL with a recipe of steps (low-rank, prune, distill) and save an ondevice checkpoint.
+
+    After every step it prints parameters, FLOPs at the recipe's sequence length and dev accuracy;
+    the records go into the checkpoint's info.json and the bundle manifest of its export.
+
+    \b
+    Example:
+        ondevice compress build/minilm-sst2 --recipe mobile \\
+            --data ../shared/data/sst2/train.tsv --dev ../shared/data/sst2/dev.tsv --out build/minilm-mobile
+        ondevice export build/minilm-mobile --target android
+    """
+    quiet_libraries()
+    import torch
+
+    from ondevice.compress.recipe import load_recipe, run_recipe
+    from ondevice.data import read_dataset
+    from ondevice.model import load_model, save_checkpoint
+    from ondevice.train import DistillConfig
+
+    if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not force)):
+        raise ConfigError(f"--out {out} exists and is not empty (use --force to replace it)")
+    if max_minutes is not None and max_minutes <= 0:
+        raise ConfigError("--max-minutes must be positive")
+    if threads:
+        torch.set_num_threads(threads)
+    plan = load_recipe(recipe)
+    if max_minutes is not None:
+        plan.steps = [
+            dataclasses.replace(s, max_minutes=max_minutes) if isinstance(s, DistillConfig) else s for s in plan.steps
+        ]
+    ckpt = load_model(model)
+    train = read_dataset(data_path, ckpt.labels)
+    train, dev = _split_dev(train, dev_path, seed)
+    status(
+        f"compressing {ckpt.source} with recipe {plan.name!r} ({len(plan.steps)} steps) on {len(train)} examples, "
+        f"dev {len(dev)}, {torch.get_num_threads()} threads"
+    )
+    records = run_recipe(ckpt, plan, train, dev, seed=seed, on_step=lambda r: status(_step_line(r)))
+    ckpt.info["compression"]["command"] = " ".join(["ondevice", *sys.argv[1:]])
+    ckpt.info["compression"]["base"] = str(model or "default")
+    ckpt.source = str(out)
+    save_checkpoint(ckpt, out)
+    first, last = records[0], records[-1]
+    data = {"out": str(out), "recipe": plan.to_dict(), "steps": records}
+    text = "\n".join(
+        [_step_line(r) for r in records]
+        + [
+            f"saved {out}: {first['parameters'] / last['parameters']:.2f}x fewer parameters, "
+            f"{first['flops']['total'] / last['flops']['total']:.2f}x fewer FLOPs, "
+            f"dev accuracy {first['dev_accuracy']:.4f} -> {last['dev_accuracy']:.4f}"
+        ]
+    )
+    emit(data, as_json, text)
+
+
+@click.command()
+@click.argument("model", required=False)
+@click.option("--data", "data_path", required=True, type=click.Path(path_type=Path), help="Labelled task data.")
+@click.option("--method", type=click.Choice(["taylor", "ablation"]), default="taylor", show_default=True)
+@click.option("--examples", type=click.IntRange(1), default=512, show_default=True, help="Calibration examples used.")
+@click.option("--group-size", type=click.IntRange(1), default=64, show_default=True, help="Neurons per ablated group.")
+@click.option("--max-length", type=click.IntRange(2, 4096), default=128, show_default=True)
+@click.option("--top", type=click.IntRange(1), default=10, show_default=True, help="Parts listed in the text output.")
+@click.option("--json", "as_json", is_flag=True, help="Print the whole ranking as JSON.")
+@handle_errors
+def significance(model, data_path, method, examples, group_size, max_length, top, as_json) -> None:
+    """Rank MODEL's attention heads, FFN neurons and sub-layers by how much the task needs them.
+
+    taylor: first-order |gradient x activation| of the task loss; ablation: rise of the loss when a
+    part is switched off. Least significant first: the parts pruning would remove.
+
+    \b
+    Example:
+        ondevice significance build/minilm-sst2 --data ../shared/data/sst2/dev.tsv --method ablation
+    """
+    quiet_libraries()
+    import numpy as np
+
+    from ondevice.compress.significance import Calibration, ranking
+    from ondevice.compress.significance import significance as score
+    from ondevice.data import read_dataset
+    from ondevice.model import load_model
+
+    ckpt = load_model(model)
+    data = read_dataset(data_path, ckpt.labels)
+    pick = np.random.default_rng(0).permutation(len(data))[:examples]
+    calib = Calibration.from_data(
+        ckpt.tokenizer, [data.examples[i].text for i in pick], [data.examples[i].label for i in pick], max_length
+    )
+    status(f"scoring {ckpt.source} by {method} on {calib.size} examples")
+    result = {
+        "model": ckpt.source,
+        "examples": calib.size,
+        **ranking(ckpt.model, score(ckpt.model, calib, method, group_size), method),
+    }
+    lines = [f"least significant heads ({method}):"]
+    lines += [f"  layer {h['layer']} head {h['head']:>2}  {h['score']:.3g}" for h in result["heads"][:top]]
+    lines.append("sub-layers, least significant first:")
+    lines += [f"  layer {s['layer']} {s['sublayer']:<9}  {s['score']:.3g}" for s in result["sublayers"]]
+    lines.append("FFN neurons per layer (mean, 10/50/90% quantiles):")
+    for layer, n in result["neurons"].items():
+        q = " ".join(f"{v:.3g}" for v in n["quantiles"])
+        lines.append(f"  layer {layer}  {n['mean']:.3g}  [{q}]")
+    emit(result, as_json, "\n".join(lines))

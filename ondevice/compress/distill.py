@@ -1,0 +1,24 @@
+"""Distillation as a recipe step: the model compressed so far learns from the uncompressed teacher."""
+
+from __future__ import annotations
+
+from ondevice.compress import technique
+from ondevice.errors import ConfigError
+from ondevice.train import DistillConfig, distill
+
+
+@technique(DistillConfig, "distill")
+def apply_distill(model, cfg: DistillConfig, student=None, teacher=None, train=None, dev=None, **_) -> dict:
+    if student is None or teacher is None or train is None or dev is None:
+        raise ConfigError("distill needs the teacher, training data and dev data")
+    if student.model is not model:
+        raise ConfigError("distill: the student checkpoint must hold the model being compressed")
+    result = distill(student, teacher, train, dev, cfg)
+    return {
+        "best_dev_accuracy": result.best_accuracy,
+        "best_step": result.best_step,
+        "steps": result.steps,
+        "seconds": round(result.seconds, 1),
+        "stopped_by_time": result.stopped_by_time,
+        "history": result.history,
+    }

@@ -1,0 +1,45 @@
+"""Parameters and FLOPs of a (compressed) classifier at a sequence length, from its config alone."""
+
+from __future__ import annotations
+
+from ondevice.model.config import EncoderConfig
+
+
+def _linear_macs(in_f: int, out_f: int, rank: int) -> int:
+    return rank * (in_f + out_f) if rank else in_f * out_f
+
+
+def flops(config: EncoderConfig, seq_len: int) -> dict[str, int]:
+    """Floating-point operations (2 per multiply-add) of one sequence of ``seq_len`` tokens.
+
+    Counts the matrix products (linears and attention), which are nearly all of the work; norms,
+    softmax and activations are left out. Returns the embeddings, encoder and head parts and the total.
+    """
+    C, D, L = config.hidden_size, config.head_dim, seq_len
+    emb = L * config.embedding_rank * C if config.embedding_rank else 0  # the factorized table's projection
+    enc = 0
+    for layer in config.layers:
+        r = layer.ranks
+        if layer.num_heads:
+            inner = layer.num_heads * D
+            enc += L * sum(_linear_macs(C, inner, r.get(p, 0)) for p in ("query", "key", "value"))
+            enc += L * _linear_macs(inner, C, r.get("output", 0))
+            enc += 2 * L * L * inner  # scores and context
+        if layer.intermediate_size:
+            F = layer.intermediate_size
+            enc += L * (_linear_macs(C, F, r.get("up", 0)) + _linear_macs(F, C, r.get("down", 0)))
+    head = (C * C if config.head_activation != "none" else 0) + C * config.num_labels
+    parts = {"embeddings": 2 * emb, "encoder": 2 * enc, "head": 2 * head}
+    return {**parts, "total": sum(parts.values())}
+
+
+def summary(model, seq_len: int) -> dict:
+    from ondevice.bundle import parameter_groups
+
+    groups = parameter_groups(model)
+    return {
+        "parameters": sum(groups.values()),
+        "parameters_by_part": groups,
+        "seq_len": seq_len,
+        "flops": flops(model.config, seq_len),
+    }

@@ -1,0 +1,42 @@
+import random
+
+import pytest
+
+
+@pytest.fixture
+def tiny(tiny_bert_dir):
+    """A fresh copy of the tiny random BERT (hidden 64, 4 heads of 16, 2 layers, FFN 128, 3 labels)."""
+    from ondevice.model import load_model
+
+    ckpt = load_model(str(tiny_bert_dir))
+    ckpt.model.eval()
+    return ckpt
+
+
+@pytest.fixture(scope="session")
+def tiny_data(sst2_dev, tmp_path_factory):
+    """Real sentences with the tiny model's three labels (neg, neu, pos), as a TSV file."""
+    rows = sst2_dev.read_text().splitlines()[1:97]
+    rng = random.Random(0)
+    lines = ["sentence\tlabel"] + [f"{r.split(chr(9))[0]}\t{rng.choice(['neg', 'neu', 'pos'])}" for r in rows]
+    f = tmp_path_factory.mktemp("data") / "tiny.tsv"
+    f.write_text("\n".join(lines) + "\n")
+    return f
+
+
+@pytest.fixture
+def calibration(tiny, tiny_data):
+    from ondevice.compress.significance import Calibration
+    from ondevice.data import read_dataset
+
+    data = read_dataset(tiny_data, tiny.labels)
+    return Calibration.from_data(tiny.tokenizer, data.texts[:64], data.targets[:64], max_length=32, batch_size=16)
+
+
+@pytest.fixture
+def tiny_inputs(tiny):
+    """Token ids and mask of three sentences, the empty one included, padded to 24."""
+    import torch
+
+    ids, mask = tiny.tokenizer(["a gripping , funny film", "it is dull", ""], max_length=24, pad_to=24)
+    return torch.as_tensor(ids), torch.as_tensor(mask)
