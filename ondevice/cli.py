@@ -524,6 +524,13 @@ def setup(check_only: bool, as_json: bool) -> None:
         raise SystemExit(1)
 
 
+from ondevice.commands.profile import profile  # noqa: E402
+from ondevice.commands.report import report  # noqa: E402
+
+cli.add_command(profile)
+cli.add_command(report)
+
+
 def main() -> None:
     cli()
 
