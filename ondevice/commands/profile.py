@@ -97,8 +97,10 @@ def _format(written: list) -> str:
             f"{r['artifact']['file']:<28} {r['runtime']['runner']:<7} {r['settings']['seq_len'] or '-':>4} "
             f"{t['p50_ms']:9.2f} {t['p90_ms']:9.2f} {t['load_ms']:9.1f} {rss / 1e6 if rss else 0:8.1f}  {path}"
         )
-        if r["outputs"]["match"] is not None:
-            lines.append(f"{'':<28} logits vs host: max|Δ| {r['outputs']['max_abs_diff']:.2e}")
+        o = r["outputs"]
+        if o["match"] is not None:
+            diff = "shape differs" if o["max_abs_diff"] is None else f"max|Δ| {o['max_abs_diff']:.2e}"
+            lines.append(f"{'':<28} logits vs host: {diff}, same label: {'yes' if o['same_label'] else 'NO'}")
     if any(r["emulated"] for _, r in written):
         lines.append("emulated: these times are not a device's speed; compare artifacts within this target only")
     return "\n".join(lines)
