@@ -12,7 +12,7 @@ DEFAULT_OUT = Path("profiles") / "results"
 
 
 @click.command()
-@click.argument("artifacts", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.argument("artifacts", nargs=-1, type=click.Path(path_type=Path))
 @click.option("--target", "target_spec", default="host", show_default=True, help="A target name, or android:SERIAL.")
 @click.option("--threads", type=click.IntRange(1, 256), default=None, help="Threads (default: the target's).")
 @click.option("--warmup", type=click.IntRange(0), default=None, help="Untimed runs first (default: the target's).")
@@ -63,6 +63,8 @@ def profile(artifacts, target_spec, threads, warmup, runs, seq_len, runner, out,
             "\n".join(f"{t.name:<18} {t.kind:<8} {t.description}" for t in found.values()),
         )
         return
+    if not artifacts:
+        raise click.UsageError("give one or more artifacts or bundle directories (or --list-targets)")
     try:
         seq_lens = [int(n) for n in seq_len.split(",") if n.strip()] if seq_len else []
     except ValueError:

@@ -125,24 +125,23 @@ def pareto(points: list[tuple[float, float, float | None]]) -> list[bool]:
     return flags
 
 
-def _place_labels(ax, pts: list[tuple], labels: list[str]) -> None:
-    """Labels to the right of their points, pushed apart vertically so none overlap, with a leader line."""
-    top = max(p[1] for p in pts) * 1.25
-    gap = top * 0.055
-    order = sorted(range(len(pts)), key=lambda i: (pts[i][1], pts[i][0]))
-    placed: list[tuple[float, float]] = []  # (x, y) of labels so far
-    right = max(p[0] for p in pts) * 0.06
-    for i in order:
+def _place_numbers(ax, pts: list[tuple], numbers: list[str]) -> None:
+    """Each point's number beside it, nudged up where numbers would overlap, with a leader line."""
+    xmax, ymax = max(p[0] for p in pts) * 1.3, max(p[1] for p in pts) * 1.25
+    gap_y, gap_x = ymax * 0.05, xmax * 0.04
+    placed: list[tuple[float, float]] = []
+    for i in sorted(range(len(pts)), key=lambda i: (pts[i][1], pts[i][0])):
         x, y = pts[i][0], pts[i][1]
         ly = y
-        while any(abs(ly - py) < gap and abs(x - px) < right * 8 for px, py in placed):
-            ly += gap
+        while any(abs(ly - py) < gap_y and abs(x - px) < gap_x for px, py in placed):
+            ly += gap_y
         placed.append((x, ly))
         ax.annotate(
-            labels[i],
+            numbers[i],
             (x, y),
-            xytext=(x + right, ly),
-            fontsize=8,
+            xytext=(x + gap_x * 0.6, ly),
+            fontsize=9,
+            fontweight="bold",
             va="center",
             arrowprops={"arrowstyle": "-", "color": "gray", "lw": 0.6},
         )
@@ -182,9 +181,9 @@ def plot(pairs: list[tuple[Path, dict]], path: Path) -> Path:
     norm = matplotlib.colors.Normalize(vmin=lo, vmax=hi)
     for row, (name, recs) in enumerate(by_target.items()):
         emulated = any(r["emulated"] for r in recs)
-        suffix = "\n(EMULATED: not a device's speed; compare within this target only)" if emulated else ""
+        suffix = "\nEMULATED: not a device's speed; compare within this target only" if emulated else ""
         ax = axes[row][0]
-        labels = [label(r) for r in recs]
+        labels = [f"{i}  {label(r)}" for i, r in enumerate(recs, start=1)]
         data = [r["timing"]["samples_ms"] for r in recs]
         ax.boxplot(data, vert=False, widths=0.6, showfliers=False, medianprops={"color": "black"})
         for i, d in enumerate(data, start=1):
@@ -218,7 +217,7 @@ def plot(pairs: list[tuple[Path, dict]], path: Path) -> Path:
                 linewidths=2.2 if on_front else 0.6,
                 zorder=3,
             )
-        _place_labels(ax, pts, labels)
+        _place_numbers(ax, pts, [str(i) for i in range(1, len(recs) + 1)])
         # The size-latency front among the Pareto points, as a staircase.
         fp = sorted((s, p) for (s, p, _), f in zip(pts, front, strict=True) if f)
         best, stairs = float("inf"), []
@@ -233,11 +232,12 @@ def plot(pairs: list[tuple[Path, dict]], path: Path) -> Path:
         ax.set_xlabel("artifact size (MB)")
         ax.set_ylabel("p50 latency (ms)")
         ax.set_title(
-            f"{name}: size vs p50 (o pte, \u25a1 tflite, \u25b3 onnx; colour: accuracy; red: Pareto){suffix}",
+            f"{name}: size vs p50, numbered as on the left\n"
+            f"(o pte, \u25a1 tflite, \u25b3 onnx; colour: accuracy; red edge: Pareto-optimal){suffix}",
             fontsize=11,
         )
         ax.grid(alpha=0.3)
-        ax.set_xlim(0, max(p[0] for p in pts) * 1.9)
+        ax.set_xlim(0, max(p[0] for p in pts) * 1.3)
         ax.set_ylim(0, max(p[1] for p in pts) * 1.25)
         if known:
             fig.colorbar(matplotlib.cm.ScalarMappable(norm=norm, cmap=cmap), ax=ax, label="accuracy (export check)")
