@@ -40,7 +40,7 @@ class Job:
     warmup: int = 5
     runs: int = 30
     cpus: tuple[int, ...] = ()
-    profile_ops: bool = False  # python runner: per-operator times where the runtime has them
+    profile_ops: int = 0  # python runner: this many extra runs for per-operator times (0: none)
 
     def args(self, model: str | None = None) -> list[str]:
         """The runner's command-line arguments; ``model`` overrides the path (a path on a device)."""
@@ -49,7 +49,7 @@ class Job:
         if self.method:
             args += ["--method", self.method]
         if self.profile_ops:
-            args.append("--profile-ops")
+            args += ["--profile-ops", str(self.profile_ops)]
         return args
 
 

@@ -61,6 +61,10 @@ def test_profile_bundle_on_host(tiny_bundle, tmp_path):
     )
     ops = by[("onnx", "python")]["operators"]
     assert ops["source"] == "onnxruntime profiler" and any(o["name"] == "MatMul" for o in ops["ops"])
+    ops = by[("executorch", "python")]["operators"]
+    assert ops["source"] == "executorch etdump" and ops["runs"] == 3
+    assert any(o["name"].startswith("Fully Connected") and o["total_ms"] > 0 for o in ops["ops"])  # inside XNNPACK
+    assert by[("executorch", "native")]["operators"] is None  # the wheels' libraries carry no event tracer
 
 
 def test_one_artifact_to_one_file_with_taskset(tiny_bundle, tmp_path, monkeypatch):
