@@ -14,7 +14,7 @@ from pathlib import Path
 
 from ondevice.errors import ProfileError
 from ondevice.profile import native
-from ondevice.profile.runners import PYRUNNER, Job, RunnerFailed, parse_output, partial_results
+from ondevice.profile.runners import PYRUNNER, Job, RunnerFailed, parse_output, partial_results, runtime_section
 from ondevice.profile.targets import Target
 
 RUN_TIMEOUT_S = 3600
@@ -41,7 +41,8 @@ def cpu_facts() -> dict:
         if value and value.isdigit():
             freqs.append(int(value))
     return {
-        "model": platform.node() or None,
+        # The machine's product name where the firmware gives one (not the host name: records are shared).
+        "model": _read("/sys/class/dmi/id/product_name"),
         "soc": model,
         "abi": platform.machine(),
         "os": f"{platform.system()} {platform.release()}",
@@ -116,20 +117,7 @@ class HostBackend:
         return run_process(self.command(job), f"{job.runner} runner on {job.path.name}")
 
     def runtime(self, job: Job, result: dict) -> dict:
-        if job.runner == "native":
-            return {
-                "name": "executorch",
-                "version": result.get("executorch_version"),
-                "runner": "native",
-                "runner_version": result.get("runner_version"),
-            }
-        rt = result.get("runtime", {})
-        return {
-            "name": rt.get("name"),
-            "version": rt.get("version"),
-            "runner": "python",
-            "runner_version": result.get("runner_version"),
-        }
+        return runtime_section(job, result)
 
     def close(self) -> None:
         pass

@@ -104,3 +104,13 @@ def parse_output(what: str, stdout: str, stderr: str, returncode: int) -> dict:
     if missing:
         raise RunnerFailed(f"{what} printed a result without {', '.join(missing)}", partial)
     return result
+
+
+def runtime_section(job: Job, result: dict) -> dict:
+    """The record's runtime section from a native or Python runner's output."""
+    if job.runner == "native":
+        name, version = "executorch", result.get("executorch_version")
+    else:
+        rt = result.get("runtime", {})
+        name, version = rt.get("name"), rt.get("version")
+    return {"name": name, "version": version, "runner": job.runner, "runner_version": result.get("runner_version")}
