@@ -69,15 +69,22 @@ def sensors() -> dict:
 
 
 def run_process(cmd: list[str], what: str, env: dict | None = None, timeout: float = RUN_TIMEOUT_S) -> dict:
-    """Run a runner command to the end and read its result (RunnerFailed on any failure)."""
+    """Run a runner command to the end and read its result (RunnerFailed on any failure).
+
+    A timeout or Ctrl-C stops the runner; what it had measured comes with the RunnerFailed.
+    """
     try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=timeout)
-    except subprocess.TimeoutExpired as e:
-        stderr = e.stderr.decode(errors="replace") if isinstance(e.stderr, bytes) else e.stderr or ""
-        raise RunnerFailed(f"{what} did not finish within {timeout:.0f} s", partial_results(stderr)) from None
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     except OSError as e:
         raise ProfileError(f"{what}: cannot start {cmd[0]}: {e.strerror}") from None
-    return parse_output(what, proc.stdout, proc.stderr, proc.returncode)
+    try:
+        stdout, stderr = proc.communicate(timeout=timeout)
+    except (subprocess.TimeoutExpired, KeyboardInterrupt) as e:
+        proc.kill()
+        _, stderr = proc.communicate()
+        why = "was interrupted" if isinstance(e, KeyboardInterrupt) else f"did not finish within {timeout:.0f} s"
+        raise RunnerFailed(f"{what} {why}", partial_results(stderr)) from None
+    return parse_output(what, stdout, stderr, proc.returncode)
 
 
 class HostBackend:
