@@ -525,9 +525,11 @@ def setup(check_only: bool, as_json: bool) -> None:
 
 
 from ondevice.commands.compress import compress, significance  # noqa: E402
+from ondevice.commands.profile import profile  # noqa: E402
+from ondevice.commands.report import report  # noqa: E402
 
-cli.add_command(compress)
-cli.add_command(significance)
+for command in (compress, significance, profile, report):
+    cli.add_command(command)
 
 
 def main() -> None:

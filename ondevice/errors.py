@@ -23,3 +23,7 @@ class ExportError(OndeviceError):
 
 class ArtifactError(OndeviceError):
     """An artifact or bundle is missing, truncated, corrupt or does not match its manifest."""
+
+
+class ProfileError(OndeviceError):
+    """A target cannot run an artifact, a runner failed, or a result record is invalid."""

@@ -1,1 +1,1 @@
-"""Command groups that live outside ``ondevice/cli.py``; each module registers its commands there."""
+"""One module per command group; each registers itself in ondevice/cli.py."""
