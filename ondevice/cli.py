@@ -524,6 +524,11 @@ def setup(check_only: bool, as_json: bool) -> None:
         raise SystemExit(1)
 
 
+from ondevice.commands.devices import devices  # noqa: E402
+
+cli.add_command(devices)
+
+
 def main() -> None:
     cli()
 

@@ -23,3 +23,11 @@ class ExportError(OndeviceError):
 
 class ArtifactError(OndeviceError):
     """An artifact or bundle is missing, truncated, corrupt or does not match its manifest."""
+
+
+class DeviceError(OndeviceError):
+    """An Android device (or the adb tool that reaches it) is missing, ambiguous, full or failed a step."""
+
+
+class DeviceDisconnected(DeviceError):
+    """The device went away while a command was running on it."""
