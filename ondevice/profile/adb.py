@@ -10,7 +10,6 @@ told apart from a command that printed nothing.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 import shlex
@@ -19,6 +18,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+from ondevice.bundle import sha256 as file_sha256
 from ondevice.errors import DeviceDisconnected, DeviceError
 
 DEVICE_DIR = "/data/local/tmp/ondevice"
@@ -263,14 +263,6 @@ class Adb:
 def _marked(command: str) -> str:
     # A subshell, so that an `exit` in the command still lets the marker print.
     return f"(\n{command}\n); printf '\\n{_EXIT_MARK}%d\\n' $?"
-
-
-def file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def server_port() -> int | None:

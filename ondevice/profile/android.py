@@ -348,7 +348,8 @@ def run_app(adb: Adb, model_remote: str, plan: RunPlan, timeout_s: float = 600.0
 # -- ELF headers ----------------------------------------------------------------------------------
 
 
-def elf_abi(path: Path) -> str | None:
+def elf_machine(path: Path) -> int | None:
+    """e_machine of an ELF file (183 aarch64, 62 x86-64, 40 arm, 3 x86), None for anything else."""
     try:
         with open(path, "rb") as f:
             head = f.read(20)
@@ -356,8 +357,12 @@ def elf_abi(path: Path) -> str | None:
         return None
     if len(head) < 20 or head[:4] != b"\x7fELF":
         return None
-    machine = struct.unpack_from("<H", head, 18)[0]
-    return ELF_ABIS.get(machine, f"machine {machine}")
+    return struct.unpack_from("<H", head, 18)[0]
+
+
+def elf_abi(path: Path) -> str | None:
+    machine = elf_machine(path)
+    return None if machine is None else ELF_ABIS.get(machine, f"machine {machine}")
 
 
 def elf_interpreter(path: Path) -> str | None:

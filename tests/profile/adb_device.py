@@ -14,7 +14,7 @@ really executes ARM code; executables for another architecture fail as they do o
 Faults for tests: drop the connection after N shell commands or while a native program runs, a full
 disk on push, a native program that dies of SIGSEGV.
 
-Only the standard library; loopback only.
+Loopback only; the standard library and the ELF header reader of ondevice.profile.android.
 """
 
 from __future__ import annotations
@@ -34,6 +34,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ondevice.profile.android import ELF_ABIS, elf_machine
+
 A_CNXN, A_OPEN, A_OKAY, A_CLSE, A_WRTE, A_AUTH = (
     int.from_bytes(name, "little") for name in (b"CNXN", b"OPEN", b"OKAY", b"CLSE", b"WRTE", b"AUTH")
 )
@@ -42,7 +44,6 @@ MAX_PAYLOAD = 256 * 1024
 SYNC_DATA_MAX = 64 * 1024
 # Shell protocol v2 packet ids.
 SHELL_STDIN, SHELL_STDOUT, SHELL_STDERR, SHELL_EXIT, SHELL_CLOSE_STDIN = 0, 1, 2, 3, 4
-ELF_MACHINES = {183: "arm64-v8a", 62: "x86_64", 40: "armeabi-v7a", 3: "x86"}
 # Device paths that live in the sandbox; everything else is the host's (the toolbox, /proc/self ...).
 DEVICE_ROOTS = ("data", "sdcard", "storage", "sys", "system", "proc/cpuinfo", "vendor")
 WRAPPERS = {"env", "exec", "nice", "time", "command", "nohup", "taskset", "timeout"}
@@ -208,11 +209,11 @@ class AdbDevice:
         native = False
         for m in reversed(list(re.finditer(re.escape(str(self.root)) + r"/[^\s'\";&|()]*", text))):
             path = Path(m.group(0))
-            machine = _elf_machine(path)
+            machine = elf_machine(path)
             if machine is None or not _in_command_position(text[: m.start()]):
                 continue
             native = True
-            if ELF_MACHINES.get(machine) not in self._runnable_abis():
+            if ELF_ABIS.get(machine) not in self._runnable_abis():
                 device_path = str(path).replace(str(self.root), "")
                 replacement = _fail(f"/system/bin/sh: {device_path}: not executable: 64-bit ELF file", 126)
             elif machine == 183 and _host_machine() != 183:
@@ -245,19 +246,8 @@ def _fail(message: str, code: int) -> str:
     return f"{{ echo {shlex.quote(message)} >&2; exit {code}; }}"
 
 
-def _elf_machine(path: Path) -> int | None:
-    try:
-        with open(path, "rb") as f:
-            head = f.read(20)
-    except OSError:
-        return None
-    if len(head) < 20 or head[:4] != b"\x7fELF":
-        return None
-    return struct.unpack_from("<H", head, 18)[0]
-
-
 def _host_machine() -> int:
-    return _elf_machine(Path(sys.executable).resolve()) or 0
+    return elf_machine(Path(sys.executable).resolve()) or 0
 
 
 def _in_command_position(before: str) -> bool:
