@@ -11,8 +11,8 @@ Shell commands run in a sandbox directory that stands in for the device's filesy
 device description. aarch64 executables run through `qemu-aarch64-static -L SYSROOT`, so the device
 really executes ARM code; executables for another architecture fail as they do on a phone.
 
-Faults for tests: drop the connection after N shell commands or while a native program runs, a full
-disk on push, a native program that dies of SIGSEGV.
+Faults for tests: drop the connection after N shell commands or when the Nth native program starts, a
+full disk on push, a native program that dies of SIGSEGV (the shell around it lives on, as on a phone).
 
 Loopback only; the standard library and the ELF header reader of ondevice.profile.android.
 """
@@ -70,8 +70,8 @@ class DeviceSpec:
     sysroot: str | None = None  # aarch64 libraries for qemu's -L; None: aarch64 programs cannot run
     # Faults.
     disconnect_after_commands: int | None = None  # drop the connection when shell command N+1 opens
-    disconnect_after_output_lines: int | None = None  # drop it once a native program printed this many lines
-    crash_native_after_lines: int | None = None  # SIGSEGV a native program once it printed this many lines
+    disconnect_at_native_run: int | None = None  # drop it when native program N (1-based) is started
+    crash_at_native_run: int | None = None  # native program N dies of SIGSEGV soon after it starts
     full_disk: bool = False  # every push fails with ENOSPC
     extra_props: dict[str, str] = field(default_factory=dict)
 
@@ -111,6 +111,7 @@ class AdbDevice:
         self.port = self._listener.getsockname()[1]
         self.serial = f"127.0.0.1:{self.port}"
         self._conns: list[_Connection] = []
+        self.native_runs = 0
         self._lock = threading.Lock()
         self._gone = False
         self._build_sandbox()
@@ -446,6 +447,11 @@ class _Shell:
             device.disconnect()
             raise Disconnected()
         argv, native = device.command_line(self.command or "exit 0")
+        if native:
+            device.native_runs += 1
+            if device.native_runs == device.spec.disconnect_at_native_run:
+                device.disconnect()
+                raise Disconnected()
         proc = subprocess.Popen(
             argv,
             cwd=device.root / "data/local/tmp",
@@ -455,17 +461,14 @@ class _Shell:
             stderr=subprocess.PIPE,
             start_new_session=True,
         )
-        lines = [0]
+        if native and device.native_runs == device.spec.crash_at_native_run:
+            threading.Thread(target=_crash_native, args=(proc.pid, str(device.root)), daemon=True).start()
         send_lock = threading.Lock()
 
         def pump(pipe, kind: int) -> None:
             for chunk in iter(lambda: pipe.readline(), b""):
-                if kind == SHELL_STDOUT or kind == SHELL_STDERR:
-                    lines[0] += chunk.count(b"\n")
                 with send_lock:
                     self._packet(kind, device.to_device(chunk))
-                if native:
-                    self._faults(proc, lines[0])
 
         threading.Thread(target=self._stdin, args=(proc,), daemon=True).start()
         pumps = [
@@ -485,20 +488,9 @@ class _Shell:
             if proc.poll() is None:
                 _kill(proc)
         code = proc.returncode
-        if code < 0:  # killed by a signal: the shell reports 128 + signal, as mksh does on a phone
-            if -code == signal.SIGSEGV:
-                self._packet(SHELL_STDERR, b"Segmentation fault \n")
+        if code < 0:  # the shell itself was killed: report 128 + signal, as adbd does
             code = 128 - code
         self._packet(SHELL_EXIT, bytes([code & 0xFF]))
-
-    def _faults(self, proc: subprocess.Popen, lines: int) -> None:
-        spec = self.device.spec
-        if spec.crash_native_after_lines is not None and lines >= spec.crash_native_after_lines:
-            _signal_group(proc, signal.SIGSEGV)
-        if spec.disconnect_after_output_lines is not None and lines >= spec.disconnect_after_output_lines:
-            _kill(proc)
-            self.device.disconnect()
-            raise Disconnected()
 
     def _stdin(self, proc: subprocess.Popen) -> None:
         try:
@@ -518,13 +510,22 @@ class _Shell:
             pass
 
 
-def _signal_group(proc: subprocess.Popen, sig: int) -> None:
-    # The native program runs under /bin/sh (and qemu): signal the whole group, as a crash would end it.
-    try:
-        for pid in _descendants(proc.pid):
-            os.kill(pid, sig)
-    except (ProcessLookupError, PermissionError):
-        pass
+def _crash_native(shell_pid: int, root: str) -> None:
+    """SIGSEGV the native program (found among the shell's descendants by its sandbox path), not the shell."""
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        for pid in _descendants(shell_pid):
+            try:
+                cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+            except OSError:
+                continue
+            if root.encode() in cmdline and b"/system/bin/" not in cmdline:
+                try:
+                    os.kill(pid, signal.SIGSEGV)
+                except ProcessLookupError:
+                    pass
+                return
+        time.sleep(0.005)
 
 
 def _descendants(pid: int) -> list[int]:
