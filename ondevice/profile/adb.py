@@ -237,6 +237,7 @@ class Adb:
             "android_version": props.get("ro.build.version.release", ""),
             "sdk": int(props["ro.build.version.sdk"]) if props.get("ro.build.version.sdk", "").isdigit() else None,
             "fingerprint": props.get("ro.build.fingerprint", ""),
+            "kernel": self.shell("uname -r", check=False).stdout.strip() or None,
         }
         return {**facts, **self.state()}
 

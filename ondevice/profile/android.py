@@ -33,7 +33,8 @@ from ondevice.profile.adb import DEVICE_DIR, Adb, file_sha256
 
 APP_PACKAGE = "dev.ondevice.demo"
 APP_ACTIVITY = ".BenchmarkActivity"
-APP_RESULT = f"/sdcard/Android/data/{APP_PACKAGE}/files/ondevice-benchmark.json"
+APP_FILES = f"/sdcard/Android/data/{APP_PACKAGE}/files"  # the app reads its model and writes its record here
+APP_RESULT = f"{APP_FILES}/ondevice-benchmark.json"
 ELF_ABIS = {183: "arm64-v8a", 62: "x86_64", 40: "armeabi-v7a", 3: "x86"}
 ANDROID_LINKERS = ("/system/bin/linker64", "/system/bin/linker")
 
@@ -121,13 +122,15 @@ def check_cpus(facts: dict, cpus: tuple[int, ...], target_name: str) -> None:
         )
 
 
-def push_all(adb: Adb, files: list[Path], on_step: Callable[[str], None] | None = None) -> dict[str, str]:
-    """Push files into DEVICE_DIR after a free-space check; returns {local name: device path}."""
-    adb.shell(f"mkdir -p {DEVICE_DIR}")
+def push_all(
+    adb: Adb, files: list[Path], on_step: Callable[[str], None] | None = None, remote_dir: str = DEVICE_DIR
+) -> dict[str, str]:
+    """Push files into `remote_dir` after a free-space check; returns {local name: device path}."""
+    adb.shell(f"mkdir -p {shlex.quote(remote_dir)}")
     digests = {f: file_sha256(f) for f in files}
-    remote = {f.name: f"{DEVICE_DIR}/{f.name}" for f in files}
+    remote = {f.name: f"{remote_dir}/{f.name}" for f in files}
     needed = [f for f in files if adb.sha256(remote[f.name]) != digests[f]]
-    adb.ensure_space(DEVICE_DIR, sum(f.stat().st_size for f in needed))
+    adb.ensure_space(remote_dir, sum(f.stat().st_size for f in needed))
     for f in files:
         if on_step:
             on_step(f"{'pushing' if f in needed else 'unchanged'} {f.name}")
@@ -389,3 +392,136 @@ def elf_interpreter(path: Path) -> str | None:
 
 def disconnected(e: Exception) -> bool:
     return isinstance(e, DeviceDisconnected)
+
+
+# -- one artifact on one or more devices ------------------------------------------------------------
+
+
+@dataclass
+class AndroidJob:
+    """What to run: the artifact, the runner and how, and where the results go."""
+
+    artifact_path: Path
+    artifact: dict  # the record's artifact section
+    runner: str  # native, benchmark_model or app
+    plan: RunPlan
+    program: Executable | None = None  # the native runner or benchmark_model; None for the app
+    reference_logits: list[float] | None = None
+
+
+def profile(
+    target,
+    job: AndroidJob,
+    serials: list[str] | None = None,
+    all_devices: bool = False,
+    on_record: Callable[[dict], None] | None = None,
+    on_status: Callable[[str], None] | None = None,
+) -> list[dict]:
+    """Profile one artifact on each selected device; returns the records (each also given to `on_record`).
+
+    A device lost mid-run, or a runner that crashes after some batches, still gives a record marked
+    incomplete with the samples so far (passed to `on_record`) before the error is raised.
+    """
+    adb = Adb()
+    wanted = serials or ([target.serial] if getattr(target, "serial", None) else None)
+    records = []
+    for serial in select_devices(adb, wanted, all_devices):
+        record, failure = _profile_one(adb.on(serial), target, job, on_status or (lambda _: None))
+        if record is not None:
+            records.append(record)
+            if on_record:
+                on_record(record)
+        if failure is not None:
+            raise failure
+    return records
+
+
+def _profile_one(adb: Adb, target, job: AndroidJob, say: Callable[[str], None]):
+    from ondevice.profile import record as records
+
+    facts = adb.facts()
+    soc = facts["soc"] or "unknown SoC"
+    say(f"{adb.serial}: {facts['model']} ({soc}, {facts['abi']}, Android {facts['android_version']})")
+    if target.abi and target.abi not in (facts["abilist"] or [facts["abi"]]):
+        raise DeviceError(f"target {target.name} is for {target.abi}; device {adb.serial} runs {facts['abi']}")
+    check_cpus(facts, job.plan.cpus, target.name)
+    files = [job.artifact_path]
+    if job.program is not None:
+        check_abi(facts, job.program, job.runner)
+        check_loader(adb, job.program, job.runner)
+        files = [job.program.binary, *job.program.libraries, job.artifact_path]
+    remote = push_all(adb, files, say, APP_FILES if job.runner == "app" else DEVICE_DIR)
+    model_remote = remote[job.artifact_path.name]
+    adb.shell(f"chmod 755 {' '.join(remote[f.name] for f in files[:-1])}" if len(files) > 1 else "true")
+    reason = None
+    if job.runner == "native":
+        say(f"{adb.serial}: {job.plan.runs} runs in batches of {job.plan.batch_runs}")
+        out, reason = run_native(adb, job.program, model_remote, job.plan)
+        runtime = {
+            "name": "executorch",
+            "version": out.get("executorch_version"),
+            "runner": out.get("runner", job.program.binary.name),
+            "runner_version": out.get("runner_version"),
+        }
+    elif job.runner == "benchmark_model":
+        exe = remote[job.program.binary.name]
+        result = adb.shell(benchmark_model_command(exe, model_remote, job.plan), check=False)
+        if result.returncode != 0:
+            raise DeviceError(_runner_failure(adb, job.program, result, None))
+        out = parse_benchmark_model(result.stdout + "\n" + result.stderr)
+        runtime = {"name": "litert", "version": None, "runner": "benchmark_model", "runner_version": None}
+    elif job.runner == "app":
+        out = run_app(adb, model_remote, job.plan)
+        runtime = out.get("runtime") or {"name": None, "version": None, "runner": "app", "runner_version": None}
+    else:
+        raise DeviceError(f"unknown Android runner {job.runner!r}; use native, benchmark_model or app")
+    try:
+        after = adb.state()
+    except DeviceDisconnected as e:
+        after, reason = {}, reason or str(e)
+    if reason is None:
+        adb.remove(model_remote)  # the runner stays: the next run skips it by sha256
+    record = records.build(
+        artifact=job.artifact,
+        target={**target.to_dict(), "serial": adb.serial},
+        device=_device_section(adb, facts, after),
+        runtime=runtime,
+        settings={
+            "threads": job.plan.threads,
+            "cpu_mask": job.plan.cpu_mask,
+            "warmup": job.plan.warmup,
+            "runs": job.plan.runs,
+            "method": job.plan.method,
+            "input_tokens": len(job.plan.ids) if job.plan.ids else None,
+            "runs_per_process": job.plan.batch_runs if job.runner == "native" else job.plan.runs,
+        },
+        run=out,
+        emulated=False,
+        reference_logits=job.reference_logits,
+        incomplete_reason=reason,
+    )
+    failure = None
+    if reason is not None:
+        kind = DeviceDisconnected if "disconnected" in reason else DeviceError
+        failure = kind(f"{reason}; {len(record['timing']['samples_ms'])} samples kept in an incomplete record")
+    return record, failure
+
+
+def _device_section(adb: Adb, facts: dict, after: dict) -> dict:
+    return {
+        "serial": adb.serial,
+        "model": facts["model"],
+        "manufacturer": facts["manufacturer"],
+        "soc": facts["soc"],
+        "abi": facts["abi"],
+        "os": f"Android {facts['android_version']} (SDK {facts['sdk']})",
+        "fingerprint": facts["fingerprint"],
+        "kernel": facts.get("kernel"),
+        "cores": facts["cores"],
+        "max_freq_khz": facts["max_freq_khz"],
+        "governor": facts["governor"],
+        "temperature_c_before": facts["temperature_c"],
+        "temperature_c_after": after.get("temperature_c"),
+        "battery_before": facts["battery"],
+        "battery_after": after.get("battery"),
+    }

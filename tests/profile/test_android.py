@@ -1,0 +1,90 @@
+"""The Android target: LiteRT benchmark_model parsing, ELF checks, and profiling end to end on stand-in devices."""
+
+import pytest
+
+from ondevice.errors import DeviceError
+from ondevice.profile.android import RunPlan, benchmark_model_command, parse_benchmark_model
+
+# benchmark_model's log as LiteRT 2.x prints it on a phone (logcat-style "INFO: " prefixes), with op
+# profiling and peak memory reporting on. Numbers are ours; the layout is the tool's.
+BENCHMARK_MODEL_LOG = """\
+INFO: STARTING!
+INFO: Log parameter values verbosely: [0]
+INFO: Min num runs: [20]
+INFO: Num threads: [2]
+INFO: Min warmup runs: [3]
+INFO: Graph: [/data/local/tmp/ondevice/model_int8.tflite]
+INFO: Enable op profiling: [1]
+INFO: Report the peak memory footprint: [1]
+INFO: #threads used for CPU inference: [2]
+INFO: Loaded model /data/local/tmp/ondevice/model_int8.tflite
+INFO: Created TensorFlow Lite XNNPACK delegate for CPU.
+INFO: The input model file size (MB): 23.4512
+INFO: Initialized session in 61.482ms.
+INFO: Running benchmark for at least 3 iterations and at least 0 seconds but terminate if exceeding 150 seconds.
+INFO: count=3 first=48211 curr=30917 min=30917 max=48211 avg=36830.3 std=7951 p5=30917 median=31362 p95=48211
+
+INFO: Running benchmark for at least 20 iterations and at least 0 seconds but terminate if exceeding 150 seconds.
+INFO: count=20 first=30455 curr=29874 min=29102 max=33867 avg=30214.6 std=1063 p5=29102 median=29988 p95=33867
+
+INFO: Inference timings in us: Init: 61482, First inference: 48211, Warmup (avg): 36830.3, Inference (avg): 30214.6
+INFO: Note: as the benchmark tool itself affects memory footprint, the following is only APPROXIMATE to the \
+actual memory footprint of the model at runtime. Take the information at your discretion.
+INFO: Memory footprint delta from the start of the tool (MB): init=27.1836 overall=41.0078
+INFO: Overall peak memory footprint (MB) via periodic monitoring: 44.8945
+INFO: Operator-wise Profiling Info for Regular Benchmark Runs:
+============================== Summary by node type ==============================
+\t             [Node type]\t  [count]\t  [avg ms]\t    [avg %]\t    [cdf %]\t  [mem KB]\t[times called]
+\t   TfLiteXNNPackDelegate\t        7\t    27.940\t    93.105%\t    93.105%\t     0.000\t        7
+\t                 GATHER\t        2\t     1.204\t     4.012%\t    97.117%\t     0.000\t        2
+\t                SOFTMAX\t        6\t     0.611\t     2.036%\t    99.153%\t     0.000\t        6
+\t                    ADD\t        3\t     0.254\t     0.847%\t   100.000%\t     0.000\t        3
+
+Timings (microseconds): count=20 first=30101 curr=29655 min=28890 max=33501 avg=30009.4 std=1041
+Memory (bytes): count=0
+18 nodes observed
+"""
+
+# An older build prints no prefixes and only the delta line for memory.
+BENCHMARK_MODEL_OLD_LOG = """\
+Loaded model /data/local/tmp/m.tflite
+count=1 curr=90210
+
+count=50 first=71934 curr=70877 min=70213 max=75110 avg=71502.9 std=988
+
+Inference timings in us: Init: 8123, First inference: 90210, Warmup (avg): 90210, Inference (avg): 71502.9
+Memory footprint delta from the start of the tool (MB): init=3.5 overall=60.25
+"""
+
+
+def test_parse_benchmark_model():
+    out = parse_benchmark_model(BENCHMARK_MODEL_LOG)
+    assert out["load_ms"] == pytest.approx(61.482) and out["first_inference_ms"] == pytest.approx(48.211)
+    assert out["samples_ms"] == []  # the tool prints statistics, not samples
+    s = out["summary_ms"]
+    assert s["count"] == 20 and s["mean_ms"] == pytest.approx(30.2146) and s["p50_ms"] == pytest.approx(29.988)
+    assert s["min_ms"] == pytest.approx(29.102) and s["max_ms"] == pytest.approx(33.867)
+    assert s["std_ms"] == pytest.approx(1.063)
+    assert out["peak_rss_bytes"] == int(44.8945 * 1024 * 1024)
+    assert out["operators"][0] == {"name": "TfLiteXNNPackDelegate", "count": 7, "total_ms": 27.94}
+    assert [op["name"] for op in out["operators"]] == ["TfLiteXNNPackDelegate", "GATHER", "SOFTMAX", "ADD"]
+
+
+def test_parse_benchmark_model_older_format():
+    out = parse_benchmark_model(BENCHMARK_MODEL_OLD_LOG)
+    assert out["summary_ms"]["count"] == 50 and out["summary_ms"]["mean_ms"] == pytest.approx(71.5029)
+    assert out["summary_ms"]["p50_ms"] is None and out["operators"] is None
+    assert out["peak_rss_bytes"] == int(60.25 * 1024 * 1024)
+
+
+def test_parse_benchmark_model_failure():
+    log = "INFO: Loaded model /data/local/tmp/m.tflite\nERROR: Failed to allocate tensors!\n"
+    with pytest.raises(DeviceError, match="benchmark_model gave no timing summary: ERROR: Failed to allocate tensors!"):
+        parse_benchmark_model(log)
+
+
+def test_benchmark_model_command_pins_and_sets_counts():
+    plan = RunPlan(threads=4, warmup=3, runs=20, cpus=(4, 5, 6, 7))
+    cmd = benchmark_model_command("/data/local/tmp/ondevice/benchmark_model", "/data/local/tmp/m.tflite", plan)
+    assert cmd.startswith("taskset f0 /data/local/tmp/ondevice/benchmark_model --graph=/data/local/tmp/m.tflite")
+    assert "--num_threads=4" in cmd and "--warmup_runs=3" in cmd and "--num_runs=20" in cmd
