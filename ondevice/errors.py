@@ -30,4 +30,8 @@ class DeviceError(OndeviceError):
 
 
 class DeviceDisconnected(DeviceError):
-    """The device went away while a command was running on it."""
+    """The device went away while a command was running on it; `stdout`/`stderr`: what came back before."""
+
+    def __init__(self, message: str, stdout: str = "", stderr: str = ""):
+        super().__init__(message)
+        self.stdout, self.stderr = stdout, stderr

@@ -96,7 +96,8 @@ class Adb:
     def _failed(self, what: str, done: subprocess.CompletedProcess) -> DeviceError:
         text = " ".join((done.stderr + " " + done.stdout).split())
         if _GONE.search(text):
-            return DeviceDisconnected(f"{self._who()} disconnected during {what} ({_first_error(text)})")
+            message = f"{self._who()} disconnected during {what} ({_first_error(done.stderr or done.stdout)})"
+            return DeviceDisconnected(message, done.stdout, done.stderr)
         return DeviceError(f"{self._who()}: {what} failed: {_first_error(text) or f'exit {done.returncode}'}")
 
     # -- the server ------------------------------------------------------------------------------
@@ -145,33 +146,12 @@ class Adb:
             if done.returncode != 0:
                 raise self._failed(f"`{_short(command)}`", done)
             # The marker is the command's last word: output without it means the device went away.
-            raise DeviceDisconnected(f"{self._who()} disconnected during `{_short(command)}`")
+            raise DeviceDisconnected(f"{self._who()} disconnected during `{_short(command)}`", done.stdout, done.stderr)
         result = ShellResult(int(code.strip()), out, done.stderr)
         if check and result.returncode != 0:
             detail = _first_error(result.stderr) or _first_error(result.stdout) or "no output"
             raise DeviceError(f"{self._who()}: `{_short(command)}` exited with {result.returncode}: {detail}")
         return result
-
-    def shell_lines(self, command: str, on_line=None, timeout: float | None = None) -> ShellResult:
-        """Like shell(), but hands each stdout line to `on_line` as it arrives (for long runs)."""
-        argv = self._argv("shell", _marked(command))
-        proc = subprocess.Popen(
-            argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, errors="replace"
-        )
-        lines = []
-        try:
-            for line in proc.stdout:
-                lines.append(line)
-                if on_line and not line.startswith(_EXIT_MARK) and line.strip():
-                    on_line(line.rstrip("\n"))
-            stderr = proc.stderr.read()
-            proc.wait(timeout=timeout or self.timeout)
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
-        done = subprocess.CompletedProcess(argv, proc.returncode, "".join(lines), stderr)
-        return self._shell_result(command, done, check=False)
 
     def getprops(self) -> dict[str, str]:
         props = {}

@@ -1,25 +1,29 @@
-"""The `android[:SERIAL]` targets: profile an artifact on a device that adb sees.
+"""The `android[:SERIAL]` targets: profile artifacts on a device that adb sees.
 
-Steps, per device: check the device's ABI against the runner's, check free space, push the artifact and
-the runner to /data/local/tmp/ondevice/ (files the device already has, by sha256, are skipped), run
-pinned with `taskset` when the target names cores, collect the runner's JSON, read the device's state
-before and after, and remove the artifact again (the runner stays, so the next run skips it).
+`AndroidBackend` is what `ondevice profile` drives (prepare, device, sensors, run, runtime, close).
+On the device: check its ABI against the runner's (and that a Linux build's loader exists there),
+check free space, push the artifacts and the runner to /data/local/tmp/ondevice/ (files the device
+already has, by sha256, are skipped), run over `adb shell` pinned with `taskset` when the target names
+cores, collect the runner's JSON, and remove the artifacts at the end (the runner stays, so the next
+run skips it).
 
 Runners:
-- `native`: the ExecuTorch runner (`native.py`), with its .so files beside it. Timed runs go in
-  batches of at most `batch_runs` per process, so a device lost mid-run still leaves the samples of
-  the finished batches (written as a record marked incomplete).
+- `native`: the ExecuTorch runner (`native.py`) with its .so files beside it (LD_LIBRARY_PATH). It
+  prints each sample on stderr as it goes, so a device lost mid-run still leaves the samples so far
+  (the record is then marked incomplete).
 - `benchmark_model`: LiteRT's benchmark tool for `.tflite`, a binary the user provides. It reports
   statistics, not samples; the record carries its summary.
-- `app`: the demo app's benchmark mode, started with `am start`; its JSON record is pulled back.
+- `app`: the demo app's benchmark mode, started with `am start`; the JSON it writes is pulled back.
 
-Several devices: one serial (`android:SERIAL`, or `-s`), several, or `all_devices`. With more than one
-device attached and none of those, nothing runs: the choice would be a guess.
+Devices: the target's serial (`android:SERIAL`), else ANDROID_SERIAL, else the only device attached.
+With several attached and none named, nothing runs: the choice would be a guess (`ondevice profile
+--all-devices` runs on each in turn).
 """
 
 from __future__ import annotations
 
 import json
+import os
 import shlex
 import struct
 import tempfile
@@ -122,6 +126,11 @@ def check_cpus(facts: dict, cpus: tuple[int, ...], target_name: str) -> None:
         )
 
 
+def pinned(command: str, cpus) -> str:
+    """`command` under taskset with the cores' hexadecimal mask (cores 4,5 -> 30), or as it is."""
+    return f"taskset {format(sum(1 << c for c in cpus), 'x')} {command}" if cpus else command
+
+
 def push_all(
     adb: Adb, files: list[Path], on_step: Callable[[str], None] | None = None, remote_dir: str = DEVICE_DIR
 ) -> dict[str, str]:
@@ -139,111 +148,22 @@ def push_all(
     return remote
 
 
-@dataclass
-class RunPlan:
-    threads: int
-    warmup: int
-    runs: int
-    cpus: tuple[int, ...] = ()
-    method: str | None = None
-    ids: list[int] | None = None
-    batch_runs: int = 10
-
-    @property
-    def cpu_mask(self) -> str | None:
-        return format(sum(1 << c for c in self.cpus), "x") if self.cpus else None
-
-
-def _pinned(command: str, plan: RunPlan) -> str:
-    mask = plan.cpu_mask
-    return f"taskset {mask} {command}" if mask else command
-
-
-def run_native(
-    adb: Adb, runner: Executable, model_remote: str, plan: RunPlan, on_batch=None
-) -> tuple[dict, str | None]:
-    """Run the native runner in batches; returns the merged runner output and why it stopped early (or None).
-
-    A lost device or a crash after some batches gives the samples so far and the reason; a failure
-    before any sample raises.
-    """
-    exe = f"{DEVICE_DIR}/{runner.binary.name}"
-    merged: dict = {}
-    samples: list[float] = []
-    done_runs = 0
-    while done_runs < plan.runs:
-        n = min(plan.batch_runs, plan.runs - done_runs)
-        args = [
-            "--model", model_remote, "--threads", str(plan.threads), "--warmup", str(plan.warmup), "--runs", str(n),
-        ]  # fmt: skip
-        if plan.method:
-            args += ["--method", plan.method]
-        if plan.ids:
-            args += ["--ids", ",".join(map(str, plan.ids))]
-        command = f"cd {DEVICE_DIR} && LD_LIBRARY_PATH={DEVICE_DIR} " + _pinned(
-            " ".join([exe, *map(shlex.quote, args)]), plan
-        )
-        try:
-            result = adb.shell(command, check=False)
-            out = _runner_json(result.stdout)
-            if result.returncode != 0 or out is None or "error" in out:
-                raise DeviceError(_runner_failure(adb, runner, result, out))
-        except DeviceError as e:
-            if not samples:
-                raise
-            return {**merged, "samples_ms": samples}, str(e)
-        if not merged:
-            merged = out
-        samples += [float(x) for x in out.get("samples_ms", [])]
-        merged["peak_rss_bytes"] = max(merged.get("peak_rss_bytes") or 0, out.get("peak_rss_bytes") or 0)
-        done_runs += n
-        if on_batch:
-            on_batch(n)
-    return {**merged, "samples_ms": samples}, None
-
-
-def _runner_json(stdout: str) -> dict | None:
-    for line in reversed(stdout.strip().splitlines()):
-        line = line.strip()
-        if line.startswith("{"):
-            try:
-                value = json.loads(line)
-            except json.JSONDecodeError:
-                return None
-            return value if isinstance(value, dict) else None
-    return None
-
-
-def _runner_failure(adb: Adb, runner: Executable, result, out: dict | None) -> str:
-    name = runner.binary.name
-    if out and "error" in out:
-        return f"device {adb.serial}: {name} failed: {out['error']}"
-    code = result.returncode
-    if code > 128:
-        signals = {134: "SIGABRT", 135: "SIGBUS", 136: "SIGFPE", 137: "SIGKILL", 139: "SIGSEGV"}
-        return f"device {adb.serial}: {name} crashed ({signals.get(code, f'signal {code - 128}')}, exit {code})"
-    detail = (result.stderr.strip().splitlines() or result.stdout.strip().splitlines() or ["no output"])[-1]
-    if code == 126 or "not executable" in detail:
-        return f"device {adb.serial}: {name} cannot be executed there: {detail}"
-    return f"device {adb.serial}: {name} exited with {code} and no result: {detail}"
-
-
 # -- LiteRT's benchmark_model ----------------------------------------------------------------------
 
 
-def benchmark_model_command(binary_remote: str, model_remote: str, plan: RunPlan, op_profiling: bool = True) -> str:
+def benchmark_model_command(binary_remote: str, model_remote: str, job, op_profiling: bool = True) -> str:
     args = [
         f"--graph={model_remote}",
-        f"--num_threads={plan.threads}",
-        f"--warmup_runs={plan.warmup}",
-        f"--num_runs={plan.runs}",
+        f"--num_threads={job.threads}",
+        f"--warmup_runs={job.warmup}",
+        f"--num_runs={job.runs}",
         "--min_secs=0",
         "--warmup_min_secs=0",
         "--report_peak_memory_footprint=true",
     ]
     if op_profiling:
         args.append("--enable_op_profiling=true")
-    return _pinned(" ".join([binary_remote, *args]), plan)
+    return pinned(" ".join([binary_remote, *args]), job.cpus)
 
 
 def parse_benchmark_model(text: str) -> dict:
@@ -320,16 +240,16 @@ def _node_type_summary(lines: list[str]) -> list[dict] | None:
 # -- the demo app ---------------------------------------------------------------------------------
 
 
-def app_start_command(model_file: str, plan: RunPlan) -> str:
-    extras = ["--es", "model", model_file, "--ei", "runs", str(plan.runs), "--ei", "warmup", str(plan.warmup),
-              "--ei", "threads", str(plan.threads)]  # fmt: skip
+def app_start_command(model_file: str, job) -> str:
+    extras = ["--es", "model", model_file, "--ei", "runs", str(job.runs), "--ei", "warmup", str(job.warmup),
+              "--ei", "threads", str(job.threads)]  # fmt: skip
     return " ".join(["am", "start", "-W", "-n", f"{APP_PACKAGE}/{APP_ACTIVITY}", *map(shlex.quote, extras)])
 
 
-def run_app(adb: Adb, model_remote: str, plan: RunPlan, timeout_s: float = 600.0) -> dict:
+def run_app(adb: Adb, model_remote: str, job, timeout_s: float = 600.0) -> dict:
     """Start the demo app's benchmark mode on a pushed model and pull the record it writes."""
     adb.shell(f"rm -f {APP_RESULT}", check=False)
-    result = adb.shell(app_start_command(model_remote, plan), check=False)
+    result = adb.shell(app_start_command(model_remote, job), check=False)
     text = result.stdout + result.stderr
     if result.returncode != 0 or "Error" in text:
         line = next((x for x in text.splitlines() if x.startswith("Error")), text.strip() or "no output")
@@ -390,138 +310,148 @@ def elf_interpreter(path: Path) -> str | None:
     return None
 
 
-def disconnected(e: Exception) -> bool:
-    return isinstance(e, DeviceDisconnected)
+# -- the backend that `ondevice profile` drives ------------------------------------------------------
 
 
-# -- one artifact on one or more devices ------------------------------------------------------------
+def native_runner(abi: str) -> Executable:
+    """The ExecuTorch runner for a device ABI: ONDEVICE_ANDROID_RUNNER (a directory with an NDK build of
+    ondevice-et-runner and its .so files), else our Linux build for that architecture."""
+    from ondevice.profile import native
+
+    given = os.environ.get("ONDEVICE_ANDROID_RUNNER")
+    if given:
+        binary = Path(given) / native.BINARY
+        if not binary.is_file():
+            raise DeviceError(f"ONDEVICE_ANDROID_RUNNER={given}: no {native.BINARY} in that directory")
+        return Executable(binary, tuple(sorted(Path(given).glob("*.so"))))
+    arch = {"arm64-v8a": "aarch64", "x86_64": "x86_64"}.get(abi)
+    if arch is None:
+        raise DeviceError(f"no native runner for {abi} devices (there are builds for arm64-v8a and x86_64)")
+    binary = native.build(arch)
+    files = native.files(binary)
+    return Executable(files[0], tuple(files[1:]))
 
 
-@dataclass
-class AndroidJob:
-    """What to run: the artifact, the runner and how, and where the results go."""
-
-    artifact_path: Path
-    artifact: dict  # the record's artifact section
-    runner: str  # native, benchmark_model or app
-    plan: RunPlan
-    program: Executable | None = None  # the native runner or benchmark_model; None for the app
-    reference_logits: list[float] | None = None
-
-
-def profile(
-    target,
-    job: AndroidJob,
-    serials: list[str] | None = None,
-    all_devices: bool = False,
-    on_record: Callable[[dict], None] | None = None,
-    on_status: Callable[[str], None] | None = None,
-) -> list[dict]:
-    """Profile one artifact on each selected device; returns the records (each also given to `on_record`).
-
-    A device lost mid-run, or a runner that crashes after some batches, still gives a record marked
-    incomplete with the samples so far (passed to `on_record`) before the error is raised.
-    """
-    adb = Adb()
-    wanted = serials or ([target.serial] if getattr(target, "serial", None) else None)
-    records = []
-    for serial in select_devices(adb, wanted, all_devices):
-        record, failure = _profile_one(adb.on(serial), target, job, on_status or (lambda _: None))
-        if record is not None:
-            records.append(record)
-            if on_record:
-                on_record(record)
-        if failure is not None:
-            raise failure
-    return records
+def benchmark_model_binary() -> Executable:
+    given = os.environ.get("ONDEVICE_BENCHMARK_MODEL")
+    if not given:
+        raise DeviceError(
+            "the benchmark_model runner needs LiteRT's benchmark_model for Android: "
+            "pass it with --runner benchmark_model=PATH (or ONDEVICE_BENCHMARK_MODEL=PATH)"
+        )
+    if not Path(given).is_file():
+        raise DeviceError(f"benchmark_model: {given} does not exist")
+    return Executable(Path(given))
 
 
-def _profile_one(adb: Adb, target, job: AndroidJob, say: Callable[[str], None]):
-    from ondevice.profile import record as records
+class AndroidBackend:
+    """Runs jobs on one adb device (the target's serial, or the only device attached)."""
 
-    facts = adb.facts()
-    soc = facts["soc"] or "unknown SoC"
-    say(f"{adb.serial}: {facts['model']} ({soc}, {facts['abi']}, Android {facts['android_version']})")
-    if target.abi and target.abi not in (facts["abilist"] or [facts["abi"]]):
-        raise DeviceError(f"target {target.name} is for {target.abi}; device {adb.serial} runs {facts['abi']}")
-    check_cpus(facts, job.plan.cpus, target.name)
-    files = [job.artifact_path]
-    if job.program is not None:
-        check_abi(facts, job.program, job.runner)
-        check_loader(adb, job.program, job.runner)
-        files = [job.program.binary, *job.program.libraries, job.artifact_path]
-    remote = push_all(adb, files, say, APP_FILES if job.runner == "app" else DEVICE_DIR)
-    model_remote = remote[job.artifact_path.name]
-    adb.shell(f"chmod 755 {' '.join(remote[f.name] for f in files[:-1])}" if len(files) > 1 else "true")
-    reason = None
-    if job.runner == "native":
-        say(f"{adb.serial}: {job.plan.runs} runs in batches of {job.plan.batch_runs}")
-        out, reason = run_native(adb, job.program, model_remote, job.plan)
-        runtime = {
-            "name": "executorch",
-            "version": out.get("executorch_version"),
-            "runner": out.get("runner", job.program.binary.name),
-            "runner_version": out.get("runner_version"),
+    def __init__(self, target, status: Callable[[str], None] | None = None):
+        self.target = target
+        self.say = status or (lambda _: None)
+        self.adb: Adb | None = None
+        self.facts: dict = {}
+        self.programs: dict[str, Executable] = {}
+        self.remote: dict[str, str] = {}  # local path -> device path
+        self.artifacts: list[str] = []  # device paths to remove at the end
+
+    def prepare(self, jobs: list) -> None:
+        adb = Adb()
+        serial = self.target.serial or os.environ.get("ANDROID_SERIAL") or None
+        self.adb = adb.on(select_devices(adb, [serial] if serial else None)[0])
+        facts = self.facts = self.adb.facts()
+        self.say(
+            f"{self.adb.serial}: {facts['model']} ({facts['soc'] or 'unknown SoC'}, {facts['abi']}, "
+            f"Android {facts['android_version']})"
+        )
+        abis = facts["abilist"] or [facts["abi"]]
+        if self.target.abi and self.target.abi not in abis:
+            raise DeviceError(
+                f"target {self.target.name} is for {self.target.abi}; device {self.adb.serial} runs {facts['abi']}"
+            )
+        check_cpus(facts, tuple(self.target.cpus), self.target.name)
+        for runner in sorted({j.runner for j in jobs}):
+            if runner == "native":
+                self.programs[runner] = native_runner(facts["abi"])
+            elif runner == "benchmark_model":
+                self.programs[runner] = benchmark_model_binary()
+        for runner, program in self.programs.items():
+            check_abi(facts, program, f"the {runner} runner")
+            check_loader(self.adb, program, f"the {runner} runner")
+        tools = [f for p in self.programs.values() for f in (p.binary, *p.libraries)]
+        models = list(dict.fromkeys(Path(j.path) for j in jobs if j.runner != "app"))
+        app_models = list(dict.fromkeys(Path(j.path) for j in jobs if j.runner == "app"))
+        for files, where in ((tools + models, DEVICE_DIR), (app_models, APP_FILES)):
+            if files:
+                pushed = push_all(self.adb, files, self.say, where)
+                self.remote.update({str(f): pushed[f.name] for f in files})
+        self.artifacts = [self.remote[str(f)] for f in models + app_models]
+        if self.programs:
+            self.adb.shell("chmod 755 " + " ".join(self.remote[str(p.binary)] for p in self.programs.values()))
+
+    def device(self) -> dict:
+        f = self.facts
+        return {
+            "serial": self.adb.serial,
+            "model": f["model"],
+            "manufacturer": f["manufacturer"],
+            "soc": f["soc"],
+            "abi": f["abi"],
+            "os": f"Android {f['android_version']} (SDK {f['sdk']})",
+            "fingerprint": f["fingerprint"],
+            "kernel": f["kernel"],
+            "cores": f["cores"],
+            "max_freq_khz": f["max_freq_khz"],
+            "governor": f["governor"],
         }
-    elif job.runner == "benchmark_model":
-        exe = remote[job.program.binary.name]
-        result = adb.shell(benchmark_model_command(exe, model_remote, job.plan), check=False)
-        if result.returncode != 0:
-            raise DeviceError(_runner_failure(adb, job.program, result, None))
-        out = parse_benchmark_model(result.stdout + "\n" + result.stderr)
-        runtime = {"name": "litert", "version": None, "runner": "benchmark_model", "runner_version": None}
-    elif job.runner == "app":
-        out = run_app(adb, model_remote, job.plan)
-        runtime = out.get("runtime") or {"name": None, "version": None, "runner": "app", "runner_version": None}
-    else:
-        raise DeviceError(f"unknown Android runner {job.runner!r}; use native, benchmark_model or app")
-    try:
-        after = adb.state()
-    except DeviceDisconnected as e:
-        after, reason = {}, reason or str(e)
-    if reason is None:
-        adb.remove(model_remote)  # the runner stays: the next run skips it by sha256
-    record = records.build(
-        artifact=job.artifact,
-        target={**target.to_dict(), "serial": adb.serial},
-        device=_device_section(adb, facts, after),
-        runtime=runtime,
-        settings={
-            "threads": job.plan.threads,
-            "cpu_mask": job.plan.cpu_mask,
-            "warmup": job.plan.warmup,
-            "runs": job.plan.runs,
-            "method": job.plan.method,
-            "input_tokens": len(job.plan.ids) if job.plan.ids else None,
-            "runs_per_process": job.plan.batch_runs if job.runner == "native" else job.plan.runs,
-        },
-        run=out,
-        emulated=False,
-        reference_logits=job.reference_logits,
-        incomplete_reason=reason,
-    )
-    failure = None
-    if reason is not None:
-        kind = DeviceDisconnected if "disconnected" in reason else DeviceError
-        failure = kind(f"{reason}; {len(record['timing']['samples_ms'])} samples kept in an incomplete record")
-    return record, failure
 
+    def sensors(self) -> dict:
+        try:
+            return self.adb.state()
+        except DeviceError:  # gone: the record says so through its reason, not through a second error
+            return {}
 
-def _device_section(adb: Adb, facts: dict, after: dict) -> dict:
-    return {
-        "serial": adb.serial,
-        "model": facts["model"],
-        "manufacturer": facts["manufacturer"],
-        "soc": facts["soc"],
-        "abi": facts["abi"],
-        "os": f"Android {facts['android_version']} (SDK {facts['sdk']})",
-        "fingerprint": facts["fingerprint"],
-        "kernel": facts.get("kernel"),
-        "cores": facts["cores"],
-        "max_freq_khz": facts["max_freq_khz"],
-        "governor": facts["governor"],
-        "temperature_c_before": facts["temperature_c"],
-        "temperature_c_after": after.get("temperature_c"),
-        "battery_before": facts["battery"],
-        "battery_after": after.get("battery"),
-    }
+    def run(self, job) -> dict:
+        from ondevice.profile.runners import RunnerFailed, parse_output, partial_results
+
+        model = self.remote[str(Path(job.path))]
+        what = f"{job.runner} runner on {Path(job.path).name} ({self.adb.serial})"
+        if job.runner == "native":
+            exe = self.remote[str(self.programs["native"].binary)]
+            args = " ".join(shlex.quote(a) for a in job.args(model))
+            command = f"cd {DEVICE_DIR} && LD_LIBRARY_PATH={DEVICE_DIR} " + pinned(f"{exe} {args}", job.cpus)
+        elif job.runner == "benchmark_model":
+            command = benchmark_model_command(self.remote[str(self.programs["benchmark_model"].binary)], model, job)
+        elif job.runner == "app":
+            return run_app(self.adb, model, job)
+        else:
+            raise DeviceError(f"runner {job.runner!r} does not run on Android (native, benchmark_model or app)")
+        try:
+            result = self.adb.shell(command, check=False)
+        except DeviceDisconnected as e:
+            raise RunnerFailed(f"{what}: {e}", partial_results(e.stderr)) from None
+        if job.runner == "benchmark_model":
+            if result.returncode != 0:
+                last = (result.stderr.strip() or result.stdout.strip() or "no output").splitlines()[-1]
+                raise RunnerFailed(f"{what} exited with status {result.returncode}: {last}")
+            return parse_benchmark_model(result.stdout + "\n" + result.stderr)
+        return parse_output(what, result.stdout, result.stderr, result.returncode)
+
+    def runtime(self, job, result: dict) -> dict:
+        if job.runner == "native":
+            name, version = "executorch", result.get("executorch_version")
+        elif job.runner == "benchmark_model":
+            name, version = "litert", None
+        else:
+            rt = result.get("runtime") or {}
+            name, version = rt.get("name"), rt.get("version")
+        return {"name": name, "version": version, "runner": job.runner, "runner_version": result.get("runner_version")}
+
+    def close(self) -> None:
+        """Remove the pushed artifacts; the runners stay, so the next run skips them by sha256."""
+        if self.adb and self.artifacts:
+            try:
+                self.adb.shell("rm -f " + " ".join(shlex.quote(p) for p in self.artifacts), check=False)
+            except DeviceError:
+                pass  # the device is gone; the error that ended the run has been reported

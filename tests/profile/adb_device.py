@@ -6,7 +6,7 @@ write in flight per stream, the shell protocol v2 (separate stdout and stderr, e
 sync protocol (STAT, LIST, SEND, RECV, QUIT) for push and pull.
 
 Shell commands run in a sandbox directory that stands in for the device's filesystem: device paths
-(/data, /sdcard, /sys, /system, /proc/cpuinfo) are mapped into it, and back again in the output.
+(/data, /sdcard, /sys, /system, /proc/cpuinfo, /lib) are mapped into it, and back again in the output.
 `getprop`, `dumpsys`, `am`, `df` and `taskset` come from the sandbox's /system/bin and answer from the
 device description. aarch64 executables run through `qemu-aarch64-static -L SYSROOT`, so the device
 really executes ARM code; executables for another architecture fail as they do on a phone.
@@ -45,7 +45,7 @@ SYNC_DATA_MAX = 64 * 1024
 # Shell protocol v2 packet ids.
 SHELL_STDIN, SHELL_STDOUT, SHELL_STDERR, SHELL_EXIT, SHELL_CLOSE_STDIN = 0, 1, 2, 3, 4
 # Device paths that live in the sandbox; everything else is the host's (the toolbox, /proc/self ...).
-DEVICE_ROOTS = ("data", "sdcard", "storage", "sys", "system", "proc/cpuinfo", "vendor")
+DEVICE_ROOTS = ("data", "sdcard", "storage", "sys", "system", "proc/cpuinfo", "vendor", "lib")
 WRAPPERS = {"env", "exec", "nice", "time", "command", "nohup", "taskset", "timeout"}
 
 
@@ -168,6 +168,8 @@ class AdbDevice:
         zone = self.root / "sys/class/thermal/thermal_zone0"
         (zone / "type").write_text("cpu-therm\n")
         (zone / "temp").write_text(f"{s.temperature_mc}\n")
+        if s.sysroot:  # the aarch64 loader and C++ runtime that qemu runs programs with are on the device
+            (self.root / "lib").symlink_to(Path(s.sysroot) / "lib")
         (self.root / "system/build.prop").write_text("".join(f"{k}={v}\n" for k, v in s.props().items()))
         (self.root / "system/battery.txt").write_text(
             "Current Battery Service state:\n  AC powered: false\n  USB powered: true\n  Wireless powered: false\n"
