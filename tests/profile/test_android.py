@@ -88,3 +88,109 @@ def test_benchmark_model_command_pins_and_sets_counts():
     cmd = benchmark_model_command("/data/local/tmp/ondevice/benchmark_model", "/data/local/tmp/m.tflite", plan)
     assert cmd.startswith("taskset f0 /data/local/tmp/ondevice/benchmark_model --graph=/data/local/tmp/m.tflite")
     assert "--num_threads=4" in cmd and "--warmup_runs=3" in cmd and "--num_runs=20" in cmd
+
+
+# -- end to end: `ondevice profile --target android` through the real adb and stand-in devices --------
+
+
+@pytest.fixture(scope="session")
+def runner_cache(tmp_path_factory):
+    """A cache directory holding the aarch64 and x86-64 ExecuTorch runners, built once per session."""
+    import os
+
+    from adb_fixtures import aarch64_sysroot
+
+    from ondevice.errors import ProfileError
+    from ondevice.profile import native
+
+    if aarch64_sysroot() is None:
+        pytest.skip("qemu-aarch64-static or the aarch64 cross libraries are missing (`ondevice setup`)")
+    cache = tmp_path_factory.mktemp("cache")
+    old = os.environ.get("XDG_CACHE_HOME")
+    os.environ["XDG_CACHE_HOME"] = str(cache)
+    try:
+        native.build("aarch64")
+        native.build("x86_64")
+    except ProfileError as e:
+        pytest.skip(f"the native runner cannot be built here: {e}")
+    finally:
+        if old is None:
+            os.environ.pop("XDG_CACHE_HOME", None)
+        else:
+            os.environ["XDG_CACHE_HOME"] = old
+    return cache
+
+
+@pytest.fixture(scope="module")
+def tiny_pte(tiny_bert_dir, tmp_path_factory):
+    """A small BERT as an int32-input .pte with one 16-token entry point, and its host logits."""
+    import converters
+    from converters.common import ExportOptions
+    from ondevice.model import load_model
+
+    path = tmp_path_factory.mktemp("pte") / "tiny.pte"
+    converters.module("executorch").export(load_model(str(tiny_bert_dir)).model, path, ExportOptions(seq_lens=(16,)))
+    return path
+
+
+def _profile(*args):
+    from click.testing import CliRunner
+
+    from ondevice.cli import cli
+
+    return CliRunner().invoke(cli, ["profile", *map(str, args)])
+
+
+def _one_line_error(result) -> str:
+    assert result.exit_code != 0, result.output
+    lines = [line for line in result.stderr.splitlines() if line.startswith("Error: ")]
+    assert len(lines) == 1 and "Traceback" not in result.output, result.output
+    return lines[0]
+
+
+def _host_logits(pte, ids, length=16):
+    import numpy as np
+
+    import converters
+
+    input_ids = np.zeros((1, length), np.int32)
+    input_ids[0, : len(ids)] = ids
+    mask = (input_ids != 0).astype(np.int32)
+    return converters.open_runner(pte, threads=1).run(input_ids, mask)[0]
+
+
+def test_profile_on_android_end_to_end(connect_device, runner_cache, tiny_pte, tmp_path, monkeypatch):
+    import json
+
+    import numpy as np
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(runner_cache))
+    device = connect_device()
+    out = tmp_path / "results"
+    result = _profile(tiny_pte, "--target", "pixel-8", "--warmup", 1, "--runs", 3, "--out", out, "--json")
+    assert result.exit_code == 0, result.output
+    (rec,) = json.loads(result.stdout)["records"]
+    assert rec["complete"] and not rec["emulated"] and rec["target"]["name"] == "pixel-8"
+    assert rec["target"]["serial"] == device.serial and rec["device"]["model"] == "Pixel 7"
+    assert rec["device"]["soc"] == "Tensor G2" and rec["device"]["cores"] == 8 and rec["device"]["abi"] == "arm64-v8a"
+    assert rec["device"]["temperature_c_before"] == 36.5 and rec["device"]["battery_after"]["level"] == 87
+    assert rec["runtime"]["name"] == "executorch" and rec["runtime"]["runner"] == "native"
+    assert len(rec["timing"]["samples_ms"]) == 3 and rec["timing"]["p50_ms"] > 0 and rec["timing"]["load_ms"] > 0
+    assert rec["settings"]["cpu_mask"] == "30" and rec["settings"]["threads"] == 2
+    assert any(c.startswith("cd /data/local/tmp/ondevice && LD_LIBRARY_PATH=") and "taskset 30 " in c for c in device.commands)
+    # The device computed what the host computes: aarch64 code, under qemu, on the pushed files.
+    ids = rec["settings"]["input_tokens"]
+    assert ids and np.abs(np.array(rec["outputs"]["logits"]) - _host_logits(tiny_pte, _ids(rec))).max() < 1e-4
+    # The artifact is removed afterwards; the runner stays and is not pushed again.
+    assert not device.host_path("/data/local/tmp/ondevice/tiny.pte").exists()
+    assert device.host_path("/data/local/tmp/ondevice/ondevice-et-runner").is_file()
+    again = _profile(tiny_pte, "--target", "android", "--warmup", 0, "--runs", 1, "--out", out)
+    assert again.exit_code == 0, again.output
+    assert "unchanged ondevice-et-runner" in again.stderr and "pushing tiny.pte" in again.stderr
+    assert len(list(out.glob("*.json"))) == 2
+
+
+def _ids(rec):
+    from ondevice.profile.profiler import DEFAULT_IDS
+
+    return DEFAULT_IDS[: rec["settings"]["input_tokens"]]
