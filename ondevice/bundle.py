@@ -20,6 +20,7 @@ from pathlib import Path
 
 from ondevice import __version__
 from ondevice.errors import ArtifactError, ExportError
+from ondevice.jsonfile import read_json
 from ondevice.model.checkpoint import replace_dir
 
 MANIFEST = "ondevice.json"
@@ -160,12 +161,7 @@ def load_manifest(bundle: Path, check_files: bool = True) -> dict:
     """Read ondevice.json and check every listed file's size and sha256."""
     bundle = Path(bundle)
     path = bundle / MANIFEST
-    if not path.is_file():
-        raise ArtifactError(f"{bundle} is not an ondevice bundle (no {MANIFEST})")
-    try:
-        manifest = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise ArtifactError(f"{path} is not valid JSON: {e}") from None
+    manifest = read_json(path, ArtifactError, f"{bundle} is not an ondevice bundle (no {MANIFEST})")
     if manifest.get("schema_version") != SCHEMA_VERSION:
         raise ArtifactError(f"{path}: manifest schema version {manifest.get('schema_version')!r} is not supported")
     if check_files:

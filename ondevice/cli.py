@@ -525,7 +525,11 @@ def setup(check_only: bool, as_json: bool) -> None:
 
 
 from ondevice.commands.devices import devices  # noqa: E402
+from ondevice.commands.profile import profile  # noqa: E402
+from ondevice.commands.report import report  # noqa: E402
 
+cli.add_command(profile)
+cli.add_command(report)
 cli.add_command(devices)
 
 

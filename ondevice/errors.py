@@ -25,7 +25,11 @@ class ArtifactError(OndeviceError):
     """An artifact or bundle is missing, truncated, corrupt or does not match its manifest."""
 
 
-class DeviceError(OndeviceError):
+class ProfileError(OndeviceError):
+    """A target cannot run an artifact, a runner failed, or a result record is invalid."""
+
+
+class DeviceError(ProfileError):
     """An Android device (or the adb tool that reaches it) is missing, ambiguous, full or failed a step."""
 
 

@@ -14,6 +14,7 @@ from typing import Any, Callable
 import torch
 
 from ondevice.errors import CheckpointError
+from ondevice.jsonfile import read_json
 from ondevice.model.config import EncoderConfig
 from ondevice.model.encoder import Classifier
 
@@ -275,12 +276,7 @@ def _sentence_transformers_pooling(directory: Path) -> str | None:
 
 def read_hf_config(directory: Path) -> dict[str, Any]:
     cfg_path = directory / "config.json"
-    if not cfg_path.is_file():
-        raise CheckpointError(f"{directory} has no config.json; is it a model directory?")
-    try:
-        hf = json.loads(cfg_path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise CheckpointError(f"{cfg_path} is not valid JSON: {e}") from None
+    hf = read_json(cfg_path, CheckpointError, f"{directory} has no config.json; is it a model directory?")
     if not isinstance(hf, dict):
         raise CheckpointError(f"{cfg_path} is not a JSON object")
     return hf

@@ -177,7 +177,8 @@ def test_profile_on_android_end_to_end(connect_device, runner_cache, tiny_pte, t
     assert rec["runtime"]["name"] == "executorch" and rec["runtime"]["runner"] == "native"
     assert len(rec["timing"]["samples_ms"]) == 3 and rec["timing"]["p50_ms"] > 0 and rec["timing"]["load_ms"] > 0
     assert rec["settings"]["cpu_mask"] == "30" and rec["settings"]["threads"] == 2
-    assert any(c.startswith("cd /data/local/tmp/ondevice && LD_LIBRARY_PATH=") and "taskset 30 " in c for c in device.commands)
+    runs = [c for c in device.commands if c.startswith("(\ncd /data/local/tmp/ondevice && LD_LIBRARY_PATH=")]
+    assert runs and all("taskset 30 /data/local/tmp/ondevice/ondevice-et-runner --model" in c for c in runs)
     # The device computed what the host computes: aarch64 code, under qemu, on the pushed files.
     ids = rec["settings"]["input_tokens"]
     assert ids and np.abs(np.array(rec["outputs"]["logits"]) - _host_logits(tiny_pte, _ids(rec))).max() < 1e-4

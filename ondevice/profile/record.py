@@ -1,0 +1,205 @@
+"""The profiling result record: one JSON document per (artifact, target, runner, sequence length).
+
+Every target (host, the emulated ARM64 CPU, Android over adb) writes this same record, and
+``ondevice report`` reads nothing else. A runner's output (``cpp/runner.cpp`` and ``pyrunner.py``
+print the same fields) becomes the ``timing``, ``memory`` and ``outputs`` parts; the caller adds what
+it knows about the artifact, the target and the device.
+
+Schema, version 1 (``None`` where a fact cannot be read on that target):
+
+    schema: "ondevice.profile", schema_version: 1, created: ISO-8601 UTC,
+    complete: bool, incomplete_reason: str | None   (a run cut short keeps its samples, complete false)
+    emulated: bool                                   (true: not a device speed; compare within a target only)
+    artifact: {path, file, format, sha256, size_bytes, quantization, seq_lens, bundle, labels,
+               verification}                         (verification: the bundle manifest's figures)
+    target:   {name, kind, abi, serial, description}
+    device:   {model, soc, abi, os, kernel, cores, max_freq_khz: [..], governor,
+               temperature_c_before, temperature_c_after, battery_before, battery_after}
+    runtime:  {name, version, runner, runner_version}
+    settings: {threads, cpu_mask, warmup, runs, method, seq_len, input_dtype, input_tokens}
+    timing:   {load_ms, first_inference_ms, samples_ms: [..], p50_ms, p90_ms, p99_ms, mean_ms, std_ms,
+               min_ms, max_ms}
+    memory:   {peak_rss_bytes}
+    operators: {source, runs, ops: [{name, count, total_ms}]} | None
+                                                     (per inference, where the runtime offers a profile)
+    outputs:  {logits, reference_logits, max_abs_diff, tolerance, match}
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+import os
+import re
+import tempfile
+from pathlib import Path
+
+from ondevice.errors import ProfileError
+from ondevice.jsonfile import read_json
+
+SCHEMA = "ondevice.profile"
+SCHEMA_VERSION = 1
+LOGIT_TOLERANCE = 1e-3  # emulated and device outputs against the host's
+
+_SECTIONS = ("artifact", "target", "device", "runtime", "settings", "timing", "memory", "outputs")
+_TIMING_STATS = ("p50_ms", "p90_ms", "p99_ms", "mean_ms", "std_ms", "min_ms", "max_ms")
+
+
+def percentile(sorted_values: list[float], q: float) -> float:
+    """Linear interpolation between closest ranks (NumPy's default), on an already sorted list."""
+    if not sorted_values:
+        raise ValueError("no values")
+    pos = (len(sorted_values) - 1) * q / 100
+    lo = math.floor(pos)
+    hi = min(lo + 1, len(sorted_values) - 1)
+    return sorted_values[lo] + (sorted_values[hi] - sorted_values[lo]) * (pos - lo)
+
+
+def summarize(samples_ms: list[float]) -> dict:
+    """p50/p90/p99, mean, population std, min and max of latency samples; all None when there are none."""
+    if not samples_ms:
+        return {k: None for k in _TIMING_STATS}
+    s = sorted(float(x) for x in samples_ms)
+    mean = sum(s) / len(s)
+    return {
+        "p50_ms": percentile(s, 50),
+        "p90_ms": percentile(s, 90),
+        "p99_ms": percentile(s, 99),
+        "mean_ms": mean,
+        "std_ms": math.sqrt(sum((x - mean) ** 2 for x in s) / len(s)),
+        "min_ms": s[0],
+        "max_ms": s[-1],
+    }
+
+
+def compare_logits(logits: list[float] | None, reference: list[float] | None, tolerance: float = LOGIT_TOLERANCE):
+    """The ``outputs`` section: a runner's logits against a reference run's (the host's), if there is one."""
+    out = {"logits": logits, "reference_logits": reference, "max_abs_diff": None, "tolerance": None, "match": None}
+    if logits is not None and reference is not None:
+        if len(logits) != len(reference):
+            out.update(max_abs_diff=math.inf, tolerance=tolerance, match=False)
+        else:
+            diff = max((abs(a - b) for a, b in zip(logits, reference, strict=True)), default=0.0)
+            out.update(max_abs_diff=diff, tolerance=tolerance, match=diff <= tolerance)
+    return out
+
+
+def build(
+    *,
+    artifact: dict,
+    target: dict,
+    device: dict,
+    runtime: dict,
+    settings: dict,
+    run: dict,
+    emulated: bool,
+    reference_logits: list[float] | None = None,
+    incomplete_reason: str | None = None,
+) -> dict:
+    """A record from the parts. ``run`` is a runner's JSON output (or what was gathered of it when a run
+    was cut short: then pass ``incomplete_reason`` and the record is marked incomplete)."""
+    samples = [float(x) for x in run.get("samples_ms", [])]
+    record = {
+        "schema": SCHEMA,
+        "schema_version": SCHEMA_VERSION,
+        "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "complete": incomplete_reason is None,
+        "incomplete_reason": incomplete_reason,
+        "emulated": bool(emulated),
+        "artifact": artifact,
+        "target": target,
+        "device": device,
+        "runtime": runtime,
+        "settings": {
+            **settings,
+            "method": run.get("method", settings.get("method")),
+            "seq_len": run.get("seq_len", settings.get("seq_len")),
+            "input_dtype": run.get("input_dtype"),
+        },
+        "timing": {
+            "load_ms": run.get("load_ms"),
+            "first_inference_ms": run.get("first_inference_ms"),
+            "samples_ms": samples,
+            **summarize(samples),
+        },
+        "memory": {"peak_rss_bytes": run.get("peak_rss_bytes")},
+        "operators": run.get("operators"),
+        "outputs": compare_logits(run.get("logits"), reference_logits),
+    }
+    validate(record)
+    return record
+
+
+def validate(record: dict) -> None:
+    """Check a record's shape; raise ProfileError naming the first problem."""
+
+    def need(cond: bool, what: str) -> None:
+        if not cond:
+            raise ProfileError(f"not a valid profile record: {what}")
+
+    need(isinstance(record, dict), "not a JSON object")
+    need(record.get("schema") == SCHEMA, f"schema is {record.get('schema')!r}, expected {SCHEMA!r}")
+    need(
+        record.get("schema_version") == SCHEMA_VERSION,
+        f"schema version {record.get('schema_version')!r} is not supported (this is version {SCHEMA_VERSION})",
+    )
+    for key in _SECTIONS:
+        need(isinstance(record.get(key), dict), f"{key} is missing")
+    need(isinstance(record.get("complete"), bool), "complete must be true or false")
+    need(isinstance(record.get("emulated"), bool), "emulated must be true or false")
+    a, t, s = record["artifact"], record["timing"], record["settings"]
+    for key in ("path", "format", "sha256", "size_bytes"):
+        need(key in a, f"artifact.{key} is missing")
+    need(isinstance(t.get("samples_ms"), list), "timing.samples_ms is missing")
+    need(all(isinstance(x, (int, float)) and x >= 0 for x in t["samples_ms"]), "timing.samples_ms has bad values")
+    need(record["complete"] is False or len(t["samples_ms"]) > 0, "a complete record has no samples")
+    need(record["complete"] or bool(record.get("incomplete_reason")), "an incomplete record needs a reason")
+    for key in ("threads", "warmup", "runs"):
+        need(isinstance(s.get(key), int), f"settings.{key} must be an integer")
+    need(isinstance(record["target"].get("name"), str), "target.name is missing")
+
+
+def load(path: Path) -> dict:
+    """Read and validate a record file."""
+    record = read_json(path, ProfileError, f"{path}: no such result file")
+    try:
+        validate(record)
+    except ProfileError as e:
+        raise ProfileError(f"{path}: {e}") from None
+    return record
+
+
+def default_name(record: dict) -> str:
+    """``<target>--<artifact file>--<runner>--L<seq len>--<UTC time>.json``, safe as a file name."""
+    stamp = record["created"].replace("+00:00", "Z").replace(":", "").replace("-", "")
+    parts = [
+        record["target"]["name"],
+        record["artifact"].get("file") or Path(record["artifact"]["path"]).name,
+        record["runtime"].get("runner") or "runner",
+        f"L{record['settings'].get('seq_len')}",
+        stamp,
+    ]
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", "--".join(parts)) + ".json"
+
+
+def write(record: dict, out: Path) -> Path:
+    """Write a record atomically: into directory ``out`` under its default name, or to ``out`` if it ends in .json.
+
+    Returns:
+        The path written.
+    """
+    validate(record)
+    out = Path(out)
+    path = out if out.suffix == ".json" else out / default_name(record)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(json.dumps(record, indent=2) + "\n")
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
