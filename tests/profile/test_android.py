@@ -3,7 +3,8 @@
 import pytest
 
 from ondevice.errors import DeviceError
-from ondevice.profile.android import RunPlan, benchmark_model_command, parse_benchmark_model
+from ondevice.profile.android import benchmark_model_command, parse_benchmark_model
+from ondevice.profile.runners import Job
 
 # benchmark_model's log as LiteRT 2.x prints it on a phone (logcat-style "INFO: " prefixes), with op
 # profiling and peak memory reporting on. Numbers are ours; the layout is the tool's.
@@ -84,7 +85,8 @@ def test_parse_benchmark_model_failure():
 
 
 def test_benchmark_model_command_pins_and_sets_counts():
-    plan = RunPlan(threads=4, warmup=3, runs=20, cpus=(4, 5, 6, 7))
+    plan = Job(path="m.tflite", format="tflite", runner="benchmark_model", method=None, seq_len=None, threads=4,
+               warmup=3, runs=20, cpus=(4, 5, 6, 7))  # fmt: skip
     cmd = benchmark_model_command("/data/local/tmp/ondevice/benchmark_model", "/data/local/tmp/m.tflite", plan)
     assert cmd.startswith("taskset f0 /data/local/tmp/ondevice/benchmark_model --graph=/data/local/tmp/m.tflite")
     assert "--num_threads=4" in cmd and "--warmup_runs=3" in cmd and "--num_runs=20" in cmd
@@ -171,7 +173,7 @@ def test_profile_on_android_end_to_end(connect_device, runner_cache, tiny_pte, t
     assert result.exit_code == 0, result.output
     (rec,) = json.loads(result.stdout)["records"]
     assert rec["complete"] and not rec["emulated"] and rec["target"]["name"] == "pixel-8"
-    assert rec["target"]["serial"] == device.serial and rec["device"]["model"] == "Pixel 7"
+    assert rec["device"]["serial"] == device.serial and rec["device"]["model"] == "Pixel 7"
     assert rec["device"]["soc"] == "Tensor G2" and rec["device"]["cores"] == 8 and rec["device"]["abi"] == "arm64-v8a"
     assert rec["device"]["temperature_c_before"] == 36.5 and rec["device"]["battery_after"]["level"] == 87
     assert rec["runtime"]["name"] == "executorch" and rec["runtime"]["runner"] == "native"
