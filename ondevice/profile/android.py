@@ -218,13 +218,13 @@ def parse_benchmark_model(text: str) -> dict:
             "p50_ms": runs["median"] / 1000 if "median" in runs else None,
         },
         "peak_rss_bytes": int(memory * 1024 * 1024) if memory is not None else None,
-        "operators": _node_type_summary(lines),
+        "operators": _node_type_summary(lines, int(runs["count"]) if runs.get("count") is not None else None),
     }
     return out
 
 
-def _node_type_summary(lines: list[str]) -> list[dict] | None:
-    """The last "Summary by node type" table (the timed runs'), as [{name, count, total_ms}]."""
+def _node_type_summary(lines: list[str], runs: int | None) -> dict | None:
+    """The last "Summary by node type" table (the timed runs'): per node type, ms per inference."""
     starts = [i for i, line in enumerate(lines) if "Summary by node type" in line]
     if not starts:
         return None
@@ -234,7 +234,7 @@ def _node_type_summary(lines: list[str]) -> list[dict] | None:
         if len(cells) < 7 or not cells[1].isdigit():
             break
         ops.append({"name": cells[0], "count": int(cells[1]), "total_ms": float(cells[2])})
-    return ops
+    return {"source": "benchmark_model op profiling", "runs": runs, "ops": ops}
 
 
 # -- the demo app ---------------------------------------------------------------------------------

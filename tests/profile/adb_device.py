@@ -11,9 +11,9 @@ Shell commands run in a sandbox directory that stands in for the device's filesy
 device description. aarch64 executables run through `qemu-aarch64-static -L SYSROOT`, so the device
 really executes ARM code; executables for another architecture fail as they do on a phone.
 
-Faults for tests: drop the connection after N shell commands, when the Nth native program starts or
-once a native program printed N lines; a full disk on push; a native program that dies of SIGSEGV
-(the shell around it lives on, as on a phone).
+Faults for tests: drop the connection after N shell commands, when the Nth native program starts, or
+once a native program printed N lines that contain a given text; a full disk on push; a native
+program that dies of SIGSEGV (the shell around it lives on, as on a phone).
 
 Loopback only; the standard library and the ELF header reader of ondevice.profile.android.
 """
@@ -72,7 +72,8 @@ class DeviceSpec:
     # Faults.
     disconnect_after_commands: int | None = None  # drop the connection when shell command N+1 opens
     disconnect_at_native_run: int | None = None  # drop it when native program N (1-based) is started
-    disconnect_after_native_lines: int | None = None  # drop it once a native program printed this many lines
+    # (text, n): drop it once a native program printed n lines containing text (mid-run, on purpose)
+    disconnect_after_native_lines: tuple[str, int] | None = None
     crash_at_native_run: int | None = None  # native program N dies of SIGSEGV soon after it starts
     full_disk: bool = False  # every push fails with ENOSPC
     extra_props: dict[str, str] = field(default_factory=dict)
@@ -475,8 +476,8 @@ class _Shell:
             for chunk in iter(lambda: pipe.readline(), b""):
                 with send_lock:
                     self._packet(kind, device.to_device(chunk))
-                    lines[0] += 1
-                    if cut is not None and lines[0] >= cut:
+                    lines[0] += cut is not None and cut[0].encode() in chunk
+                    if cut is not None and lines[0] >= cut[1]:
                         device.disconnect()  # mid-run: what was sent so far is all the host gets
                         return
 

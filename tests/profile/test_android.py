@@ -1,6 +1,7 @@
 """The Android target: LiteRT benchmark_model parsing, ELF checks, and profiling end to end on stand-in devices."""
 
 import pytest
+from adb_device import DeviceSpec
 
 from ondevice.errors import DeviceError
 from ondevice.profile.android import benchmark_model_command, parse_benchmark_model
@@ -67,8 +68,9 @@ def test_parse_benchmark_model():
     assert s["min_ms"] == pytest.approx(29.102) and s["max_ms"] == pytest.approx(33.867)
     assert s["std_ms"] == pytest.approx(1.063)
     assert out["peak_rss_bytes"] == int(44.8945 * 1024 * 1024)
-    assert out["operators"][0] == {"name": "TfLiteXNNPackDelegate", "count": 7, "total_ms": 27.94}
-    assert [op["name"] for op in out["operators"]] == ["TfLiteXNNPackDelegate", "GATHER", "SOFTMAX", "ADD"]
+    ops = out["operators"]
+    assert ops["runs"] == 20 and ops["ops"][0] == {"name": "TfLiteXNNPackDelegate", "count": 7, "total_ms": 27.94}
+    assert [op["name"] for op in ops["ops"]] == ["TfLiteXNNPackDelegate", "GATHER", "SOFTMAX", "ADD"]
 
 
 def test_parse_benchmark_model_older_format():
@@ -197,3 +199,104 @@ def _ids(rec):
     from ondevice.profile.profiler import DEFAULT_IDS
 
     return DEFAULT_IDS[: rec["settings"]["input_tokens"]]
+
+
+def test_profile_on_several_devices(connect_device, runner_cache, tiny_pte, tmp_path, monkeypatch):
+    import json
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(runner_cache))
+    phone = connect_device()
+    emulator = connect_device(DeviceSpec(model="sdk_gphone64_x86_64", abi="x86_64", soc="", platform="ranchu"))
+    out = tmp_path / "results"
+    ambiguous = _profile(tiny_pte, "--target", "android", "--runs", 1, "--out", out)
+    assert "2 devices attached" in _one_line_error(ambiguous) and not out.exists()
+    result = _profile(
+        tiny_pte, "--target", "android", "--all-devices", "--warmup", 0, "--runs", 2, "--out", out, "--json"
+    )
+    assert result.exit_code == 0, result.output
+    recs = {r["device"]["serial"]: r for r in json.loads(result.stdout)["records"]}
+    assert set(recs) == {phone.serial, emulator.serial} and len(list(out.glob("*.json"))) == 2
+    assert recs[emulator.serial]["device"]["abi"] == "x86_64"  # the x86-64 runner, run natively
+    assert recs[phone.serial]["target"]["serial"] == phone.serial
+    a, b = (recs[s]["outputs"]["logits"] for s in (phone.serial, emulator.serial))
+    assert max(abs(x - y) for x, y in zip(a, b, strict=True)) < 1e-4
+    one = _profile(tiny_pte, "--target", f"android:{emulator.serial}", "--runs", 1, "--out", tmp_path / "one")
+    assert one.exit_code == 0 and emulator.serial.replace(":", "_") in next((tmp_path / "one").glob("*.json")).name
+
+
+FAULTS = {
+    "no device": (None, "no Android device attached"),
+    "unknown serial": ("android:emulator-5554", "no device 'emulator-5554' attached"),
+    "wrong ABI": (DeviceSpec(abi="armeabi-v7a"), "no native runner for armeabi-v7a devices"),
+    "pinned cores missing": (DeviceSpec(max_freq_khz=(1800000,) * 4), "target pixel-8 pins cores 4,5 but device"),
+    "full disk": (DeviceSpec(storage_kb=64), "not enough space in /data/local/tmp/ondevice"),
+    "runner crash": (DeviceSpec(crash_at_native_run=1), "crashed (SIGSEGV)"),
+    "lost before a sample": (DeviceSpec(disconnect_at_native_run=1), "disconnected"),
+}
+
+
+@pytest.mark.parametrize("fault", list(FAULTS))
+def test_profile_faults_give_one_line(fault, connect_device, runner_cache, tiny_pte, tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(runner_cache))
+    spec, message = FAULTS[fault]
+    target = "pixel-8" if fault == "pinned cores missing" else "android"
+    if isinstance(spec, str):
+        connect_device()
+        target = spec
+    elif spec is not None:
+        connect_device(spec)
+    result = _profile(tiny_pte, "--target", target, "--warmup", 0, "--runs", 2, "--out", tmp_path / "r")
+    assert message in _one_line_error(result)
+    assert not list((tmp_path / "r").glob("*.json")) if (tmp_path / "r").exists() else True
+
+
+def test_lost_device_keeps_the_samples_so_far(connect_device, runner_cache, tiny_pte, tmp_path, monkeypatch):
+    from ondevice.profile import record
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(runner_cache))
+    # The runner prints one "ondevice: sample_ms=" line per timed run on stderr: the cable goes after
+    # the third of ten.
+    device = connect_device(DeviceSpec(disconnect_after_native_lines=("sample_ms=", 3)))
+    result = _profile(tiny_pte, "--target", "android", "--warmup", 0, "--runs", 10, "--out", tmp_path / "r")
+    line = _one_line_error(result)
+    assert f"device {device.serial} disconnected" in line and "marked incomplete" in line
+    (path,) = (tmp_path / "r").glob("*.json")
+    rec = record.load(path)
+    assert rec["complete"] is False and "disconnected" in rec["incomplete_reason"]
+    assert len(rec["timing"]["samples_ms"]) == 3 and rec["timing"]["load_ms"] > 0
+
+
+def test_wrong_abi_runner_is_refused_before_pushing(connect_device, runner_cache, tiny_pte, tmp_path, monkeypatch):
+    from ondevice.profile import native
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(runner_cache))
+    monkeypatch.setenv("ONDEVICE_ANDROID_RUNNER", str(native.build("x86_64").parent))  # an x86-64 build
+    device = connect_device()
+    result = _profile(tiny_pte, "--target", "android", "--runs", 1, "--out", tmp_path / "r")
+    line = _one_line_error(result)
+    assert f"ondevice-et-runner is built for x86_64; device {device.serial} (Pixel 7) runs arm64-v8a" in line
+    assert not device.host_path("/data/local/tmp/ondevice").exists()
+
+
+def test_no_adb_binary(tiny_pte, tmp_path, monkeypatch):
+    monkeypatch.setenv("PATH", str(tmp_path))
+    line = _one_line_error(_profile(tiny_pte, "--target", "android", "--out", tmp_path / "r"))
+    assert "adb not found: install it with `ondevice setup`" in line
+
+
+def test_benchmark_model_for_the_wrong_abi(connect_device, tiny_bert_dir, tmp_path):
+    """A user-provided benchmark_model is checked like our runner: here an x86-64 program for an arm64 phone."""
+    import shutil
+    import sys
+
+    import converters
+    from converters.common import ExportOptions
+    from ondevice.model import load_model
+
+    device = connect_device()
+    tool = tmp_path / "benchmark_model"
+    shutil.copy(sys.executable, tool)  # a real x86-64 executable, not an Android arm64 one
+    model = tmp_path / "m.tflite"
+    converters.module("tflite").export(load_model(str(tiny_bert_dir)).model, model, ExportOptions(seq_lens=(8,)))
+    result = _profile(model, "--target", "android", "--runner", f"benchmark_model={tool}", "--out", tmp_path / "r")
+    assert f"benchmark_model is built for x86_64; device {device.serial}" in _one_line_error(result)
