@@ -28,14 +28,17 @@ def qemu_facts() -> dict:
 
     needed = [t for t in system.TOOLS if t.package in ("qemu-user-static", "g++-aarch64-linux-gnu")]
     missing = [t for t in needed if t.location() is None]
-    facts = {
+    from ondevice.profile import qemu
+
+    sysroot = qemu.sysroot_dir()
+    return {
         "available": not missing,
         "qemu": shutil.which("qemu-aarch64-static"),
+        "sysroot": str(sysroot) if sysroot.is_dir() else None,  # set up by the first profile run
         "missing": [f"{t.name} (Debian package {t.package})" for t in missing],
         "how": "ondevice setup" if missing else None,
         "note": "emulated: checks outputs and relative cost, never a phone's speed",
     }
-    return facts
 
 
 def android_devices() -> dict:
@@ -81,7 +84,8 @@ def _text(data: dict) -> str:
     lines.append(f"host: {h['machine']}, {h['cores']} cores, {h['system']}")
     q = data["qemu"]
     if q["available"]:
-        lines.append(f"linux-arm64-qemu: ready ({q['qemu']}; {q['note']})")
+        where = f"arm64 sysroot {q['sysroot']}" if q["sysroot"] else "the arm64 sysroot is set up on first use"
+        lines.append(f"linux-arm64-qemu: ready ({q['qemu']}; {where}; {q['note']})")
     else:
         lines.append(f"linux-arm64-qemu: missing {', '.join(q['missing'])} (get them with `{q['how']}`)")
     return "\n".join(lines)

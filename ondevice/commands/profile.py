@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
 from pathlib import Path
 
@@ -90,7 +89,10 @@ def profile(
     if out.suffix == ".json" and len(artifacts) > 1:
         raise ConfigError("--out FILE.json takes one record; give a directory for several artifacts")
     runner, _, tool = (runner or "").partition("=")
-    opts = Options(threads=threads, warmup=warmup, runs=runs, seq_lens=seq_lens, runner=runner or None)
+    if tool and runner != "benchmark_model":
+        raise ConfigError(f"--runner {runner}=PATH: only benchmark_model takes a path")
+    tools = {runner: str(Path(tool).resolve())} if tool else {}
+    opts = Options(threads=threads, warmup=warmup, runs=runs, seq_lens=seq_lens, runner=runner or None, tools=tools)
     runs_on = _devices(target, list(serials), all_devices)
     if out.suffix == ".json" and len(runs_on) > 1:
         raise ConfigError("--out FILE.json takes one record; give a directory for several devices")
@@ -104,9 +106,8 @@ def profile(
                 p.update(1)
 
     written = []
-    with _tool_path(runner, tool):
-        for t in runs_on:
-            written += run_profile(list(artifacts), t, opts, out, status=status, progress=bar)
+    for t in runs_on:
+        written += run_profile(list(artifacts), t, opts, out, status=status, progress=bar)
     emit({"records": [dict(r, record_path=str(p)) for p, r in written]}, as_json, _format(written))
 
 
@@ -127,27 +128,6 @@ def _devices(target, serials: list[str], all_devices: bool) -> list:
     if not wanted and not all_devices and os.environ.get("ANDROID_SERIAL"):
         wanted = [os.environ["ANDROID_SERIAL"]]
     return [replace(target, serial=s) for s in select_devices(Adb(), wanted or None, all_devices)]
-
-
-@contextlib.contextmanager
-def _tool_path(runner: str, tool: str):
-    """`--runner benchmark_model=PATH`: the Android backend finds the tool through ONDEVICE_BENCHMARK_MODEL."""
-    from ondevice.errors import ConfigError
-
-    if not tool:
-        yield
-        return
-    if runner != "benchmark_model":
-        raise ConfigError(f"--runner {runner}=PATH: only benchmark_model takes a path")
-    old = os.environ.get("ONDEVICE_BENCHMARK_MODEL")
-    os.environ["ONDEVICE_BENCHMARK_MODEL"] = str(Path(tool).resolve())
-    try:
-        yield
-    finally:
-        if old is None:
-            os.environ.pop("ONDEVICE_BENCHMARK_MODEL", None)
-        else:
-            os.environ["ONDEVICE_BENCHMARK_MODEL"] = old
 
 
 def _format(written: list) -> str:

@@ -332,8 +332,9 @@ def native_runner(abi: str) -> Executable:
     return Executable(files[0], tuple(files[1:]))
 
 
-def benchmark_model_binary() -> Executable:
-    given = os.environ.get("ONDEVICE_BENCHMARK_MODEL")
+def benchmark_model_binary(given: str | None = None) -> Executable:
+    """LiteRT's benchmark_model that the user provides: `given`, else ONDEVICE_BENCHMARK_MODEL."""
+    given = given or os.environ.get("ONDEVICE_BENCHMARK_MODEL")
     if not given:
         raise DeviceError(
             "the benchmark_model runner needs LiteRT's benchmark_model for Android: "
@@ -347,8 +348,9 @@ def benchmark_model_binary() -> Executable:
 class AndroidBackend:
     """Runs jobs on one adb device (the target's serial, or the only device attached)."""
 
-    def __init__(self, target, status: Callable[[str], None] | None = None):
+    def __init__(self, target, status: Callable[[str], None] | None = None, tools: dict[str, str] | None = None):
         self.target = target
+        self.tools = tools or {}  # runner -> a program the user provides (benchmark_model)
         self.say = status or (lambda _: None)
         self.adb: Adb | None = None
         self.facts: dict = {}
@@ -375,7 +377,7 @@ class AndroidBackend:
             if runner == "native":
                 self.programs[runner] = native_runner(facts["abi"])
             elif runner == "benchmark_model":
-                self.programs[runner] = benchmark_model_binary()
+                self.programs[runner] = benchmark_model_binary(self.tools.get(runner))
         for runner, program in self.programs.items():
             check_abi(facts, program, f"the {runner} runner")
             check_loader(self.adb, program, f"the {runner} runner")
