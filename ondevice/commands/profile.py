@@ -27,7 +27,8 @@ DEFAULT_OUT = Path("profiles") / "results"
 @click.option(
     "--runner",
     default=None,
-    help="Only this runner (native, python; android: benchmark_model=PATH to LiteRT's tool, app).",
+    help="Only this runner (native, python; android: app, benchmark_model=PATH of LiteRT's tool, "
+    "native=DIR of an NDK build).",
 )
 @click.option(
     "-s",
@@ -89,8 +90,8 @@ def profile(
     if out.suffix == ".json" and len(artifacts) > 1:
         raise ConfigError("--out FILE.json takes one record; give a directory for several artifacts")
     runner, _, tool = (runner or "").partition("=")
-    if tool and runner != "benchmark_model":
-        raise ConfigError(f"--runner {runner}=PATH: only benchmark_model takes a path")
+    if tool and (runner not in ("benchmark_model", "native") or target.kind != "android"):
+        raise ConfigError(f"--runner {runner}=PATH: only benchmark_model and native on android targets take a path")
     tools = {runner: str(Path(tool).resolve())} if tool else {}
     opts = Options(threads=threads, warmup=warmup, runs=runs, seq_lens=seq_lens, runner=runner or None, tools=tools)
     runs_on = _devices(target, list(serials), all_devices)

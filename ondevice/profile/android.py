@@ -51,10 +51,6 @@ class Executable:
     libraries: tuple[Path, ...] = ()
 
     @property
-    def abi(self) -> str | None:
-        return elf_abi(self.binary)
-
-    @property
     def interpreter(self) -> str | None:
         return elf_interpreter(self.binary)
 
@@ -113,7 +109,7 @@ def check_loader(adb: Adb, program: Executable, what: str) -> None:
             raise DeviceError(
                 f"{what}: {program.binary.name} is a Linux build (loader {interp}) and device {adb.serial} has no "
                 "such loader; build the runner for Android with the NDK (ondevice/profile/cpp/CMakeLists.txt) "
-                "and pass its directory with --android-runner"
+                "and pass its directory with --runner native=DIR"
             )
 
 
@@ -135,8 +131,12 @@ def push_all(
     adb: Adb, files: list[Path], on_step: Callable[[str], None] | None = None, remote_dir: str = DEVICE_DIR
 ) -> dict[str, str]:
     """Push files into `remote_dir` after a free-space check; returns {local name: device path}."""
-    adb.shell(f"mkdir -p {shlex.quote(remote_dir)}")
     digests = {f: file_sha256(f) for f in files}
+    for f in files:
+        clash = next((g for g in files if g.name == f.name and digests[g] != digests[f]), None)
+        if clash:
+            raise DeviceError(f"{f} and {clash} have the same name and different contents; profile them one at a time")
+    adb.shell(f"mkdir -p {shlex.quote(remote_dir)}")
     remote = {f.name: f"{remote_dir}/{f.name}" for f in files}
     needed = [f for f in files if adb.sha256(remote[f.name]) != digests[f]]
     adb.ensure_space(remote_dir, sum(f.stat().st_size for f in needed))
@@ -313,16 +313,16 @@ def elf_interpreter(path: Path) -> str | None:
 # -- the backend that `ondevice profile` drives ------------------------------------------------------
 
 
-def native_runner(abi: str) -> Executable:
-    """The ExecuTorch runner for a device ABI: ONDEVICE_ANDROID_RUNNER (a directory with an NDK build of
-    ondevice-et-runner and its .so files), else our Linux build for that architecture."""
+def native_runner(abi: str, given: str | None = None) -> Executable:
+    """The ExecuTorch runner for a device ABI: `given` or ONDEVICE_ANDROID_RUNNER (a directory with an NDK
+    build of ondevice-et-runner and its .so files), else our Linux build for that architecture."""
     from ondevice.profile import native
 
-    given = os.environ.get("ONDEVICE_ANDROID_RUNNER")
+    given = given or os.environ.get("ONDEVICE_ANDROID_RUNNER")
     if given:
         binary = Path(given) / native.BINARY
         if not binary.is_file():
-            raise DeviceError(f"ONDEVICE_ANDROID_RUNNER={given}: no {native.BINARY} in that directory")
+            raise DeviceError(f"native runner directory {given}: no {native.BINARY} in it")
         return Executable(binary, tuple(sorted(Path(given).glob("*.so"))))
     arch = {"arm64-v8a": "aarch64", "x86_64": "x86_64"}.get(abi)
     if arch is None:
@@ -350,7 +350,7 @@ class AndroidBackend:
 
     def __init__(self, target, status: Callable[[str], None] | None = None, tools: dict[str, str] | None = None):
         self.target = target
-        self.tools = tools or {}  # runner -> a program the user provides (benchmark_model)
+        self.tools = tools or {}  # runner -> what the user provides (benchmark_model: the tool; native: a dir)
         self.say = status or (lambda _: None)
         self.adb: Adb | None = None
         self.facts: dict = {}
@@ -375,7 +375,7 @@ class AndroidBackend:
         check_cpus(facts, tuple(self.target.cpus), self.target.name)
         for runner in sorted({j.runner for j in jobs}):
             if runner == "native":
-                self.programs[runner] = native_runner(facts["abi"])
+                self.programs[runner] = native_runner(facts["abi"], self.tools.get(runner))
             elif runner == "benchmark_model":
                 self.programs[runner] = benchmark_model_binary(self.tools.get(runner))
         for runner, program in self.programs.items():

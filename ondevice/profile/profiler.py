@@ -45,7 +45,7 @@ class Options:
     seq_lens: list[int] = field(default_factory=list)  # empty: each artifact's longest
     runner: str | None = None  # only this runner
     compare: bool = True  # emulated targets: compare outputs with the host's
-    tools: dict[str, str] = field(default_factory=dict)  # runner -> a program the user provides (benchmark_model)
+    tools: dict[str, str] = field(default_factory=dict)  # runner -> what the user provides (android: a tool, a dir)
 
 
 def _entry_point(fmt: str, seq_lens: list[int], length: int) -> str:

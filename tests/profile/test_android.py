@@ -230,6 +230,7 @@ FAULTS = {
     "wrong ABI": (DeviceSpec(abi="armeabi-v7a"), "no native runner for armeabi-v7a devices"),
     "pinned cores missing": (DeviceSpec(max_freq_khz=(1800000,) * 4), "target pixel-8 pins cores 4,5 but device"),
     "full disk": (DeviceSpec(storage_kb=64), "not enough space in /data/local/tmp/ondevice"),
+    "Linux runner on a phone": (DeviceSpec(sysroot=""), "is a Linux build (loader /lib/ld-linux-aarch64.so.1)"),
     "runner crash": (DeviceSpec(crash_at_native_run=1), "crashed (SIGSEGV)"),
     "lost before a sample": (DeviceSpec(disconnect_at_native_run=1), "disconnected"),
 }
@@ -270,9 +271,9 @@ def test_wrong_abi_runner_is_refused_before_pushing(connect_device, runner_cache
     from ondevice.profile import native
 
     monkeypatch.setenv("XDG_CACHE_HOME", str(runner_cache))
-    monkeypatch.setenv("ONDEVICE_ANDROID_RUNNER", str(native.build("x86_64").parent))  # an x86-64 build
+    x86 = native.build("x86_64").parent
     device = connect_device()
-    result = _profile(tiny_pte, "--target", "android", "--runs", 1, "--out", tmp_path / "r")
+    result = _profile(tiny_pte, "--target", "android", "--runner", f"native={x86}", "--out", tmp_path / "r")
     line = _one_line_error(result)
     assert f"ondevice-et-runner is built for x86_64; device {device.serial} (Pixel 7) runs arm64-v8a" in line
     assert not device.host_path("/data/local/tmp/ondevice").exists()
