@@ -252,7 +252,9 @@ def run_app(adb: Adb, model_remote: str, job, timeout_s: float = 600.0) -> dict:
     result = adb.shell(app_start_command(model_remote, job), check=False)
     text = result.stdout + result.stderr
     if result.returncode != 0 or "Error" in text:
-        line = next((x for x in text.splitlines() if x.startswith("Error")), text.strip() or "no output")
+        # "Error: Activity class ... does not exist." says more than the "Error type 3" before it.
+        errors = sorted((x for x in text.splitlines() if x.startswith("Error")), key=lambda x: x[:7] != "Error: ")
+        line = errors[0] if errors else text.strip() or "no output"
         raise DeviceError(f"device {adb.serial}: the demo app did not start ({line}); install android_demo first")
     deadline = time.monotonic() + timeout_s
     with tempfile.TemporaryDirectory() as tmp:

@@ -301,3 +301,19 @@ def test_benchmark_model_for_the_wrong_abi(connect_device, tiny_bert_dir, tmp_pa
     converters.module("tflite").export(load_model(str(tiny_bert_dir)).model, model, ExportOptions(seq_lens=(8,)))
     result = _profile(model, "--target", "android", "--runner", f"benchmark_model={tool}", "--out", tmp_path / "r")
     assert f"benchmark_model is built for x86_64; device {device.serial}" in _one_line_error(result)
+
+
+def test_app_runner_starts_the_benchmark_activity(connect_device, tiny_pte, tmp_path, monkeypatch):
+    """A target file that names the demo app's runner; the stand-in has no app installed, as a fresh phone."""
+    targets = tmp_path / "config" / "ondevice" / "targets"
+    targets.mkdir(parents=True)
+    (targets / "phone-app.toml").write_text('kind = "android"\nthreads = 4\n[runners]\nexecutorch = ["app"]\n')
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    device = connect_device()
+    result = _profile(tiny_pte, "--target", "phone-app", "--warmup", 2, "--runs", 7, "--out", tmp_path / "r")
+    line = _one_line_error(result)
+    assert "the demo app did not start (Error: Activity class {dev.ondevice.demo/dev.ondevice.demo.Benchmark" in line
+    start = next(c for c in device.commands if c.startswith("(\nam start"))
+    model = "/sdcard/Android/data/dev.ondevice.demo/files/tiny.pte"
+    assert f"-n dev.ondevice.demo/.BenchmarkActivity --es model {model}" in start
+    assert "--ei runs 7 --ei warmup 2 --ei threads 4" in start
