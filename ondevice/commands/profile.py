@@ -13,7 +13,7 @@ DEFAULT_OUT = Path("profiles") / "results"
 
 
 @click.command()
-@click.argument("artifacts", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.argument("artifacts", nargs=-1, type=click.Path(path_type=Path))
 @click.option("--target", "target_spec", default="host", show_default=True, help="A target name, or android:SERIAL.")
 @click.option("--threads", type=click.IntRange(1, 256), default=None, help="Threads (default: the target's).")
 @click.option("--warmup", type=click.IntRange(0), default=None, help="Untimed runs first (default: the target's).")
@@ -80,6 +80,8 @@ def profile(
             "\n".join(f"{t.name:<18} {t.kind:<8} {t.description}" for t in found.values()),
         )
         return
+    if not artifacts:
+        raise click.UsageError("give one or more artifacts or bundle directories (or --list-targets)")
     try:
         seq_lens = [int(n) for n in seq_len.split(",") if n.strip()] if seq_len else []
     except ValueError:
@@ -142,8 +144,10 @@ def _format(written: list) -> str:
             f"{r['artifact']['file']:<28} {r['runtime']['runner']:<7} {r['settings']['seq_len'] or '-':>4} "
             f"{_ms(t['p50_ms'])} {_ms(t['p90_ms'])} {_ms(t['load_ms'], 1)} {rss / 1e6 if rss else 0:8.1f}  {path}"
         )
-        if r["outputs"]["match"] is not None:
-            lines.append(f"{'':<28} logits vs host: max|Δ| {r['outputs']['max_abs_diff']:.2e}")
+        o = r["outputs"]
+        if o["match"] is not None:
+            diff = "shape differs" if o["max_abs_diff"] is None else f"max|Δ| {o['max_abs_diff']:.2e}"
+            lines.append(f"{'':<28} logits vs host: {diff}, same label: {'yes' if o['same_label'] else 'NO'}")
     if any(r["emulated"] for _, r in written):
         lines.append("emulated: these times are not a device's speed; compare artifacts within this target only")
     return "\n".join(lines)

@@ -132,7 +132,7 @@ def plan(artifacts: list[Artifact], target: Target, opts: Options) -> list[Job]:
         runners = [r for r in target.runners_for(a.format) if opts.runner in (None, r)]
         if not runners:
             have = "; ".join(f"{f}: {', '.join(r)}" for f, r in target.runners.items()) or "none"
-            which = f"the {opts.runner} runner for " if opts.runner else ""
+            which = f"{opts.runner} " if opts.runner else ""
             raise ProfileError(
                 f"target {target.name} has no {which}{a.format} runner for {a.path.name} (it has: {have})"
             )
@@ -254,9 +254,10 @@ def profile(
                 raise ProfileError(f"{reason}; the samples so far are in {path} (marked incomplete)")
             if rec["outputs"]["match"] is False:
                 o = rec["outputs"]
+                away = "of another shape than" if o["max_abs_diff"] is None else f"{o['max_abs_diff']:.2e} away from"
                 what = (
-                    f"{job.path.name} on {target.name} ({job.runner} runner) gives logits "
-                    f"{o['max_abs_diff']:.2e} away from the host's (tolerance {o['tolerance']:g})"
+                    f"{job.path.name} on {target.name} ({job.runner} runner) gives logits {away} the host's "
+                    f"(tolerance {o['tolerance']:g}, same label: {'yes' if o['same_label'] else 'no'})"
                 )
                 if a.info.get("quantization") in (None, "fp32"):
                     raise ProfileError(f"{what}; record: {path}")

@@ -6,7 +6,7 @@ first, which needs root), the aarch64 wheels of NumPy, ONNX Runtime and ai-edge-
 ``/proc/cpuinfo`` (ONNX Runtime and LiteRT read the CPU's features through the cpuinfo library, which
 crashes on the host's x86 text; qemu's ``-L`` redirects the read), and the aarch64 native runner.
 
-Everything runs as ``qemu-aarch64-static -L SYSROOT ...``. Emulated time is 70-250x the host's and the
+Everything runs as ``qemu-aarch64-static -cpu neoverse-n1 -L SYSROOT ...``. Emulated time is 70-250x the host's and the
 ratio moves with the kernels used, so these records are flagged ``emulated`` and serve as checks that
 the ARM64 builds compute the host's logits, never as a phone's speed.
 """
@@ -27,6 +27,10 @@ from ondevice.profile.runners import PYRUNNER, Job
 from ondevice.profile.targets import Target
 
 QEMU = "qemu-aarch64-static"
+# The CPU qemu emulates, matching the cpuinfo text below. qemu's default ("max") also offers newer
+# extensions that XNNPACK's int8 kernels then use, and under QEMU 7.2 those gave int8 logits 0.3-1.0
+# away from the host's (fp32 matched); as a Neoverse-N1 the int8 ExecuTorch and LiteRT outputs match.
+QEMU_CPU = "neoverse-n1"
 LAYOUT_VERSION = 1  # bump when the sysroot's contents change
 # python3.11 for arm64 and the libraries it and the wheels load (Debian 12 names).
 DEBIAN_PACKAGES = (
@@ -195,6 +199,7 @@ class QemuBackend:
             "max_freq_khz": None,
             "governor": None,
             "host_cpu": host["soc"],
+            "qemu_cpu": QEMU_CPU,
         }
 
     def sensors(self) -> dict:
@@ -207,7 +212,7 @@ class QemuBackend:
         if job.runner == "native":
             if job.format != "executorch":
                 raise ProfileError(f"the native runner runs .pte files only, not {job.path.name}")
-            return [self.qemu, "-L", str(self.root), str(self.runner_binary), *job.args()], env
+            return [self.qemu, "-cpu", QEMU_CPU, "-L", str(self.root), str(self.runner_binary), *job.args()], env
         if job.runner != "python":
             raise ProfileError(f"runner {job.runner!r} does not run on {self.target.name}")
         if job.format == "executorch":
@@ -218,7 +223,7 @@ class QemuBackend:
         env["PYTHONPATH"] = str(self.root / "opt" / "ondevice" / "site-packages")
         env["PYTHONDONTWRITEBYTECODE"] = "1"
         python = self.root / "usr" / "bin" / "python3.11"
-        return [self.qemu, "-L", str(self.root), str(python), str(PYRUNNER), *job.args()], env
+        return [self.qemu, "-cpu", QEMU_CPU, "-L", str(self.root), str(python), str(PYRUNNER), *job.args()], env
 
     def run(self, job: Job) -> dict:
         cmd, env = self.command(job)

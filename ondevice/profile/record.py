@@ -23,7 +23,8 @@ Schema, version 1 (``None`` where a fact cannot be read on that target):
     memory:   {peak_rss_bytes}
     operators: {source, runs, ops: [{name, count, total_ms}]} | None
                                                      (per inference, where the runtime offers a profile)
-    outputs:  {logits, reference_logits, max_abs_diff, tolerance, match}
+    outputs:  {logits, reference_logits, max_abs_diff, tolerance, match, same_label}
+                                                     (reference: the same job on the host; None on the host)
 """
 
 from __future__ import annotations
@@ -76,13 +77,21 @@ def summarize(samples_ms: list[float]) -> dict:
 
 def compare_logits(logits: list[float] | None, reference: list[float] | None, tolerance: float = LOGIT_TOLERANCE):
     """The ``outputs`` section: a runner's logits against a reference run's (the host's), if there is one."""
-    out = {"logits": logits, "reference_logits": reference, "max_abs_diff": None, "tolerance": None, "match": None}
+    out = {
+        "logits": logits,
+        "reference_logits": reference,
+        "max_abs_diff": None,
+        "tolerance": None,
+        "match": None,
+        "same_label": None,
+    }
     if logits is not None and reference is not None:
-        if len(logits) != len(reference):
-            out.update(max_abs_diff=math.inf, tolerance=tolerance, match=False)
+        if len(logits) != len(reference) or not logits:
+            out.update(max_abs_diff=None, tolerance=tolerance, match=False, same_label=False)
         else:
-            diff = max((abs(a - b) for a, b in zip(logits, reference, strict=True)), default=0.0)
-            out.update(max_abs_diff=diff, tolerance=tolerance, match=diff <= tolerance)
+            diff = max(abs(a - b) for a, b in zip(logits, reference, strict=True))
+            same = logits.index(max(logits)) == reference.index(max(reference))
+            out.update(max_abs_diff=diff, tolerance=tolerance, match=diff <= tolerance, same_label=same)
     return out
 
 

@@ -90,15 +90,19 @@ def markdown(pairs: list[tuple[Path, dict]]) -> str:
                 f"| {_ms(t['std_ms'])} | {_ms(t['load_ms'])} | {_ms(t['first_inference_ms'])} "
                 f"| {'-' if rss is None else f'{rss / 1e6:.0f}'} | {'-' if acc is None else f'{acc:.4f}'} | {runs} |"
             )
-        matches = [r for r in recs if r["outputs"].get("match") is not None]
-        if matches:
-            worst = max(r["outputs"]["max_abs_diff"] for r in matches)
-            ok = all(r["outputs"]["match"] for r in matches)
+        compared = [r for r in recs if r["outputs"].get("match") is not None]
+        if compared:
             out.append("")
-            out.append(
-                f"Logits against the host's: max |Δ| {worst:.2e} over {len(matches)} runs "
-                f"({'all within' if ok else 'NOT all within'} {matches[0]['outputs']['tolerance']:g})."
-            )
+            out.append("Logits against the same artifact on the host:")
+            out.append("")
+            for r in compared:
+                o = r["outputs"]
+                diff = "different shape" if o["max_abs_diff"] is None else f"max |Δ| {o['max_abs_diff']:.2e}"
+                verdict = "within" if o["match"] else "NOT within"
+                out.append(
+                    f"- {label(r)}: {diff} ({verdict} {o['tolerance']:g}), "
+                    f"same label: {'yes' if o['same_label'] else 'no'}"
+                )
         out.append("")
     return "\n".join(out).rstrip() + "\n"
 
@@ -119,6 +123,28 @@ def pareto(points: list[tuple[float, float, float | None]]) -> list[bool]:
         )
         flags.append(not dominated)
     return flags
+
+
+def _place_numbers(ax, pts: list[tuple], numbers: list[str]) -> None:
+    """Each point's number beside it, nudged up where numbers would overlap, with a leader line."""
+    xmax, ymax = max(p[0] for p in pts) * 1.3, max(p[1] for p in pts) * 1.25
+    gap_y, gap_x = ymax * 0.05, xmax * 0.04
+    placed: list[tuple[float, float]] = []
+    for i in sorted(range(len(pts)), key=lambda i: (pts[i][1], pts[i][0])):
+        x, y = pts[i][0], pts[i][1]
+        ly = y
+        while any(abs(ly - py) < gap_y and abs(x - px) < gap_x for px, py in placed):
+            ly += gap_y
+        placed.append((x, ly))
+        ax.annotate(
+            numbers[i],
+            (x, y),
+            xytext=(x + gap_x * 0.6, ly),
+            fontsize=9,
+            fontweight="bold",
+            va="center",
+            arrowprops={"arrowstyle": "-", "color": "gray", "lw": 0.6},
+        )
 
 
 def plot(pairs: list[tuple[Path, dict]], path: Path) -> Path:
@@ -155,9 +181,9 @@ def plot(pairs: list[tuple[Path, dict]], path: Path) -> Path:
     norm = matplotlib.colors.Normalize(vmin=lo, vmax=hi)
     for row, (name, recs) in enumerate(by_target.items()):
         emulated = any(r["emulated"] for r in recs)
-        suffix = " — EMULATED, not a device's speed" if emulated else ""
+        suffix = "\nEMULATED: not a device's speed; compare within this target only" if emulated else ""
         ax = axes[row][0]
-        labels = [label(r) for r in recs]
+        labels = [f"{i}  {label(r)}" for i, r in enumerate(recs, start=1)]
         data = [r["timing"]["samples_ms"] for r in recs]
         ax.boxplot(data, vert=False, widths=0.6, showfliers=False, medianprops={"color": "black"})
         for i, d in enumerate(data, start=1):
@@ -166,7 +192,7 @@ def plot(pairs: list[tuple[Path, dict]], path: Path) -> Path:
         ax.set_yticks(range(1, len(labels) + 1), labels, fontsize=9)
         ax.invert_yaxis()
         ax.set_xlabel("latency per inference (ms)")
-        ax.set_title(f"{name}: latency distribution{suffix}", fontsize=11)
+        ax.set_title(f"{name}: latency per artifact [runner] L<seq len>{suffix}", fontsize=11)
         ax.grid(axis="x", alpha=0.3)
 
         ax = axes[row][1]
@@ -179,18 +205,19 @@ def plot(pairs: list[tuple[Path, dict]], path: Path) -> Path:
             for r in recs
         ]
         front = pareto(pts)
-        for (size, p50, acc), on_front, lab in zip(pts, front, labels, strict=True):
-            color = "lightgray" if acc is None else cmap(norm(acc))
+        markers = {"executorch": "o", "tflite": "s", "onnx": "^"}
+        for (size, p50, acc), on_front, r in zip(pts, front, recs, strict=True):
             ax.scatter(
                 size,
                 p50,
-                s=140 if on_front else 60,
-                color=color,
+                s=150 if on_front else 70,
+                marker=markers.get(r["artifact"]["format"], "o"),
+                color="lightgray" if acc is None else cmap(norm(acc)),
                 edgecolors="red" if on_front else "black",
-                linewidths=2.0 if on_front else 0.6,
+                linewidths=2.2 if on_front else 0.6,
                 zorder=3,
             )
-            ax.annotate(lab, (size, p50), textcoords="offset points", xytext=(7, 4), fontsize=8)
+        _place_numbers(ax, pts, [str(i) for i in range(1, len(recs) + 1)])
         # The size-latency front among the Pareto points, as a staircase.
         fp = sorted((s, p) for (s, p, _), f in zip(pts, front, strict=True) if f)
         best, stairs = float("inf"), []
@@ -204,9 +231,14 @@ def plot(pairs: list[tuple[Path, dict]], path: Path) -> Path:
             ax.legend(loc="upper right", fontsize=8)
         ax.set_xlabel("artifact size (MB)")
         ax.set_ylabel("p50 latency (ms)")
-        ax.set_title(f"{name}: size vs p50, colour = accuracy, red ring = Pareto{suffix}", fontsize=11)
+        ax.set_title(
+            f"{name}: size vs p50, numbered as on the left\n"
+            f"(o pte, \u25a1 tflite, \u25b3 onnx; colour: accuracy; red edge: Pareto-optimal){suffix}",
+            fontsize=11,
+        )
         ax.grid(alpha=0.3)
-        ax.margins(x=0.25, y=0.2)
+        ax.set_xlim(0, max(p[0] for p in pts) * 1.3)
+        ax.set_ylim(0, max(p[1] for p in pts) * 1.25)
         if known:
             fig.colorbar(matplotlib.cm.ScalarMappable(norm=norm, cmap=cmap), ax=ax, label="accuracy (export check)")
     fig.tight_layout()

@@ -8,7 +8,7 @@ sync protocol (STAT, LIST, SEND, RECV, QUIT) for push and pull.
 Shell commands run in a sandbox directory that stands in for the device's filesystem: device paths
 (/data, /sdcard, /sys, /system, /proc/cpuinfo, /lib) are mapped into it, and back again in the output.
 `getprop`, `dumpsys`, `am`, `df` and `taskset` come from the sandbox's /system/bin and answer from the
-device description. aarch64 executables run through `qemu-aarch64-static -L SYSROOT`, so the device
+device description. aarch64 executables run through `qemu-aarch64-static -cpu neoverse-n1 -L SYSROOT`, so the device
 really executes ARM code; executables for another architecture fail as they do on a phone.
 
 Faults for tests: drop the connection after N shell commands, when the Nth native program starts, or
@@ -47,6 +47,9 @@ SYNC_DATA_MAX = 64 * 1024
 SHELL_STDIN, SHELL_STDOUT, SHELL_STDERR, SHELL_EXIT, SHELL_CLOSE_STDIN = 0, 1, 2, 3, 4
 # Device paths that live in the sandbox; everything else is the host's (the toolbox, /proc/self ...).
 DEVICE_ROOTS = ("data", "sdcard", "storage", "sys", "system", "proc/cpuinfo", "vendor", "lib")
+# A phone's big core (Cortex-A76 class). qemu's default model ("max") makes XNNPACK pick int8 kernels
+# whose emulation gives wrong logits.
+QEMU_CPU = "neoverse-n1"
 WRAPPERS = {"env", "exec", "nice", "time", "command", "nohup", "taskset", "timeout"}
 
 
@@ -226,7 +229,8 @@ class AdbDevice:
                 if not self.spec.sysroot or shutil.which("qemu-aarch64-static") is None:
                     replacement = _fail(f"{path.name}: this stand-in cannot run aarch64 code here", 126)
                 else:
-                    replacement = f"qemu-aarch64-static -L {shlex.quote(self.spec.sysroot)} {shlex.quote(str(path))}"
+                    sysroot = shlex.quote(self.spec.sysroot)
+                    replacement = f"qemu-aarch64-static -cpu {QEMU_CPU} -L {sysroot} {shlex.quote(str(path))}"
             else:
                 continue
             text = text[: m.start()] + replacement + text[m.end() :]

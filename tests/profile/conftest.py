@@ -1,1 +1,33 @@
+from pathlib import Path
+
+import pytest
 from adb_fixtures import adb_port, connect_device  # noqa: F401  (the stand-in Android devices)
+from click.testing import CliRunner
+
+from ondevice.cli import cli
+
+
+@pytest.fixture(scope="session")
+def profile_cache(tmp_path_factory) -> Path:
+    """One cache for the whole session: the native runners and the arm64 sysroot are built once."""
+    return tmp_path_factory.mktemp("profile-cache")
+
+
+@pytest.fixture(autouse=True)
+def shared_profile_cache(profile_cache, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(profile_cache))
+
+
+@pytest.fixture(scope="session")
+def tiny_bundle(tiny_bert_dir, tmp_path_factory) -> Path:
+    """A small model exported to all three formats at sequence length 32, fp32, verified."""
+    out = tmp_path_factory.mktemp("bundles") / "tiny"
+    r = CliRunner().invoke(
+        cli,
+        [
+            "export", str(tiny_bert_dir), "--target", "host", "--format", "executorch,tflite,onnx",
+            "--quantize", "fp32", "--seq-len", "32", "--out", str(out),
+        ],
+    )  # fmt: skip
+    assert r.exit_code == 0, r.output
+    return out

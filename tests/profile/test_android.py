@@ -98,8 +98,9 @@ def test_benchmark_model_command_pins_and_sets_counts():
 
 
 @pytest.fixture(scope="session")
-def runner_cache(tmp_path_factory):
-    """A cache directory holding the aarch64 and x86-64 ExecuTorch runners, built once per session."""
+def runner_cache(profile_cache):
+    """The session's cache (the autouse shared_profile_cache points XDG_CACHE_HOME at it) with the aarch64
+    and x86-64 ExecuTorch runners built."""
     import os
 
     from adb_fixtures import aarch64_sysroot
@@ -109,9 +110,8 @@ def runner_cache(tmp_path_factory):
 
     if aarch64_sysroot() is None:
         pytest.skip("qemu-aarch64-static or the aarch64 cross libraries are missing (`ondevice setup`)")
-    cache = tmp_path_factory.mktemp("cache")
     old = os.environ.get("XDG_CACHE_HOME")
-    os.environ["XDG_CACHE_HOME"] = str(cache)
+    os.environ["XDG_CACHE_HOME"] = str(profile_cache)
     try:
         native.build("aarch64")
         native.build("x86_64")
@@ -122,19 +122,13 @@ def runner_cache(tmp_path_factory):
             os.environ.pop("XDG_CACHE_HOME", None)
         else:
             os.environ["XDG_CACHE_HOME"] = old
-    return cache
+    return profile_cache
 
 
-@pytest.fixture(scope="module")
-def tiny_pte(tiny_bert_dir, tmp_path_factory):
-    """A small BERT as an int32-input .pte with one 16-token entry point, and its host logits."""
-    import converters
-    from converters.common import ExportOptions
-    from ondevice.model import load_model
-
-    path = tmp_path_factory.mktemp("pte") / "tiny.pte"
-    converters.module("executorch").export(load_model(str(tiny_bert_dir)).model, path, ExportOptions(seq_lens=(16,)))
-    return path
+@pytest.fixture
+def tiny_pte(tiny_bundle):
+    """The small BERT of the session's bundle as .pte (sequence length 32): the profiler reads its manifest."""
+    return tiny_bundle / "model.fp32.pte"
 
 
 def _profile(*args):
@@ -152,23 +146,27 @@ def _one_line_error(result) -> str:
     return lines[0]
 
 
-def _host_logits(pte, ids, length=16):
+def _host_logits(pte):
+    """The host's logits for the sentence the profiler feeds, through ExecuTorch's own Python runtime."""
     import numpy as np
 
     import converters
+    from ondevice.profile.profiler import resolve_artifacts, token_ids
 
-    input_ids = np.zeros((1, length), np.int32)
+    (artifact,) = resolve_artifacts([pte])
+    runner = converters.open_runner(pte, threads=1)
+    length = max(artifact.seq_lens)
+    ids = token_ids(artifact, length)
+    input_ids = np.zeros((1, length), runner.input_dtype)
     input_ids[0, : len(ids)] = ids
-    mask = (input_ids != 0).astype(np.int32)
-    return converters.open_runner(pte, threads=1).run(input_ids, mask)[0]
+    return runner.run(input_ids, (input_ids != 0).astype(runner.input_dtype))[0]
 
 
-def test_profile_on_android_end_to_end(connect_device, runner_cache, tiny_pte, tmp_path, monkeypatch):
+def test_profile_on_android_end_to_end(connect_device, runner_cache, tiny_pte, tmp_path):
     import json
 
     import numpy as np
 
-    monkeypatch.setenv("XDG_CACHE_HOME", str(runner_cache))
     device = connect_device()
     out = tmp_path / "results"
     result = _profile(tiny_pte, "--target", "pixel-8", "--warmup", 1, "--runs", 3, "--out", out, "--json")
@@ -184,27 +182,19 @@ def test_profile_on_android_end_to_end(connect_device, runner_cache, tiny_pte, t
     runs = [c for c in device.commands if c.startswith("(\ncd /data/local/tmp/ondevice && LD_LIBRARY_PATH=")]
     assert runs and all("taskset 30 /data/local/tmp/ondevice/ondevice-et-runner --model" in c for c in runs)
     # The device computed what the host computes: aarch64 code, under qemu, on the pushed files.
-    ids = rec["settings"]["input_tokens"]
-    assert ids and np.abs(np.array(rec["outputs"]["logits"]) - _host_logits(tiny_pte, _ids(rec))).max() < 1e-4
+    assert np.abs(np.array(rec["outputs"]["logits"]) - _host_logits(tiny_pte)).max() < 1e-4
     # The artifact is removed afterwards; the runner stays and is not pushed again.
-    assert not device.host_path("/data/local/tmp/ondevice/tiny.pte").exists()
+    assert not device.host_path("/data/local/tmp/ondevice/model.fp32.pte").exists()
     assert device.host_path("/data/local/tmp/ondevice/ondevice-et-runner").is_file()
     again = _profile(tiny_pte, "--target", "android", "--warmup", 0, "--runs", 1, "--out", out)
     assert again.exit_code == 0, again.output
-    assert "unchanged ondevice-et-runner" in again.stderr and "pushing tiny.pte" in again.stderr
+    assert "unchanged ondevice-et-runner" in again.stderr and "pushing model.fp32.pte" in again.stderr
     assert len(list(out.glob("*.json"))) == 2
 
 
-def _ids(rec):
-    from ondevice.profile.profiler import DEFAULT_IDS
-
-    return DEFAULT_IDS[: rec["settings"]["input_tokens"]]
-
-
-def test_profile_on_several_devices(connect_device, runner_cache, tiny_pte, tmp_path, monkeypatch):
+def test_profile_on_several_devices(connect_device, runner_cache, tiny_pte, tmp_path):
     import json
 
-    monkeypatch.setenv("XDG_CACHE_HOME", str(runner_cache))
     phone = connect_device()
     emulator = connect_device(DeviceSpec(model="sdk_gphone64_x86_64", abi="x86_64", soc="", platform="ranchu"))
     out = tmp_path / "results"
@@ -237,8 +227,7 @@ FAULTS = {
 
 
 @pytest.mark.parametrize("fault", list(FAULTS))
-def test_profile_faults_give_one_line(fault, connect_device, runner_cache, tiny_pte, tmp_path, monkeypatch):
-    monkeypatch.setenv("XDG_CACHE_HOME", str(runner_cache))
+def test_profile_faults_give_one_line(fault, connect_device, runner_cache, tiny_pte, tmp_path):
     spec, message = FAULTS[fault]
     target = "pixel-8" if fault == "pinned cores missing" else "android"
     if isinstance(spec, str):
@@ -251,10 +240,9 @@ def test_profile_faults_give_one_line(fault, connect_device, runner_cache, tiny_
     assert not list((tmp_path / "r").glob("*.json")) if (tmp_path / "r").exists() else True
 
 
-def test_lost_device_keeps_the_samples_so_far(connect_device, runner_cache, tiny_pte, tmp_path, monkeypatch):
+def test_lost_device_keeps_the_samples_so_far(connect_device, runner_cache, tiny_pte, tmp_path):
     from ondevice.profile import record
 
-    monkeypatch.setenv("XDG_CACHE_HOME", str(runner_cache))
     # The runner prints one "ondevice: sample_ms=" line per timed run on stderr: the cable goes after
     # the third of ten.
     device = connect_device(DeviceSpec(disconnect_after_native_lines=("sample_ms=", 3)))
@@ -267,10 +255,9 @@ def test_lost_device_keeps_the_samples_so_far(connect_device, runner_cache, tiny
     assert len(rec["timing"]["samples_ms"]) == 3 and rec["timing"]["load_ms"] > 0
 
 
-def test_wrong_abi_runner_is_refused_before_pushing(connect_device, runner_cache, tiny_pte, tmp_path, monkeypatch):
+def test_wrong_abi_runner_is_refused_before_pushing(connect_device, runner_cache, tiny_pte, tmp_path):
     from ondevice.profile import native
 
-    monkeypatch.setenv("XDG_CACHE_HOME", str(runner_cache))
     x86 = native.build("x86_64").parent
     device = connect_device()
     result = _profile(tiny_pte, "--target", "android", "--runner", f"native={x86}", "--out", tmp_path / "r")
@@ -285,20 +272,15 @@ def test_no_adb_binary(tiny_pte, tmp_path, monkeypatch):
     assert "adb not found: install it with `ondevice setup`" in line
 
 
-def test_benchmark_model_for_the_wrong_abi(connect_device, tiny_bert_dir, tmp_path):
+def test_benchmark_model_for_the_wrong_abi(connect_device, tiny_bundle, tmp_path):
     """A user-provided benchmark_model is checked like our runner: here an x86-64 program for an arm64 phone."""
     import shutil
     import sys
 
-    import converters
-    from converters.common import ExportOptions
-    from ondevice.model import load_model
-
     device = connect_device()
     tool = tmp_path / "benchmark_model"
     shutil.copy(sys.executable, tool)  # a real x86-64 executable, not an Android arm64 one
-    model = tmp_path / "m.tflite"
-    converters.module("tflite").export(load_model(str(tiny_bert_dir)).model, model, ExportOptions(seq_lens=(8,)))
+    model = tiny_bundle / "model.fp32.tflite"
     result = _profile(model, "--target", "android", "--runner", f"benchmark_model={tool}", "--out", tmp_path / "r")
     assert f"benchmark_model is built for x86_64; device {device.serial}" in _one_line_error(result)
 
@@ -314,6 +296,6 @@ def test_app_runner_starts_the_benchmark_activity(connect_device, tiny_pte, tmp_
     line = _one_line_error(result)
     assert "the demo app did not start (Error: Activity class {dev.ondevice.demo/dev.ondevice.demo.Benchmark" in line
     start = next(c for c in device.commands if c.startswith("(\nam start"))
-    model = "/sdcard/Android/data/dev.ondevice.demo/files/tiny.pte"
+    model = "/sdcard/Android/data/dev.ondevice.demo/files/model.fp32.pte"
     assert f"-n dev.ondevice.demo/.BenchmarkActivity --es model {model}" in start
     assert "--ei runs 7 --ei warmup 2 --ei threads 4" in start
