@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import click
@@ -115,7 +114,8 @@ def profile(
 
 
 def _devices(target, serials: list[str], all_devices: bool) -> list:
-    """The target once per device to run on: android targets get a serial each; others run as they are."""
+    """The target once per device: several adb devices (-s twice, android:A,B, --all-devices) are chosen
+    here; one is picked and checked by the Android backend after the plan, like every other target."""
     from dataclasses import replace
 
     from ondevice.errors import ConfigError
@@ -128,9 +128,9 @@ def _devices(target, serials: list[str], all_devices: bool) -> list:
     from ondevice.profile.android import select_devices
 
     wanted = serials + [s for s in (target.serial or "").split(",") if s]
-    if not wanted and not all_devices and os.environ.get("ANDROID_SERIAL"):
-        wanted = [os.environ["ANDROID_SERIAL"]]
-    return [replace(target, serial=s) for s in select_devices(Adb(), wanted or None, all_devices)]
+    if len(wanted) <= 1 and not all_devices:  # one device: the backend picks and checks it, after the plan
+        return [replace(target, serial=wanted[0] if wanted else None)]
+    return [replace(target, serial=s) for s in select_devices(Adb(), wanted, all_devices)]
 
 
 def _format(written: list) -> str:

@@ -190,8 +190,9 @@ def load(path: Path) -> dict:
 def default_name(record: dict) -> str:
     """``<target>--<artifact file>--<runner>--L<seq len>--<UTC time>.json``, safe as a file name."""
     stamp = record["created"].replace("+00:00", "Z").replace(":", "").replace("-", "")
+    serial = record["target"].get("serial") or record["device"].get("serial")  # adb devices: one file each
     parts = [
-        record["target"]["name"] + (f"-{record['target']['serial']}" if record["target"].get("serial") else ""),
+        record["target"]["name"] + (f"-{serial}" if serial else ""),
         record["artifact"].get("file") or Path(record["artifact"]["path"]).name,
         record["runtime"].get("runner") or "runner",
         f"L{record['settings'].get('seq_len')}",

@@ -1,7 +1,7 @@
 """Fixtures for Android devices in tests: the stand-in ADB device (adb_device.py) reached through the real adb client.
 
-Each test session runs its own adb server on a free port (ANDROID_ADB_SERVER_PORT, which adb and
-ondevice both follow) and kills it at the end; each stand-in is disconnected and closed after its test.
+The test session's adb calls go to its own server on a free port (ANDROID_ADB_SERVER_PORT, which adb
+and ondevice both follow), killed at the end; each stand-in is disconnected and closed after its test.
 """
 
 from __future__ import annotations
@@ -24,21 +24,28 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="session")
-def adb_port():
-    """A private adb server for the session, killed at teardown."""
-    if shutil.which("adb") is None:
-        pytest.skip("adb is not installed (Debian package adb; `ondevice setup`)")
+@pytest.fixture(scope="session", autouse=True)
+def private_adb_server():
+    """Every adb call of the session goes to a server on a free port (ANDROID_ADB_SERVER_PORT), never the
+    user's on 5037; adb starts it on first use and it is killed at the end."""
     port = _free_port()
     old = os.environ.get("ANDROID_ADB_SERVER_PORT")
     os.environ["ANDROID_ADB_SERVER_PORT"] = str(port)
-    subprocess.run(["adb", "-P", str(port), "start-server"], capture_output=True, timeout=60, check=True)
     yield port
-    subprocess.run(["adb", "-P", str(port), "kill-server"], capture_output=True, timeout=60)
+    if shutil.which("adb"):
+        subprocess.run(["adb", "-P", str(port), "kill-server"], capture_output=True, timeout=60)
     if old is None:
         os.environ.pop("ANDROID_ADB_SERVER_PORT", None)
     else:
         os.environ["ANDROID_ADB_SERVER_PORT"] = old
+
+
+@pytest.fixture
+def adb_port(private_adb_server, monkeypatch):
+    if shutil.which("adb") is None:
+        pytest.skip("adb is not installed (Debian package adb; `ondevice setup`)")
+    monkeypatch.setenv("ANDROID_ADB_SERVER_PORT", str(private_adb_server))
+    return private_adb_server
 
 
 def aarch64_sysroot() -> str | None:
@@ -49,9 +56,8 @@ def aarch64_sysroot() -> str | None:
 
 
 @pytest.fixture
-def connect_device(adb_port, tmp_path, monkeypatch):
+def connect_device(adb_port, tmp_path):
     """Start stand-in devices and `adb connect` them; all are disconnected and closed after the test."""
-    monkeypatch.setenv("ANDROID_ADB_SERVER_PORT", str(adb_port))
     started: list[AdbDevice] = []
 
     def connect(spec: DeviceSpec | None = None, name: str = "device") -> AdbDevice:
