@@ -14,7 +14,7 @@ from pathlib import Path
 
 from ondevice.errors import ProfileError
 from ondevice.profile import native
-from ondevice.profile.runners import PYRUNNER, Job, RunnerFailed, parse_output, partial_results
+from ondevice.profile.runners import PYRUNNER, Job, RunnerFailed, parse_output, partial_results, runtime_section
 from ondevice.profile.targets import Target
 
 RUN_TIMEOUT_S = 3600
@@ -41,7 +41,8 @@ def cpu_facts() -> dict:
         if value and value.isdigit():
             freqs.append(int(value))
     return {
-        "model": platform.node() or None,
+        # The machine's product name where the firmware gives one (not the host name: records are shared).
+        "model": _read("/sys/class/dmi/id/product_name"),
         "soc": model,
         "abi": platform.machine(),
         "os": f"{platform.system()} {platform.release()}",
@@ -68,15 +69,22 @@ def sensors() -> dict:
 
 
 def run_process(cmd: list[str], what: str, env: dict | None = None, timeout: float = RUN_TIMEOUT_S) -> dict:
-    """Run a runner command to the end and read its result (RunnerFailed on any failure)."""
+    """Run a runner command to the end and read its result (RunnerFailed on any failure).
+
+    A timeout or Ctrl-C stops the runner; what it had measured comes with the RunnerFailed.
+    """
     try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=timeout)
-    except subprocess.TimeoutExpired as e:
-        stderr = e.stderr.decode(errors="replace") if isinstance(e.stderr, bytes) else e.stderr or ""
-        raise RunnerFailed(f"{what} did not finish within {timeout:.0f} s", partial_results(stderr)) from None
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     except OSError as e:
         raise ProfileError(f"{what}: cannot start {cmd[0]}: {e.strerror}") from None
-    return parse_output(what, proc.stdout, proc.stderr, proc.returncode)
+    try:
+        stdout, stderr = proc.communicate(timeout=timeout)
+    except (subprocess.TimeoutExpired, KeyboardInterrupt) as e:
+        proc.kill()
+        _, stderr = proc.communicate()
+        why = "was interrupted" if isinstance(e, KeyboardInterrupt) else f"did not finish within {timeout:.0f} s"
+        raise RunnerFailed(f"{what} {why}", partial_results(stderr)) from None
+    return parse_output(what, stdout, stderr, proc.returncode)
 
 
 class HostBackend:
@@ -116,20 +124,7 @@ class HostBackend:
         return run_process(self.command(job), f"{job.runner} runner on {job.path.name}")
 
     def runtime(self, job: Job, result: dict) -> dict:
-        if job.runner == "native":
-            return {
-                "name": "executorch",
-                "version": result.get("executorch_version"),
-                "runner": "native",
-                "runner_version": result.get("runner_version"),
-            }
-        rt = result.get("runtime", {})
-        return {
-            "name": rt.get("name"),
-            "version": rt.get("version"),
-            "runner": "python",
-            "runner_version": result.get("runner_version"),
-        }
+        return runtime_section(job, result)
 
     def close(self) -> None:
         pass

@@ -156,7 +156,8 @@ def plan(artifacts: list[Artifact], target: Target, opts: Options) -> list[Job]:
                         warmup=target.warmup if opts.warmup is None else opts.warmup,
                         runs=opts.runs or target.runs,
                         cpus=target.cpus,
-                        profile_ops=r == "python" and a.format == "onnx",
+                        # Per-operator times come from extra runs: one is enough where each takes seconds.
+                        profile_ops=(1 if target.emulated else 3) if r == "python" and a.format != "tflite" else 0,
                     )
                 )
     return jobs
@@ -221,7 +222,7 @@ def profile(
             before = be.sensors()
             reference = None
             if host is not None:
-                ref_job = Job(**{**job.__dict__, "warmup": 0, "runs": 1, "cpus": (), "profile_ops": False})
+                ref_job = Job(**{**job.__dict__, "warmup": 0, "runs": 1, "cpus": (), "profile_ops": 0})
                 reference = host.run(ref_job)["logits"]
             try:
                 result, reason = be.run(job), None

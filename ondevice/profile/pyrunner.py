@@ -10,9 +10,9 @@ runtime from taking the profiler down, and makes the peak resident memory the ru
 Command line and output are those of the native ExecuTorch runner (``cpp/runner.cpp``):
 ``--model PATH [--method NAME] [--threads N] [--warmup W] [--runs R] [--ids 101,2023,102]``, one JSON
 object on stdout with samples_ms, load_ms, first_inference_ms, peak_rss_bytes, logits, method and
-seq_len, or ``{"error": "..."}`` and exit status 1 (2 for a bad command line). ``--profile-ops`` adds
-``operators`` (per-operator times per inference, from separate runs after the timed ones) where the
-runtime offers them (ONNX Runtime's profiler). Progress
+seq_len, or ``{"error": "..."}`` and exit status 1 (2 for a bad command line). ``--profile-ops N`` adds
+``operators`` (per-operator times per inference, from N separate runs after the timed ones) where the
+runtime offers them (ONNX Runtime's profiler, ExecuTorch's ETDump read by its Inspector). Progress
 lines on stderr as each figure is measured (``ondevice: sample_ms=F``), as the native runner prints them.
 """
 
@@ -206,9 +206,34 @@ def _open_executorch(path: str, method: str | None, threads: int, ids: list[int]
     def run():
         return loaded.execute(feed)[0].numpy()
 
+    def operators(runs: int) -> dict:
+        # A second program with ETDump on (the timed one carries no tracing), read with ExecuTorch's Inspector.
+        # XNNPACK reports its own ops inside each DELEGATE_CALL; the wrapper events would count time twice.
+        from executorch.devtools import Inspector
+
+        traced = Runtime.get().load_program(path, enable_etdump=True)
+        method = traced.load_method(name)
+        for _ in range(runs):
+            method.execute(feed)
+        with tempfile.TemporaryDirectory() as tmp:
+            dump = os.path.join(tmp, "run.etdp")
+            traced.write_etdump_result_to_file(dump, os.path.join(tmp, "debug.bin"))
+            frame = Inspector(etdump_path=dump).to_dataframe()
+        skip = {"OPERATOR_CALL", "DELEGATE_CALL", "Method::execute", "Method::init", "Program::load_method"}
+        ops: dict[str, dict] = {}
+        for _, row in frame[frame["event_block_name"] == "Execute"].iterrows():
+            event = str(row["event_name"])
+            if event in skip:
+                continue
+            op_name = event.split(" #")[0].removeprefix("native_call_")
+            op = ops.setdefault(op_name, {"name": op_name, "count": 0, "total_ms": 0.0})
+            op["count"] += 1
+            op["total_ms"] += sum(row["raw"]) / len(row["raw"])
+        return {"source": "executorch etdump", "runs": runs, "ops": sorted(ops.values(), key=lambda o: -o["total_ms"])}
+
     from executorch.version import __version__ as version
 
-    return run, name, seq_len, str(input_ids.dtype), {"name": "executorch", "version": version}, None
+    return run, name, seq_len, str(input_ids.dtype), {"name": "executorch", "version": version}, operators
 
 
 def measure(args: argparse.Namespace) -> dict:
@@ -262,7 +287,7 @@ def measure(args: argparse.Namespace) -> dict:
         "logits": [float(v) for v in logits.reshape(-1)],
     }
     if ops is not None and args.profile_ops:
-        result["operators"] = ops(min(args.runs, 3))
+        result["operators"] = ops(args.profile_ops)
     return result
 
 
@@ -280,10 +305,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--warmup", type=int, default=3)
     p.add_argument("--runs", type=int, default=10)
     p.add_argument("--ids", default="101,2023,2003,102")
-    p.add_argument("--profile-ops", action="store_true", help="add per-operator times where the runtime has them")
+    p.add_argument("--profile-ops", type=int, default=0, metavar="N", help="N more runs for per-operator times")
     args = p.parse_args(argv)
-    if args.threads < 1 or args.warmup < 0 or args.runs < 1:
-        p.error("--threads and --runs must be at least 1, --warmup at least 0")
+    if args.threads < 1 or args.warmup < 0 or args.runs < 1 or args.profile_ops < 0:
+        p.error("--threads and --runs must be at least 1, --warmup and --profile-ops at least 0")
     try:
         result = measure(args)
     except RunnerFailure as e:

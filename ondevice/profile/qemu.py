@@ -23,7 +23,7 @@ from pathlib import Path
 from ondevice.errors import ProfileError
 from ondevice.profile import native
 from ondevice.profile.host import run_process
-from ondevice.profile.runners import PYRUNNER, Job
+from ondevice.profile.runners import PYRUNNER, Job, runtime_section
 from ondevice.profile.targets import Target
 
 QEMU = "qemu-aarch64-static"
@@ -230,9 +230,7 @@ class QemuBackend:
         return run_process(cmd, f"{job.runner} runner on {job.path.name} (emulated arm64)", env=env)
 
     def runtime(self, job: Job, result: dict) -> dict:
-        from ondevice.profile.host import HostBackend
-
-        return HostBackend.runtime(self, job, result)
+        return runtime_section(job, result)
 
     def close(self) -> None:
         pass

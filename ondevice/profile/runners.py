@@ -40,7 +40,7 @@ class Job:
     warmup: int = 5
     runs: int = 30
     cpus: tuple[int, ...] = ()
-    profile_ops: bool = False  # python runner: per-operator times where the runtime has them
+    profile_ops: int = 0  # python runner: this many extra runs for per-operator times (0: none)
 
     def args(self, model: str | None = None) -> list[str]:
         """The runner's command-line arguments; ``model`` overrides the path (a path on a device)."""
@@ -49,7 +49,7 @@ class Job:
         if self.method:
             args += ["--method", self.method]
         if self.profile_ops:
-            args.append("--profile-ops")
+            args += ["--profile-ops", str(self.profile_ops)]
         return args
 
 
@@ -104,3 +104,13 @@ def parse_output(what: str, stdout: str, stderr: str, returncode: int) -> dict:
     if missing:
         raise RunnerFailed(f"{what} printed a result without {', '.join(missing)}", partial)
     return result
+
+
+def runtime_section(job: Job, result: dict) -> dict:
+    """The record's runtime section from a native or Python runner's output."""
+    if job.runner == "native":
+        name, version = "executorch", result.get("executorch_version")
+    else:
+        rt = result.get("runtime", {})
+        name, version = rt.get("name"), rt.get("version")
+    return {"name": name, "version": version, "runner": job.runner, "runner_version": result.get("runner_version")}

@@ -1,5 +1,6 @@
 """`ondevice profile` on the host, end to end through the CLI, and the faults it must report in one line."""
 
+import _thread
 import json
 import os
 import shutil
@@ -61,6 +62,10 @@ def test_profile_bundle_on_host(tiny_bundle, tmp_path):
     )
     ops = by[("onnx", "python")]["operators"]
     assert ops["source"] == "onnxruntime profiler" and any(o["name"] == "MatMul" for o in ops["ops"])
+    ops = by[("executorch", "python")]["operators"]
+    assert ops["source"] == "executorch etdump" and ops["runs"] == 3
+    assert any(o["name"].startswith("Fully Connected") and o["total_ms"] > 0 for o in ops["ops"])  # inside XNNPACK
+    assert by[("executorch", "native")]["operators"] is None  # the wheels' libraries carry no event tracer
 
 
 def test_one_artifact_to_one_file_with_taskset(tiny_bundle, tmp_path, monkeypatch):
@@ -77,8 +82,9 @@ def test_one_artifact_to_one_file_with_taskset(tiny_bundle, tmp_path, monkeypatc
     assert rec["settings"]["cpus"] == [0] and rec["settings"]["cpu_mask"] == "1" and rec["target"]["name"] == "pinned"
 
 
-def _kill_runner_after_first_samples(artifact: Path, sig: int) -> threading.Thread:
-    """Find the runner process that reads ``artifact`` and send it ``sig`` once it has timed a few runs."""
+def _kill_runner_after_first_samples(artifact: Path, sig: int | None) -> threading.Thread:
+    """Find the runner process that reads ``artifact`` and send it ``sig`` once it has timed a few runs
+    (``None``: press Ctrl-C in the profiler instead)."""
 
     def watch():
         deadline = time.time() + 60
@@ -90,7 +96,10 @@ def _kill_runner_after_first_samples(artifact: Path, sig: int) -> threading.Thre
                     continue
                 if str(artifact).encode() in cmd and any(b"ondevice-et-runner" in c for c in cmd):
                     time.sleep(1.5)
-                    os.kill(int(pid), sig)
+                    if sig is None:
+                        _thread.interrupt_main()
+                    else:
+                        os.kill(int(pid), sig)
                     return
             time.sleep(0.05)
 
@@ -112,6 +121,19 @@ def test_a_runner_that_crashes_leaves_a_partial_record(tiny_bundle, tmp_path):
     rec = record.load(f)
     assert rec["complete"] is False and "SIGSEGV" in rec["incomplete_reason"]
     assert len(rec["timing"]["samples_ms"]) > 0 and rec["timing"]["p50_ms"] > 0
+
+
+@pytest.mark.skipif(shutil.which("g++") is None, reason="needs g++ for the native runner")
+def test_an_interrupted_run_keeps_its_samples(tiny_bundle, tmp_path):
+    pte = tiny_bundle / "model.fp32.pte"
+    watcher = _kill_runner_after_first_samples(pte, None)
+    out = tmp_path / "results"
+    r = _profile(pte, "--target", "host", "--runner", "native", "--runs", 1_000_000, "--warmup", 0, "--out", out)
+    watcher.join()
+    assert "native runner on model.fp32.pte was interrupted" in _error_line(r)
+    (f,) = out.glob("*.json")
+    rec = record.load(f)
+    assert rec["complete"] is False and len(rec["timing"]["samples_ms"]) > 0
 
 
 def test_faults_are_one_line(tiny_bundle, tmp_path, monkeypatch):
