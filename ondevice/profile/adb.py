@@ -75,20 +75,20 @@ class Adb:
             argv += ["-s", self.serial]
         return argv + list(args)
 
-    def _run(self, *args: str, timeout: float | None = None) -> subprocess.CompletedProcess:
+    def _run(self, *args: str, timeout: float | None = None, what: str | None = None) -> subprocess.CompletedProcess:
+        argv = self._argv(*args)
+        proc = subprocess.Popen(
+            argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, errors="replace"
+        )
         try:
-            return subprocess.run(
-                self._argv(*args),
-                capture_output=True,
-                text=True,
-                errors="replace",
-                timeout=timeout or self.timeout,
-                stdin=subprocess.DEVNULL,
-            )
-        except subprocess.TimeoutExpired as e:
-            raise DeviceError(
-                f"{self._who()}: `adb {' '.join(args[:2])}` gave no answer in {e.timeout:.0f} s"
-            ) from None
+            stdout, stderr = proc.communicate(timeout=timeout or self.timeout)
+        except (subprocess.TimeoutExpired, KeyboardInterrupt) as e:
+            proc.kill()  # adbd ends the device-side command when its stream closes
+            stdout, stderr = proc.communicate()
+            what = what or f"`adb {' '.join(args[:2])}`"
+            why = "was interrupted" if isinstance(e, KeyboardInterrupt) else f"gave no answer in {e.timeout:.0f} s"
+            raise DeviceError(f"{self._who()}: {what} {why}", stdout, stderr) from None
+        return subprocess.CompletedProcess(argv, proc.returncode, stdout, stderr)
 
     def _who(self) -> str:
         return f"device {self.serial}" if self.serial else "adb"
@@ -137,7 +137,7 @@ class Adb:
     # -- one device -----------------------------------------------------------------------------
     def shell(self, command: str, check: bool = True, timeout: float | None = None) -> ShellResult:
         """Run `command` with /system/bin/sh on the device; stdout and stderr apart, with its exit status."""
-        done = self._run("shell", _marked(command), timeout=timeout)
+        done = self._run("shell", _marked(command), timeout=timeout, what=f"`{_short(command)}`")
         return self._shell_result(command, done, check)
 
     def _shell_result(self, command: str, done: subprocess.CompletedProcess, check: bool) -> ShellResult:

@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from ondevice.errors import DeviceDisconnected, DeviceError
+from ondevice.errors import DeviceError
 from ondevice.profile.adb import DEVICE_DIR, Adb, file_sha256
 
 APP_PACKAGE = "dev.ondevice.demo"
@@ -417,6 +417,7 @@ class AndroidBackend:
             return {}
 
     def run(self, job) -> dict:
+        from ondevice.profile.host import RUN_TIMEOUT_S
         from ondevice.profile.runners import RunnerFailed, parse_output, partial_results
 
         model = self.remote[str(Path(job.path))]
@@ -432,8 +433,8 @@ class AndroidBackend:
         else:
             raise DeviceError(f"runner {job.runner!r} does not run on Android (native, benchmark_model or app)")
         try:
-            result = self.adb.shell(command, check=False)
-        except DeviceDisconnected as e:
+            result = self.adb.shell(command, check=False, timeout=RUN_TIMEOUT_S)
+        except DeviceError as e:  # lost, timed out or interrupted: the samples printed so far are kept
             raise RunnerFailed(f"{what}: {e}", partial_results(e.stderr)) from None
         if job.runner == "benchmark_model":
             if result.returncode != 0:
@@ -443,14 +444,11 @@ class AndroidBackend:
         return parse_output(what, result.stdout, result.stderr, result.returncode)
 
     def runtime(self, job, result: dict) -> dict:
-        if job.runner == "native":
-            name, version = "executorch", result.get("executorch_version")
-        elif job.runner == "benchmark_model":
-            name, version = "litert", None
-        else:
-            rt = result.get("runtime") or {}
-            name, version = rt.get("name"), rt.get("version")
-        return {"name": name, "version": version, "runner": job.runner, "runner_version": result.get("runner_version")}
+        from ondevice.profile.runners import runtime_section
+
+        if job.runner == "benchmark_model":
+            return {"name": "litert", "version": None, "runner": job.runner, "runner_version": None}
+        return runtime_section(job, result)  # native, and the app's record, which carries its runtime
 
     def close(self) -> None:
         """Remove the pushed artifacts; the runners stay, so the next run skips them by sha256."""

@@ -86,3 +86,12 @@ def test_no_adb_binary(monkeypatch, tmp_path):
     monkeypatch.setenv("PATH", str(tmp_path))
     with pytest.raises(DeviceError, match=r"^adb not found: install it with `ondevice setup`"):
         Adb()
+
+
+def test_a_command_that_hangs_is_stopped_with_what_it_printed(connect_device):
+    device = connect_device()
+    adb = Adb(device.serial)
+    with pytest.raises(DeviceError, match=r": `echo early >&2; sleep 30` gave no answer in 2 s$") as e:
+        adb.shell("echo early >&2; sleep 30", timeout=2)
+    assert e.value.stderr == "early\n"
+    assert adb.shell("echo still here").stdout == "still here\n"  # the device is fine, the command is gone
