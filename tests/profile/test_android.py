@@ -210,8 +210,10 @@ def test_profile_on_several_devices(connect_device, runner_cache, tiny_pte, tmp_
     assert recs[phone.serial]["target"]["serial"] == phone.serial
     a, b = (recs[s]["outputs"]["logits"] for s in (phone.serial, emulator.serial))
     assert max(abs(x - y) for x, y in zip(a, b, strict=True)) < 1e-4
-    one = _profile(tiny_pte, "--target", f"android:{emulator.serial}", "--runs", 1, "--out", tmp_path / "one")
-    assert one.exit_code == 0 and emulator.serial.replace(":", "_") in next((tmp_path / "one").glob("*.json")).name
+    for pick in (["--target", f"android:{emulator.serial}"], ["--target", "android", "-s", emulator.serial]):
+        one = _profile(tiny_pte, *pick, "--runs", 1, "--out", tmp_path / pick[-1])
+        assert one.exit_code == 0, one.output
+        assert emulator.serial.replace(":", "_") in next((tmp_path / pick[-1]).glob("*.json")).name
 
 
 FAULTS = {
