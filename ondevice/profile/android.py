@@ -13,7 +13,8 @@ Runners:
   (the record is then marked incomplete).
 - `benchmark_model`: LiteRT's benchmark tool for `.tflite`, a binary the user provides. It reports
   statistics, not samples; the record carries its summary.
-- `app`: the demo app's benchmark mode, started with `am start`; the JSON it writes is pulled back.
+- `app`: the demo app's benchmark mode (android_demo), started with `am start` on the model in its own
+  assets (checked by sha256 against the artifact); the record it writes is read back with `run-as`.
 
 Devices: the target's serial (`android:SERIAL`), else ANDROID_SERIAL, else the only device attached.
 With several attached and none named, nothing runs: the choice would be a guess (`ondevice profile
@@ -26,7 +27,6 @@ import json
 import os
 import shlex
 import struct
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,10 +35,9 @@ from typing import Callable
 from ondevice.errors import DeviceError
 from ondevice.profile.adb import DEVICE_DIR, Adb, file_sha256
 
-APP_PACKAGE = "dev.ondevice.demo"
+APP_PACKAGE = "org.ondevice.demo"  # android_demo: the demo app, its benchmark mode
 APP_ACTIVITY = ".BenchmarkActivity"
-APP_FILES = f"/sdcard/Android/data/{APP_PACKAGE}/files"  # the app reads its model and writes its record here
-APP_RESULT = f"{APP_FILES}/ondevice-benchmark.json"
+APP_RESULTS = "files/benchmarks"  # in the app's private directory, read with run-as
 ELF_ABIS = {183: "arm64-v8a", 62: "x86_64", 40: "armeabi-v7a", 3: "x86"}
 ANDROID_LINKERS = ("/system/bin/linker64", "/system/bin/linker")
 
@@ -240,34 +239,78 @@ def _node_type_summary(lines: list[str], runs: int | None) -> dict | None:
 # -- the demo app ---------------------------------------------------------------------------------
 
 
-def app_start_command(model_file: str, job) -> str:
+def app_start_command(model_file: str, job, out: str) -> str:
+    """`am start` of the app's benchmark mode (android_demo/README.md, "Benchmark mode")."""
     extras = ["--es", "model", model_file, "--ei", "runs", str(job.runs), "--ei", "warmup", str(job.warmup),
-              "--ei", "threads", str(job.threads)]  # fmt: skip
+              "--ei", "threads", str(job.threads), "--es", "out", out]  # fmt: skip
+    if job.seq_len:
+        extras += ["--ei", "seq_len", str(job.seq_len)]
     return " ".join(["am", "start", "-W", "-n", f"{APP_PACKAGE}/{APP_ACTIVITY}", *map(shlex.quote, extras)])
 
 
-def run_app(adb: Adb, model_remote: str, job, timeout_s: float = 600.0) -> dict:
-    """Start the demo app's benchmark mode on a pushed model and pull the record it writes."""
-    adb.shell(f"rm -f {APP_RESULT}", check=False)
-    result = adb.shell(app_start_command(model_remote, job), check=False)
+def run_app(adb: Adb, job, sha256: str, timeout_s: float = 3600.0, poll_s: float = 1.0) -> dict:
+    """Run the app's benchmark mode on the model of its bundle that has the artifact's name, and read
+    the record it writes (with `run-as`: the app's files are private) as a runner's output.
+
+    The app runs the model in its own assets, so that model must be the artifact: the sha256 in its
+    record is compared with the artifact's.
+    """
+    name = Path(job.path).name
+    out = f"ondevice-{int(time.time() * 1000)}.json"
+    result = adb.shell(app_start_command(name, job, out), check=False)
     text = result.stdout + result.stderr
     if result.returncode != 0 or "Error" in text:
         # "Error: Activity class ... does not exist." says more than the "Error type 3" before it.
         errors = sorted((x for x in text.splitlines() if x.startswith("Error")), key=lambda x: x[:7] != "Error: ")
         line = errors[0] if errors else text.strip() or "no output"
         raise DeviceError(f"device {adb.serial}: the demo app did not start ({line}); install android_demo first")
+    read = f"run-as {APP_PACKAGE} cat {APP_RESULTS}/{out}"
     deadline = time.monotonic() + timeout_s
-    with tempfile.TemporaryDirectory() as tmp:
-        local = Path(tmp) / "result.json"
-        while time.monotonic() < deadline:
-            if adb.shell(f"test -s {APP_RESULT}", check=False).returncode == 0:
-                adb.pull(APP_RESULT, local)
-                try:
-                    return json.loads(local.read_text())
-                except json.JSONDecodeError as e:
-                    raise DeviceError(f"device {adb.serial}: the app's result is not JSON ({e})") from None
-            time.sleep(1.0)
-    raise DeviceError(f"device {adb.serial}: the demo app wrote no result in {timeout_s:.0f} s")
+    while True:
+        done = adb.shell(read, check=False)
+        if done.returncode == 0 and done.stdout.strip():
+            break
+        if "unknown package" in done.stderr or "not debuggable" in done.stderr:
+            raise DeviceError(f"device {adb.serial}: cannot read the app's result: {done.stderr.strip()}")
+        if time.monotonic() > deadline:
+            raise DeviceError(f"device {adb.serial}: the demo app wrote no result in {timeout_s:.0f} s")
+        time.sleep(poll_s)
+    adb.shell(f"run-as {APP_PACKAGE} rm -f {APP_RESULTS}/{out}", check=False)
+    return app_record_as_run(done.stdout, name, sha256, adb.serial)
+
+
+def app_record_as_run(text: str, name: str, sha256: str, serial: str) -> dict:
+    """The app's record (schema ondevice.profile) as a runner's output; a failed run or another model raises."""
+    from ondevice.profile.runners import RunnerFailed
+
+    try:
+        rec = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise DeviceError(f"device {serial}: the app's result is not JSON ({e})") from None
+    if not isinstance(rec, dict) or rec.get("schema") != "ondevice.profile":
+        raise DeviceError(f"device {serial}: the app's result is not an ondevice.profile record")
+    if not rec.get("complete"):
+        raise RunnerFailed(f"the demo app on {serial}: {rec.get('error') or rec.get('incomplete_reason')}")
+    theirs = rec["artifact"].get("sha256")
+    if theirs != sha256:
+        raise DeviceError(
+            f"the demo app on {serial} has another {name} (sha256 {str(theirs)[:12]}..., the artifact's is "
+            f"{sha256[:12]}...): copy the bundle into the app's assets (ondevice export --copy-to) and reinstall"
+        )
+    s, t = rec.get("settings", {}), rec.get("timing", {})
+    return {
+        "runtime": rec.get("runtime", {}),
+        "runner_version": rec.get("runtime", {}).get("runner_version"),
+        "method": s.get("method"),
+        "seq_len": s.get("seq_len"),
+        "input_dtype": s.get("input_dtype"),
+        "load_ms": t.get("load_ms"),
+        "first_inference_ms": t.get("first_inference_ms"),
+        "samples_ms": t.get("samples_ms", []),
+        "peak_rss_bytes": rec.get("memory", {}).get("peak_rss_bytes"),
+        "logits": rec.get("outputs", {}).get("logits"),
+        "operators": rec.get("operators"),
+    }
 
 
 # -- ELF headers ----------------------------------------------------------------------------------
@@ -384,13 +427,11 @@ class AndroidBackend:
             check_abi(facts, program, f"the {runner} runner")
             check_loader(self.adb, program, f"the {runner} runner")
         tools = [f for p in self.programs.values() for f in (p.binary, *p.libraries)]
-        models = list(dict.fromkeys(Path(j.path) for j in jobs if j.runner != "app"))
-        app_models = list(dict.fromkeys(Path(j.path) for j in jobs if j.runner == "app"))
-        for files, where in ((tools + models, DEVICE_DIR), (app_models, APP_FILES)):
-            if files:
-                pushed = push_all(self.adb, files, self.say, where)
-                self.remote.update({str(f): pushed[f.name] for f in files})
-        self.artifacts = [self.remote[str(f)] for f in models + app_models]
+        models = list(dict.fromkeys(Path(j.path) for j in jobs if j.runner != "app"))  # the app has its own
+        if tools or models:
+            pushed = push_all(self.adb, tools + models, self.say)
+            self.remote.update({str(f): pushed[f.name] for f in tools + models})
+        self.artifacts = [self.remote[str(f)] for f in models]
         if self.programs:
             self.adb.shell("chmod 755 " + " ".join(self.remote[str(p.binary)] for p in self.programs.values()))
 
@@ -420,6 +461,8 @@ class AndroidBackend:
         from ondevice.profile.host import RUN_TIMEOUT_S
         from ondevice.profile.runners import RunnerFailed, parse_output, partial_results
 
+        if job.runner == "app":
+            return run_app(self.adb, job, file_sha256(Path(job.path)))
         model = self.remote[str(Path(job.path))]
         what = f"{job.runner} runner on {Path(job.path).name} ({self.adb.serial})"
         if job.runner == "native":
@@ -428,8 +471,6 @@ class AndroidBackend:
             command = f"cd {DEVICE_DIR} && LD_LIBRARY_PATH={DEVICE_DIR} " + pinned(f"{exe} {args}", job.cpus)
         elif job.runner == "benchmark_model":
             command = benchmark_model_command(self.remote[str(self.programs["benchmark_model"].binary)], model, job)
-        elif job.runner == "app":
-            return run_app(self.adb, model, job)
         else:
             raise DeviceError(f"runner {job.runner!r} does not run on Android (native, benchmark_model or app)")
         try:

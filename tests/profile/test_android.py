@@ -296,8 +296,48 @@ def test_app_runner_starts_the_benchmark_activity(connect_device, tiny_pte, tmp_
     device = connect_device()
     result = _profile(tiny_pte, "--target", "phone-app", "--warmup", 2, "--runs", 7, "--out", tmp_path / "r")
     line = _one_line_error(result)
-    assert "the demo app did not start (Error: Activity class {dev.ondevice.demo/dev.ondevice.demo.Benchmark" in line
+    assert "the demo app did not start (Error: Activity class {org.ondevice.demo/org.ondevice.demo.Benchmark" in line
     start = next(c for c in device.commands if c.startswith("(\nam start"))
-    model = "/sdcard/Android/data/dev.ondevice.demo/files/model.fp32.pte"
-    assert f"-n dev.ondevice.demo/.BenchmarkActivity --es model {model}" in start
-    assert "--ei runs 7 --ei warmup 2 --ei threads 4" in start
+    assert "-n org.ondevice.demo/.BenchmarkActivity --es model model.fp32.pte --ei runs 7 --ei warmup 2" in start
+    assert "--ei threads 4 --es out ondevice-" in start and "--ei seq_len 32" in start
+    assert not device.host_path("/data/local/tmp/ondevice/model.fp32.pte").exists()  # the app has its own
+
+
+def _app_record(pte, **changes) -> str:
+    """A record as the app writes it (the same schema as ours), made with our record builder."""
+    import json
+
+    from ondevice.bundle import sha256
+    from ondevice.profile import record
+
+    rec = record.build(
+        artifact={"path": "ondevice/model.fp32.pte", "file": "model.fp32.pte", "format": "executorch",
+                  "sha256": sha256(pte), "size_bytes": pte.stat().st_size},
+        target={"name": "android-app", "kind": "android-app", "serial": None},
+        device={"model": "Google Pixel 8"},
+        runtime={"name": "executorch", "version": "1.0.0", "runner": "android-app", "runner_version": 1},
+        settings={"threads": 2, "cpu_mask": None, "warmup": 1, "runs": 3, "method": "forward", "seq_len": 32},
+        run={"samples_ms": [4.5, 4.25, 4.75], "load_ms": 31.0, "first_inference_ms": 9.5, "logits": [0.25, -0.5],
+             "peak_rss_bytes": 123456789, "input_dtype": "int64"},
+        emulated=False,
+    )  # fmt: skip
+    rec.update(changes)
+    return json.dumps(rec)
+
+
+def test_app_record_becomes_runner_output(tiny_pte):
+    from ondevice.bundle import sha256
+    from ondevice.profile.android import app_record_as_run
+    from ondevice.profile.runners import RunnerFailed
+
+    run = app_record_as_run(_app_record(tiny_pte), "model.fp32.pte", sha256(tiny_pte), "R58N")
+    assert run["samples_ms"] == [4.5, 4.25, 4.75] and run["load_ms"] == 31.0 and run["first_inference_ms"] == 9.5
+    assert run["logits"] == [0.25, -0.5] and run["method"] == "forward" and run["seq_len"] == 32
+    assert run["runtime"]["name"] == "executorch" and run["peak_rss_bytes"] == 123456789
+    with pytest.raises(DeviceError, match=r"^the demo app on R58N has another model.fp32.pte \(sha256 "):
+        app_record_as_run(_app_record(tiny_pte), "model.fp32.pte", "0" * 64, "R58N")
+    failed = _app_record(tiny_pte, complete=False, incomplete_reason="out of memory", error="out of memory")
+    with pytest.raises(RunnerFailed, match="^the demo app on R58N: out of memory$"):
+        app_record_as_run(failed, "model.fp32.pte", sha256(tiny_pte), "R58N")
+    with pytest.raises(DeviceError, match="not JSON"):
+        app_record_as_run("{truncated", "model.fp32.pte", sha256(tiny_pte), "R58N")
