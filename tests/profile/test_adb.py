@@ -1,6 +1,7 @@
 """The adb wrapper against the real adb client and the stand-in device."""
 
 import hashlib
+import time
 
 import pytest
 from adb_device import DeviceSpec
@@ -95,3 +96,17 @@ def test_a_command_that_hangs_is_stopped_with_what_it_printed(connect_device):
         adb.shell("echo early >&2; sleep 30", timeout=2)
     assert e.value.stderr == "early\n"
     assert adb.shell("echo still here").stdout == "still here\n"  # the device is fine, the command is gone
+
+
+def test_an_offline_device_is_named_with_what_to_do(connect_device):
+    device = connect_device()
+    device.disconnect()  # the cable is pulled; adb keeps the entry, offline
+    adb = Adb()
+    for _ in range(50):
+        if {d.serial: d.state for d in adb.devices()}.get(device.serial) == "offline":
+            break
+        time.sleep(0.1)
+    with pytest.raises(DeviceError, match=rf"^device {device.serial} is offline: reconnect it"):
+        select_devices(adb)
+    with pytest.raises(DeviceError, match=rf"^device {device.serial} is offline"):
+        select_devices(adb, [device.serial])
