@@ -1,4 +1,5 @@
-"""`ondevice profile` on the host, end to end through the CLI, and the faults it must report in one line."""
+"""`ondevice profile --target host` end to end through the CLI (profiler, host target, runners), and the faults
+it must report in one line."""
 
 import _thread
 import json
