@@ -126,14 +126,6 @@ class Adb:
             )
         return found
 
-    def connect(self, address: str) -> None:
-        done = self._run("connect", address, timeout=60)
-        if done.returncode != 0 or "connected to" not in done.stdout:
-            raise DeviceError(f"adb connect {address} failed: {_first_error(done.stdout + done.stderr)}")
-
-    def kill_server(self) -> None:
-        self._run("kill-server", timeout=30)
-
     # -- one device -----------------------------------------------------------------------------
     def shell(self, command: str, check: bool = True, timeout: float | None = None) -> ShellResult:
         """Run `command` with /system/bin/sh on the device; stdout and stderr apart, with its exit status."""
@@ -193,8 +185,9 @@ class Adb:
         if done.returncode != 0:
             raise self._failed(f"pull of {remote}", done)
 
-    def remove(self, remote: str) -> None:
-        self.shell(f"rm -rf {shlex.quote(remote)}", check=False)
+    def remove(self, *remote: str) -> None:
+        """Delete files or directories on the device; what is not there is no error."""
+        self.shell("rm -rf " + " ".join(shlex.quote(r) for r in remote), check=False)
 
     def ensure_space(self, remote_dir: str, needed: int) -> None:
         free = self.free_bytes(remote_dir)

@@ -495,6 +495,6 @@ class AndroidBackend:
         """Remove the pushed artifacts; the runners stay, so the next run skips them by sha256."""
         if self.adb and self.artifacts:
             try:
-                self.adb.shell("rm -f " + " ".join(shlex.quote(p) for p in self.artifacts), check=False)
+                self.adb.remove(*self.artifacts)
             except DeviceError:
                 pass  # the device is gone; the error that ended the run has been reported
