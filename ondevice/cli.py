@@ -525,10 +525,11 @@ def setup(check_only: bool, as_json: bool) -> None:
 
 
 from ondevice.commands.compress import compress, significance  # noqa: E402
+from ondevice.commands.devices import devices  # noqa: E402
 from ondevice.commands.profile import profile  # noqa: E402
 from ondevice.commands.report import report  # noqa: E402
 
-for command in (compress, significance, profile, report):
+for command in (compress, significance, profile, report, devices):
     cli.add_command(command)
 
 

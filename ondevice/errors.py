@@ -27,3 +27,18 @@ class ArtifactError(OndeviceError):
 
 class ProfileError(OndeviceError):
     """A target cannot run an artifact, a runner failed, or a result record is invalid."""
+
+
+class DeviceError(ProfileError):
+    """An Android device (or the adb tool that reaches it) is missing, ambiguous, full or failed a step.
+
+    `stdout`/`stderr`: what a command cut short had printed (a lost device, a timeout, Ctrl-C).
+    """
+
+    def __init__(self, message: str, stdout: str = "", stderr: str = ""):
+        super().__init__(message)
+        self.stdout, self.stderr = stdout, stderr
+
+
+class DeviceDisconnected(DeviceError):
+    """The device went away while a command was running on it."""

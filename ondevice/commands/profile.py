@@ -23,7 +23,20 @@ DEFAULT_OUT = Path("profiles") / "results"
     default=None,
     help="Sequence length(s) to run, comma-separated (default: each artifact's longest).",
 )
-@click.option("--runner", default=None, help="Only this runner (native, python; android: benchmark_model, app).")
+@click.option(
+    "--runner",
+    default=None,
+    help="Only this runner (native, python; android: app, benchmark_model=PATH of LiteRT's tool, "
+    "native=DIR of an NDK build).",
+)
+@click.option(
+    "-s",
+    "--serial",
+    "serials",
+    multiple=True,
+    help="android: the adb device to use (repeat for several; default: ANDROID_SERIAL or the only one).",
+)
+@click.option("--all-devices", is_flag=True, help="android: run on every attached device in turn.")
 @click.option(
     "--out",
     type=click.Path(path_type=Path),
@@ -34,7 +47,9 @@ DEFAULT_OUT = Path("profiles") / "results"
 @click.option("--list-targets", is_flag=True, help="List the targets and exit.")
 @click.option("--json", "as_json", is_flag=True, help="Print the records as JSON.")
 @handle_errors
-def profile(artifacts, target_spec, threads, warmup, runs, seq_len, runner, out, list_targets, as_json) -> None:
+def profile(
+    artifacts, target_spec, threads, warmup, runs, seq_len, runner, serials, all_devices, out, list_targets, as_json
+) -> None:
     """Measure ARTIFACTS (bundle directories or .pte/.tflite/.onnx files) on a target.
 
     Each artifact runs in its own process with every runner the target names for its format,
@@ -47,6 +62,7 @@ def profile(artifacts, target_spec, threads, warmup, runs, seq_len, runner, out,
     Example:
         ondevice profile ondevice-host --target host
         ondevice profile ondevice-host/model.int8-dynamic.pte --target linux-arm64-qemu --runs 3
+        ondevice profile ondevice-android --target pixel-8 --all-devices
     """
     quiet_libraries()
     from ondevice.errors import ConfigError
@@ -74,7 +90,14 @@ def profile(artifacts, target_spec, threads, warmup, runs, seq_len, runner, out,
     target = targets.resolve(target_spec)
     if out.suffix == ".json" and len(artifacts) > 1:
         raise ConfigError("--out FILE.json takes one record; give a directory for several artifacts")
-    opts = Options(threads=threads, warmup=warmup, runs=runs, seq_lens=seq_lens, runner=runner)
+    runner, _, tool = (runner or "").partition("=")
+    if tool and (runner not in ("benchmark_model", "native") or target.kind != "android"):
+        raise ConfigError(f"--runner {runner}=PATH: only benchmark_model and native on android targets take a path")
+    tools = {runner: str(Path(tool).resolve())} if tool else {}
+    opts = Options(threads=threads, warmup=warmup, runs=runs, seq_lens=seq_lens, runner=runner or None, tools=tools)
+    runs_on = _devices(target, list(serials), all_devices)
+    if out.suffix == ".json" and len(runs_on) > 1:
+        raise ConfigError("--out FILE.json takes one record; give a directory for several devices")
     status(f"profiling {len(artifacts)} path(s) on {target.name}" + (" (emulated)" if target.emulated else ""))
 
     def bar(jobs):
@@ -84,8 +107,30 @@ def profile(artifacts, target_spec, threads, warmup, runs, seq_len, runner, out,
                 yield job
                 p.update(1)
 
-    written = run_profile(list(artifacts), target, opts, out, status=status, progress=bar)
+    written = []
+    for t in runs_on:
+        written += run_profile(list(artifacts), t, opts, out, status=status, progress=bar)
     emit({"records": [dict(r, record_path=str(p)) for p, r in written]}, as_json, _format(written))
+
+
+def _devices(target, serials: list[str], all_devices: bool) -> list:
+    """The target once per device: several adb devices (-s twice, android:A,B, --all-devices) are chosen
+    here; one is picked and checked by the Android backend after the plan, like every other target."""
+    from dataclasses import replace
+
+    from ondevice.errors import ConfigError
+
+    if target.kind != "android":
+        if serials or all_devices:
+            raise ConfigError(f"-s and --all-devices choose adb devices; target {target.name} is {target.kind}")
+        return [target]
+    from ondevice.profile.adb import Adb
+    from ondevice.profile.android import select_devices
+
+    wanted = serials + [s for s in (target.serial or "").split(",") if s]
+    if len(wanted) <= 1 and not all_devices:  # one device: the backend picks and checks it, after the plan
+        return [replace(target, serial=wanted[0] if wanted else None)]
+    return [replace(target, serial=s) for s in select_devices(Adb(), wanted, all_devices)]
 
 
 def _format(written: list) -> str:
@@ -97,7 +142,7 @@ def _format(written: list) -> str:
         rss = r["memory"]["peak_rss_bytes"]
         lines.append(
             f"{r['artifact']['file']:<28} {r['runtime']['runner']:<7} {r['settings']['seq_len'] or '-':>4} "
-            f"{t['p50_ms']:9.2f} {t['p90_ms']:9.2f} {t['load_ms']:9.1f} {rss / 1e6 if rss else 0:8.1f}  {path}"
+            f"{_ms(t['p50_ms'])} {_ms(t['p90_ms'])} {_ms(t['load_ms'], 1)} {rss / 1e6 if rss else 0:8.1f}  {path}"
         )
         o = r["outputs"]
         if o["match"] is not None:
@@ -106,3 +151,8 @@ def _format(written: list) -> str:
     if any(r["emulated"] for _, r in written):
         lines.append("emulated: these times are not a device's speed; compare artifacts within this target only")
     return "\n".join(lines)
+
+
+def _ms(value: float | None, digits: int = 2) -> str:
+    # benchmark_model reports no p90 (statistics only), a cut-short run may lack a load time.
+    return f"{value:9.{digits}f}" if value is not None else f"{'-':>9}"

@@ -45,6 +45,7 @@ class Options:
     seq_lens: list[int] = field(default_factory=list)  # empty: each artifact's longest
     runner: str | None = None  # only this runner
     compare: bool = True  # emulated targets: compare outputs with the host's
+    tools: dict[str, str] = field(default_factory=dict)  # runner -> what the user provides (android: a tool, a dir)
 
 
 def _entry_point(fmt: str, seq_lens: list[int], length: int) -> str:
@@ -162,7 +163,7 @@ def plan(artifacts: list[Artifact], target: Target, opts: Options) -> list[Job]:
     return jobs
 
 
-def backend(target: Target, status: Callable[[str], None] | None = None):
+def backend(target: Target, status: Callable[[str], None] | None = None, tools: dict[str, str] | None = None):
     module, _, cls = BACKENDS[target.kind].partition(":")
     try:
         mod = importlib.import_module(module)
@@ -170,7 +171,7 @@ def backend(target: Target, status: Callable[[str], None] | None = None):
         if e.name != module:
             raise
         raise ProfileError(f"{target.kind} targets are not available in this version of ondevice") from None
-    return getattr(mod, cls)(target, status)
+    return getattr(mod, cls)(target, status, **({"tools": tools} if tools else {}))
 
 
 def _settings(job: Job, target: Target) -> dict:
@@ -205,7 +206,7 @@ def profile(
     """
     artifacts = {str(a.path): a for a in resolve_artifacts(paths)}
     jobs = plan(list(artifacts.values()), target, opts)
-    be = backend(target, status)
+    be = backend(target, status, opts.tools)
     host = None
     written = []
     try:

@@ -18,7 +18,8 @@ Schema, version 1 (``None`` where a fact cannot be read on that target):
     runtime:  {name, version, runner, runner_version}
     settings: {threads, cpu_mask, warmup, runs, method, seq_len, input_dtype, input_tokens}
     timing:   {load_ms, first_inference_ms, samples_ms: [..], p50_ms, p90_ms, p99_ms, mean_ms, std_ms,
-               min_ms, max_ms}
+               min_ms, max_ms}                   (+ summary_only, count: a runner that reports statistics only,
+                                                  e.g. LiteRT's benchmark_model; samples_ms is then empty)
     memory:   {peak_rss_bytes}
     operators: {source, runs, ops: [{name, count, total_ms}]} | None
                                                      (per inference, where the runtime offers a profile)
@@ -109,6 +110,9 @@ def build(
     """A record from the parts. ``run`` is a runner's JSON output (or what was gathered of it when a run
     was cut short: then pass ``incomplete_reason`` and the record is marked incomplete)."""
     samples = [float(x) for x in run.get("samples_ms", [])]
+    # A runner that reports statistics only (LiteRT's benchmark_model) gives "summary_ms" instead of samples.
+    summary = run.get("summary_ms") if not samples and run.get("summary_ms") else None
+    stats = summarize(samples) if summary is None else {k: summary.get(k) for k in _TIMING_STATS}
     record = {
         "schema": SCHEMA,
         "schema_version": SCHEMA_VERSION,
@@ -130,7 +134,8 @@ def build(
             "load_ms": run.get("load_ms"),
             "first_inference_ms": run.get("first_inference_ms"),
             "samples_ms": samples,
-            **summarize(samples),
+            **stats,
+            **({"summary_only": True, "count": summary.get("count")} if summary else {}),
         },
         "memory": {"peak_rss_bytes": run.get("peak_rss_bytes")},
         "operators": run.get("operators"),
@@ -162,7 +167,10 @@ def validate(record: dict) -> None:
         need(key in a, f"artifact.{key} is missing")
     need(isinstance(t.get("samples_ms"), list), "timing.samples_ms is missing")
     need(all(isinstance(x, (int, float)) and x >= 0 for x in t["samples_ms"]), "timing.samples_ms has bad values")
-    need(record["complete"] is False or len(t["samples_ms"]) > 0, "a complete record has no samples")
+    need(
+        record["complete"] is False or len(t["samples_ms"]) > 0 or (t.get("summary_only") and t.get("mean_ms")),
+        "a complete record has no samples",
+    )
     need(record["complete"] or bool(record.get("incomplete_reason")), "an incomplete record needs a reason")
     for key in ("threads", "warmup", "runs"):
         need(isinstance(s.get(key), int), f"settings.{key} must be an integer")
@@ -182,8 +190,9 @@ def load(path: Path) -> dict:
 def default_name(record: dict) -> str:
     """``<target>--<artifact file>--<runner>--L<seq len>--<UTC time>.json``, safe as a file name."""
     stamp = record["created"].replace("+00:00", "Z").replace(":", "").replace("-", "")
+    serial = record["target"].get("serial") or record["device"].get("serial")  # adb devices: one file each
     parts = [
-        record["target"]["name"],
+        record["target"]["name"] + (f"-{serial}" if serial else ""),
         record["artifact"].get("file") or Path(record["artifact"]["path"]).name,
         record["runtime"].get("runner") or "runner",
         f"L{record['settings'].get('seq_len')}",

@@ -77,7 +77,8 @@ def test_compressed_model_exports_and_verifies_in_every_format(compressed, tiny_
     for a in manifest["artifacts"]:
         v = a["verification"]
         assert v["max_abs_logit_diff"] <= 1e-3 and v["label_agreement"] == 1.0
-    assert manifest["compression"]["recipe"]["name"] == "tiny-mobile"
+    assert manifest["model"]["compression"]["recipe"]["name"] == "tiny-mobile"
+    assert manifest["model"]["config"]["embedding_rank"] == 16
 
 
 def test_significance_ranks_every_head_and_sublayer(tiny_bert_dir, tiny_data):

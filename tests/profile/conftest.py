@@ -1,6 +1,7 @@
 from pathlib import Path
 
 import pytest
+from adb_fixtures import adb_port, connect_device, private_adb_server  # noqa: F401  (the stand-in Android devices)
 from click.testing import CliRunner
 
 from ondevice.cli import cli
