@@ -38,5 +38,5 @@ def tiny_inputs(tiny):
     """Token ids and mask of three sentences, the empty one included, padded to 24."""
     import torch
 
-    ids, mask = tiny.tokenizer(["a gripping , funny film", "it is dull", ""], max_length=24, pad_to=24)
+    ids, mask = tiny.tokenizer(["a gripping , funny film", "it is dull", ""], max_length=24)
     return torch.as_tensor(ids), torch.as_tensor(mask)
