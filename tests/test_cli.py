@@ -288,3 +288,15 @@ def test_bad_options(runner, dev_subset, tmp_path):
     assert r.exit_code == 2 and "epochs must be positive" in r.stderr
     r = runner.invoke(cli, ["eval"])
     assert r.exit_code == 2 and "--data" in r.stderr
+
+
+def test_setup_check_reports_every_system_tool_and_fails_when_one_is_missing():
+    from ondevice import system
+
+    r = CliRunner().invoke(cli, ["setup", "--check", "--json"])
+    tools = json.loads(r.stdout)["tools"]
+    assert {t["package"] for t in tools} >= {"adb", "qemu-user-static", "junit4"}
+    assert all(t["name"] and t["purpose"] for t in tools)
+    missing = [t["package"] for t in tools if t["found"] is None]
+    assert sorted(set(missing)) == system.missing_packages()
+    assert r.exit_code == (1 if missing else 0)
