@@ -131,7 +131,7 @@ def _train_loop(ckpt: Checkpoint, train: Dataset, dev: Dataset, cfg: FinetuneCon
 
     def run_eval() -> None:
         nonlocal best, loss_sum, loss_n
-        acc = _dev_accuracy(ckpt, dev, cfg.max_length)
+        acc = dev_accuracy(ckpt, dev, cfg.max_length)
         history.append(
             {
                 "step": step,
@@ -247,7 +247,7 @@ def word_table(model) -> torch.nn.Parameter:
     return word.table.weight if hasattr(word, "table") else word.weight
 
 
-def _dev_accuracy(ckpt: Checkpoint, dev: Dataset, max_length: int) -> float:
+def dev_accuracy(ckpt: Checkpoint, dev: Dataset, max_length: int) -> float:
     logits = predict_logits(ckpt, dev.texts, max_length=max_length, desc="dev")
     return float((logits.argmax(-1) == np.asarray(dev.targets)).mean())
 

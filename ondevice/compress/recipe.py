@@ -29,6 +29,7 @@ from ondevice.compress import compress_, config_from_dict, config_to_dict
 from ondevice.compress.significance import Calibration
 from ondevice.compress.stats import summary
 from ondevice.errors import ConfigError
+from ondevice.train import dev_accuracy
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -91,13 +92,6 @@ def load_recipe(name_or_path: str) -> Recipe:
     return Recipe(name=str(name), steps=configs, description=str(description), seq_len=seq_len)
 
 
-def _accuracy(ckpt, dev, max_length: int) -> float:
-    from ondevice.evaluate import predict_logits
-
-    logits = predict_logits(ckpt, dev.texts, max_length=max_length, desc="dev")
-    return float((logits.argmax(-1) == np.asarray(dev.targets)).mean())
-
-
 def run_recipe(
     ckpt,
     recipe: Recipe,
@@ -131,7 +125,7 @@ def run_recipe(
             "kind": kind,
             "config": config,
             **summary(ckpt.model, recipe.seq_len),
-            "dev_accuracy": _accuracy(ckpt, dev, recipe.seq_len),
+            "dev_accuracy": dev_accuracy(ckpt, dev, recipe.seq_len),
             "seconds": round(seconds, 1),
             "report": report,
         }

@@ -126,3 +126,19 @@ def test_shipped_recipes_load():
         recipe = load_recipe(name)
         assert recipe.steps and recipe.description
         assert recipe.steps[-1].kind == "distill"
+
+
+def test_significance_refuses_missing_data_in_one_line(tiny_bert_dir, tmp_path):
+    r = CliRunner().invoke(cli, ["significance", str(tiny_bert_dir), "--data", str(tmp_path / "nope.tsv")])
+    assert r.exit_code == 1 and "Traceback" not in r.output
+    assert "no such file" in r.output and r.output.count("\n") == 1
+
+
+def test_compress_refuses_a_non_empty_out_without_force(tiny_bert_dir, tiny_data, tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "keep.txt").write_text("mine")
+    args = ["compress", str(tiny_bert_dir), "--recipe", "mobile", "--data", str(tiny_data), "--out", str(out)]
+    r = CliRunner().invoke(cli, args)
+    assert r.exit_code == 2 and "not empty" in r.output
+    assert [p.name for p in out.iterdir()] == ["keep.txt"]
