@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
+import os
 from pathlib import Path
 
 import click
 
 from ondevice.cli_common import emit, handle_errors, status
+from ondevice.errors import ProfileError
 
 
 @click.command()
@@ -15,29 +18,46 @@ from ondevice.cli_common import emit, handle_errors, status
 @click.option(
     "--plot", "plot_path", type=click.Path(path_type=Path), default=None, help="Render the plots to this PNG."
 )
+@click.option(
+    "--readme",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="Headline result: replace the README's generated section with the tables.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON summary instead of the table.")
 @handle_errors
-def report(results, out, plot_path, as_json) -> None:
+def report(results, out, plot_path, readme, as_json) -> None:
     """Tables and plots from RESULTS (record files, or directories searched for them).
 
     Made from the JSON records only: latency distribution per artifact, and size vs p50 latency
     with the export's accuracy, the Pareto front marked. Each target gets its own table and row
     of plots; emulated targets are labelled as such.
 
+    A headline benchmark result (``benchmarks/headline.py``) is reported on its own: tables per
+    regime with each column's winner marked, where ondevice stands against its goals, and a Pareto
+    plot of size and latency against accuracy; ``--readme`` puts them into the README.
+
     \b
     Example:
         ondevice report profiles/results --out report.md --plot report.png
+        ondevice report profiles/results/headline.json --readme README.md --plot profiles/results/headline.png
     """
+    from ondevice.profile import headline
     from ondevice.profile import report as rep
+
+    if any(headline.is_headline(_peek(p)) for p in results):
+        if len(results) != 1:
+            raise ProfileError("report a headline benchmark result on its own, not with other results")
+        _headline(results[0], out, plot_path, readme, as_json)
+        return
+    if readme:
+        raise ProfileError("--readme takes a headline benchmark result (benchmarks/headline.py)")
 
     pairs, skipped = rep.collect(list(results))
     if skipped:
         status(f"skipped {len(skipped)} JSON file(s) that are not profile records")
     text = rep.markdown(pairs)
-    if out:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(text)
-        status(f"wrote {out}")
+    _write_text(out, text)
     if plot_path:
         rep.plot(pairs, plot_path)
         status(f"wrote {plot_path}")
@@ -58,3 +78,38 @@ def report(results, out, plot_path, as_json) -> None:
         ]
     }
     emit(summary, as_json, text)
+
+
+def _peek(path: Path):
+    """The JSON in a file, or None (directories, other files: the record reader gives their errors)."""
+    if not path.is_file() or path.suffix != ".json":
+        return None
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def _headline(path: Path, out: Path | None, plot_path: Path | None, readme: Path | None, as_json: bool) -> None:
+    from ondevice.profile import headline
+
+    data = headline.load(path)
+    link = None
+    if plot_path:
+        headline.plot(data, plot_path)
+        status(f"wrote {plot_path}")
+        # The image link is relative to the markdown file that shows it.
+        link = os.path.relpath(plot_path.resolve(), (readme or out or Path("README.md")).resolve().parent)
+    text = headline.markdown(data, link)
+    _write_text(out, text)
+    if readme:
+        headline.update_readme(readme, text)
+        status(f"updated {readme}")
+    emit({"headline": str(path), "goals": data.get("goals"), "runs": len(data["runs"])}, as_json, text)
+
+
+def _write_text(out: Path | None, text: str) -> None:
+    if out:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(text)
+        status(f"wrote {out}")

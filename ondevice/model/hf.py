@@ -309,3 +309,59 @@ def import_hf(directory: Path, **overrides: Any) -> tuple[Classifier, dict[str, 
     except KeyError as e:
         raise CheckpointError(f"{directory}/config.json lacks the field {e.args[0]!r}") from None
     return model.eval(), hf, fresh
+
+
+class TransformersClassifier(torch.nn.Module):
+    """A dense BERT classifier run by ``transformers``' own ``BertModel``, with the ondevice head.
+
+    The stock reference that the headline benchmark compares against: the same weights and pooling as
+    an ondevice ``Classifier``, but the encoder is Hugging Face's implementation, as a user without
+    ondevice would run (and export) it. ``forward(input_ids, attention_mask) -> logits``.
+    """
+
+    def __init__(self, model: Classifier):
+        super().__init__()
+        from transformers import BertConfig, BertModel
+
+        c = model.config
+        if c.architecture != "bert":
+            raise CheckpointError(f"only BERT-architecture models convert to transformers, not {c.architecture!r}")
+        if c.embedding_rank or any(
+            layer.ranks or (layer.num_heads, layer.intermediate_size) != (c.num_heads, c.intermediate_size)
+            for layer in c.layers
+        ):
+            raise CheckpointError("a pruned or low-rank model has no transformers equivalent; use the dense model")
+        hf = BertConfig(
+            vocab_size=c.vocab_size,
+            hidden_size=c.hidden_size,
+            num_hidden_layers=c.num_layers,
+            num_attention_heads=c.num_heads,
+            intermediate_size=c.intermediate_size,
+            max_position_embeddings=c.max_position_embeddings,
+            type_vocab_size=max(c.type_vocab_size, 1),
+            layer_norm_eps=c.layer_norm_eps,
+            hidden_act=c.hidden_act,
+            pad_token_id=c.pad_token_id,
+        )
+        self.bert = BertModel(hf, add_pooling_layer=False).eval()
+        ours = model.state_dict()
+        state = {}
+        for src, dst in BERT_KEYS.items():
+            if dst is None or not src.startswith(("embeddings", "encoder")):
+                continue
+            for i in range(c.num_layers) if "{i}" in src else [0]:
+                if (key := dst.replace("{i}", str(i))) in ours:
+                    state[src.replace("{i}", str(i))] = ours[key]
+        if c.type_vocab_size == 0:  # DistilBERT-style: no token types; a zero row adds nothing
+            state["embeddings.token_type_embeddings.weight"] = torch.zeros(1, c.hidden_size)
+        missing, unexpected = self.bert.load_state_dict(state, strict=False)
+        missing = [k for k in missing if not k.endswith("position_ids")]
+        if missing or unexpected:
+            raise CheckpointError(
+                f"weights do not map onto BertModel: missing {missing[:3]}, unexpected {unexpected[:3]}"
+            )
+        self.head = model  # pooling and head come from the ondevice model (its encoder is not used)
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        hidden = self.bert(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+        return self.head.head(self.head.pool(hidden, attention_mask))

@@ -30,15 +30,12 @@ Schema, version 1 (``None`` where a fact cannot be read on that target):
 from __future__ import annotations
 
 import datetime as dt
-import json
 import math
-import os
 import re
-import tempfile
 from pathlib import Path
 
 from ondevice.errors import ProfileError
-from ondevice.jsonfile import read_json
+from ondevice.jsonfile import read_json, write_json_atomic
 
 SCHEMA = "ondevice.profile"
 SCHEMA_VERSION = 1
@@ -210,14 +207,5 @@ def write(record: dict, out: Path) -> Path:
     validate(record)
     out = Path(out)
     path = out if out.suffix == ".json" else out / default_name(record)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(json.dumps(record, indent=2) + "\n")
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_json_atomic(path, record)
     return path

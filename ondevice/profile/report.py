@@ -149,9 +149,6 @@ def _place_numbers(ax, pts: list[tuple], numbers: list[str]) -> None:
 
 def plot(pairs: list[tuple[Path, dict]], path: Path) -> Path:
     """Render the plots to a PNG (written atomically)."""
-    import os
-    import tempfile
-
     import matplotlib
 
     matplotlib.use("Agg")
@@ -242,12 +239,22 @@ def plot(pairs: list[tuple[Path, dict]], path: Path) -> Path:
         if known:
             fig.colorbar(matplotlib.cm.ScalarMappable(norm=norm, cmap=cmap), ax=ax, label="accuracy (export check)")
     fig.tight_layout()
+    return save_figure(fig, path, dpi=110)
+
+
+def save_figure(fig, path: Path, dpi: int) -> Path:
+    """Write a matplotlib figure to a PNG atomically, then close it."""
+    import os
+    import tempfile
+
+    import matplotlib.pyplot as plt
+
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".png", dir=path.parent)
     os.close(fd)
     try:
-        fig.savefig(tmp, dpi=110)
+        fig.savefig(tmp, dpi=dpi)
         os.chmod(tmp, 0o644)
         os.replace(tmp, path)
     except BaseException:
