@@ -126,6 +126,10 @@ def export_bundle(
             raise ConfigError(
                 f"--seq-len {n} is outside what the model can take (8 to {cfg.max_position_embeddings} positions)"
             )
+        if cfg.linformer_n and n > cfg.linformer_n and any(layer.linformer_k for layer in cfg.layers):
+            raise ConfigError(
+                f"--seq-len {n} is longer than the model's Linformer projections take (n = {cfg.linformer_n})"
+            )
     if data is None:
         raise ConfigError("verification needs labelled or unlabelled sentences (--data)")
     targets = data.targets if data.labels == ckpt.labels else None

@@ -75,6 +75,12 @@ def prune_heads_(model, layer: int, keep: list[int]) -> None:
     for name in ("query", "key", "value"):
         _rows(getattr(attn, name), idx)
     _cols(attn.output, idx)
+    proj = attn.linformer
+    if proj is not None and proj.key.dim() == 3:  # Linformer matrices per head
+        heads = torch.tensor(sorted(keep))
+        proj.key = torch.nn.Parameter(proj.key.data[heads].clone())
+        if proj.value is not None:
+            proj.value = torch.nn.Parameter(proj.value.data[heads].clone())
     attn.num_heads = len(keep)
     model.config.layers[layer].num_heads = len(keep)
 

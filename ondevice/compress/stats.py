@@ -24,7 +24,11 @@ def flops(config: EncoderConfig, seq_len: int) -> dict[str, int]:
             inner = layer.num_heads * D
             enc += L * sum(_linear_macs(C, inner, r.get(p, 0)) for p in ("query", "key", "value"))
             enc += L * _linear_macs(inner, C, r.get("output", 0))
-            enc += 2 * L * L * inner  # scores and context
+            if layer.linformer_k:  # keys and values projected to k positions, then scores and context over k
+                k = layer.linformer_k
+                enc += 2 * k * L * inner + 2 * L * k * inner
+            else:
+                enc += 2 * L * L * inner  # scores and context
         if layer.intermediate_size:
             F = layer.intermediate_size
             enc += L * (_linear_macs(C, F, r.get("up", 0)) + _linear_macs(F, C, r.get("down", 0)))

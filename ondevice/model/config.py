@@ -10,13 +10,17 @@ from typing import Any
 
 from ondevice.errors import CheckpointError, ConfigError
 
-SCHEMA_VERSION = 2  # 2 added low-rank ranks; version 1 configs read unchanged
-READABLE_VERSIONS = (1, 2)
+SCHEMA_VERSION = 3  # 2 added low-rank ranks, 3 Linformer attention; older configs read unchanged
+READABLE_VERSIONS = (1, 2, 3)
 
 ACTIVATIONS = ("gelu", "gelu_new", "relu")
 POOLINGS = ("cls", "mean")
 HEAD_ACTIVATIONS = ("tanh", "relu", "none")
 PROJECTIONS = ("query", "key", "value", "output", "up", "down")  # the linears of one block
+# Linformer's sharing of its sequence projections: "none" (E and F per head), "headwise" (E and F per
+# layer, shared by its heads), "kv" (one matrix per layer for keys and values), "layerwise" (one
+# matrix for keys and values of every layer).
+LINFORMER_SHARING = ("none", "headwise", "kv", "layerwise")
 
 
 def from_fields(cls, d: dict[str, Any], error: type[Exception], what: str):
@@ -38,8 +42,11 @@ class LayerConfig:
     num_heads: int  # attention heads kept; 0 removes the attention sub-layer
     intermediate_size: int  # FFN width kept; 0 removes the FFN sub-layer
     ranks: dict[str, int] = field(default_factory=dict)  # low-rank factorized projections: name -> rank
+    linformer_k: int = 0  # > 0: keys and values projected along the sequence to this length (Linformer)
 
     def __post_init__(self) -> None:
+        if self.linformer_k < 0:
+            raise ConfigError(f"linformer_k must be non-negative, got {self.linformer_k}")
         if self.num_heads < 0 or self.intermediate_size < 0:
             raise ConfigError(
                 f"layer shapes must be non-negative, got heads={self.num_heads}, ffn={self.intermediate_size}"
@@ -78,6 +85,8 @@ class EncoderConfig:
     classifier_dropout: float = 0.1
     architecture: str = "bert"  # where the weights came from: "bert" or "distilbert"
     embedding_rank: int = 0  # > 0: word embeddings factorized as (vocab, r) @ (r, hidden)
+    linformer_n: int = 0  # the sequence length Linformer's projections are sized for (inputs may be shorter)
+    linformer_sharing: str = "headwise"  # see LINFORMER_SHARING
     layers: list[LayerConfig] = field(default_factory=list)
     head_dim: int = 0  # derived: hidden_size // num_heads
 
@@ -104,6 +113,24 @@ class EncoderConfig:
             self.layers = [LayerConfig(self.num_heads, self.intermediate_size) for _ in range(self.num_layers)]
         if len(self.layers) != self.num_layers:
             raise ConfigError(f"config lists {len(self.layers)} layers but num_layers is {self.num_layers}")
+        self._check_linformer()
+
+    def _check_linformer(self) -> None:
+        ks = {layer.linformer_k for layer in self.layers if layer.linformer_k and layer.num_heads}
+        if not ks:
+            return
+        if self.linformer_sharing not in LINFORMER_SHARING:
+            raise ConfigError(
+                f"linformer_sharing {self.linformer_sharing!r} is not one of {', '.join(LINFORMER_SHARING)}"
+            )
+        if not 0 < self.linformer_n <= self.max_position_embeddings:
+            raise ConfigError(
+                f"linformer_n must be in 1..{self.max_position_embeddings} (the position table), got {self.linformer_n}"
+            )
+        if max(ks) > self.linformer_n:
+            raise ConfigError(f"Linformer k ({max(ks)}) is larger than the sequence length n ({self.linformer_n})")
+        if self.linformer_sharing == "layerwise" and len(ks) > 1:
+            raise ConfigError(f"layerwise Linformer sharing needs one k for every layer, got {sorted(ks)}")
 
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)

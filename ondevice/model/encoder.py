@@ -58,6 +58,45 @@ class FactorizedEmbedding(nn.Module):
         return self.project(self.table(ids))
 
 
+def pooling_matrix(k: int, n: int) -> torch.Tensor:
+    """(k, n): row j averages the j-th of k contiguous windows that split n positions (Linformer's init)."""
+    bounds = [j * n // k for j in range(k + 1)]
+    E = torch.zeros(k, n)
+    for j in range(k):
+        E[j, bounds[j] : bounds[j + 1]] = 1.0 / (bounds[j + 1] - bounds[j])
+    return E
+
+
+class SequenceProjection(nn.Module):
+    """Linformer's E and F: keys and values projected along the sequence axis from n to k positions.
+
+    Padded positions are zeroed before the projection, and a projected position that sees only
+    padding is masked out of the scores, so the output does not depend on how much padding follows
+    the sentence. Inputs shorter than n use the first L columns, so one model serves every length up
+    to n. ``heads`` > 0 gives every head its own matrices; ``shared_kv`` uses E for values too.
+    """
+
+    def __init__(self, k: int, n: int, heads: int = 0, shared_kv: bool = False):
+        super().__init__()
+        init = pooling_matrix(k, n)
+        if heads:
+            init = init.expand(heads, k, n)
+        self.key = nn.Parameter(init.clone())  # E: (k, n) or (H, k, n)
+        self.value = None if shared_kv else nn.Parameter(init.clone())  # F
+
+    def forward(self, k: torch.Tensor, v: torch.Tensor, keep: torch.Tensor):
+        """k, v: (B, H, L, D); keep: (B, 1, L, 1), 1 for tokens and 0 for padding.
+
+        Returns projected k and v (B, H, k, D) and the additive mask of the projected keys (B, 1|H, 1, k).
+        """
+        L = k.shape[-2]
+        E = self.key[..., :L]
+        F = E if self.value is None else self.value[..., :L]
+        coverage = E.abs() @ keep  # (B, 1|H, k, 1): how much of each projected key comes from tokens
+        mask = (coverage <= 0).to(k.dtype).transpose(-1, -2) * MASK_VALUE
+        return E @ (k * keep), F @ (v * keep), mask
+
+
 class SelfAttention(nn.Module):
     def __init__(self, config: EncoderConfig, layer: LayerConfig):
         super().__init__()
@@ -70,15 +109,24 @@ class SelfAttention(nn.Module):
         self.value = linear(C, inner, r.get("value", 0))
         self.output = linear(inner, C, r.get("output", 0))
         self.dropout = nn.Dropout(config.dropout)
+        # Linformer: this layer's own sequence projection (the layerwise one is the Classifier's).
+        sharing = config.linformer_sharing
+        self.linformer = None
+        if layer.linformer_k and sharing != "layerwise":
+            heads = layer.num_heads if sharing == "none" else 0
+            self.linformer = SequenceProjection(layer.linformer_k, config.linformer_n, heads, sharing == "kv")
         # Significance analysis multiplies each head's context by a gate; None in normal use.
         self.head_gate: torch.Tensor | None = None
 
-    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, mask: torch.Tensor, shared: SequenceProjection | None = None) -> torch.Tensor:
         B, L, _ = x.shape
         q = self.query(x).view(B, L, self.num_heads, self.head_dim).transpose(1, 2)  # (B, H, L, D)
         k = self.key(x).view(B, L, self.num_heads, self.head_dim).transpose(1, 2)  # (B, H, L, D)
         v = self.value(x).view(B, L, self.num_heads, self.head_dim).transpose(1, 2)  # (B, H, L, D)
-        scores = q @ k.transpose(-1, -2) * (1.0 / math.sqrt(self.head_dim)) + mask  # (B, H, L, L)
+        projection = self.linformer or shared
+        if projection is not None:  # (B, H, k, D) keys and values, (B, 1|H, 1, k) mask
+            k, v, mask = projection(k, v, (mask > MASK_VALUE / 2).to(x.dtype).transpose(-1, -2))
+        scores = q @ k.transpose(-1, -2) * (1.0 / math.sqrt(self.head_dim)) + mask  # (B, H, L, L or k)
         probs = self.dropout(scores.softmax(dim=-1))
         ctx = probs @ v  # (B, H, L, D)
         if self.head_gate is not None:
@@ -116,10 +164,10 @@ class Block(nn.Module):
         # Significance analysis scales each sub-layer's output (attention, FFN) by a gate; None otherwise.
         self.sublayer_gate: torch.Tensor | None = None  # (2,)
 
-    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, mask: torch.Tensor, shared: SequenceProjection | None = None) -> torch.Tensor:
         g = self.sublayer_gate
         if self.attention is not None:
-            a = self.attention(x, mask)
+            a = self.attention(x, mask, shared)
             x = self.attention_norm(x + self.dropout(a if g is None else a * g[0]))
         if self.ffn is not None:
             f = self.ffn(x)
@@ -159,6 +207,11 @@ class Classifier(nn.Module):
         self.config = config
         self.embeddings = Embeddings(config)
         self.blocks = nn.ModuleList(Block(config, layer) for layer in config.layers)
+        # Linformer with layerwise sharing: one projection for keys and values of every layer.
+        ks = [layer.linformer_k for layer in config.layers if layer.linformer_k]
+        self.linformer = None
+        if ks and config.linformer_sharing == "layerwise":
+            self.linformer = SequenceProjection(ks[0], config.linformer_n, shared_kv=True)
         C = config.hidden_size
         self.pre_classifier = nn.Linear(C, C) if config.head_activation != "none" else None
         self.classifier = nn.Linear(C, config.num_labels)
@@ -168,8 +221,8 @@ class Classifier(nn.Module):
         """Last hidden states (B, L, C)."""
         mask = (1.0 - attention_mask[:, None, None, :].to(torch.float32)) * MASK_VALUE  # (B, 1, 1, L)
         x = self.embeddings(input_ids)
-        for block in self.blocks:
-            x = block(x, mask)
+        for block, layer in zip(self.blocks, self.config.layers, strict=True):
+            x = block(x, mask, self.linformer if layer.linformer_k else None)
         return x
 
     def pool(self, hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:

@@ -48,7 +48,7 @@ def test_config_records_schema_version_and_round_trips():
         layers=[LayerConfig(4, 128), LayerConfig(2, 40), LayerConfig(0, 0)],
     )
     d = cfg.to_dict()
-    assert d["schema_version"] == 2
+    assert d["schema_version"] == 3
     assert EncoderConfig.from_dict(json.loads(json.dumps(d))) == cfg
     with pytest.raises(CheckpointError, match="schema version"):
         EncoderConfig.from_dict({**d, "schema_version": 99})
