@@ -11,10 +11,10 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-import time
 from pathlib import Path
 
 import numpy as np
+from timing import interleaved
 
 import converters
 from ondevice.bundle import load_manifest
@@ -41,14 +41,9 @@ def main() -> None:
     for name, r in runners.items():
         ids, mask = tok([SENTENCE], max_length=r.seq_len)
         inputs[name] = (ids.astype(r.input_dtype), mask.astype(r.input_dtype))
-        for _ in range(args.warmup):
-            r.run(*inputs[name])
-    samples = {name: [] for name in runners}
-    for _ in range(args.runs):
-        for name, r in runners.items():
-            t0 = time.perf_counter()
-            r.run(*inputs[name])
-            samples[name].append((time.perf_counter() - t0) * 1000)
+    samples = interleaved(
+        {name: (lambda r=r, x=inputs[name]: r.run(*x)) for name, r in runners.items()}, args.warmup, args.runs
+    )
     rows = []
     for a in manifest["artifacts"]:
         s = np.asarray(samples[a["file"]])

@@ -19,11 +19,11 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-import time
 from pathlib import Path
 
 import numpy as np
 import torch
+from timing import interleaved
 
 import converters
 from ondevice.bundle import load_manifest
@@ -73,15 +73,7 @@ def main() -> None:
         timed[name] = lambda r=runner, x=inputs: r.run(*x)
 
     with torch.no_grad():
-        for fn in timed.values():
-            for _ in range(args.warmup):
-                fn()
-        samples = {name: [] for name in timed}
-        for _ in range(args.runs):
-            for name, fn in timed.items():
-                t0 = time.perf_counter()
-                fn()
-                samples[name].append((time.perf_counter() - t0) * 1000)
+        samples = interleaved(timed, args.warmup, args.runs)
 
     p50 = {name: float(np.percentile(s, 50)) for name, s in samples.items()}
     fp32_size = fp32["artifact"]["size_bytes"]

@@ -80,6 +80,8 @@ def peak_rss(path: Path, threads: int) -> int:
 
 
 def measure(args) -> dict:
+    from timing import interleaved
+
     import converters
     from ondevice.compress.stats import flops
 
@@ -91,15 +93,9 @@ def measure(args) -> dict:
         runners = {name: converters.open_runner(paths[(name, n)], threads=args.threads) for name in ckpts}
         ids, mask = tokenizer([SENTENCE], max_length=n)
         feeds = {name: (ids.astype(r.input_dtype), mask.astype(r.input_dtype)) for name, r in runners.items()}
-        for name, r in runners.items():
-            for _ in range(args.warmup):
-                r.run(*feeds[name])
-        samples = {name: [] for name in runners}
-        for _ in range(args.runs):
-            for name, r in runners.items():
-                t0 = time.perf_counter()
-                r.run(*feeds[name])
-                samples[name].append((time.perf_counter() - t0) * 1000)
+        samples = interleaved(
+            {name: (lambda r=r, x=feeds[name]: r.run(*x)) for name, r in runners.items()}, args.warmup, args.runs
+        )
         for name in ckpts:
             s = np.asarray(samples[name])
             rows.append({
