@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Callable
 
 import numpy as np
+from timing import interleaved
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -236,18 +237,8 @@ def encode(tokenizer, text: str, length: int | None, dtype) -> tuple[np.ndarray,
 
 def time_fixed(items: list[Entry], tokenizer, length: int, warmup: int, runs: int) -> dict[str, list[float]]:
     feeds = {e.name: encode(tokenizer, SENTENCE, length, e.input_dtype) for e in items}
-    for e in items:
-        for _ in range(warmup):
-            e.infer(*feeds[e.name])
-    samples = {e.name: [] for e in items}
-    for i in range(runs):
-        for e in items:
-            t0 = time.perf_counter()
-            e.infer(*feeds[e.name])
-            samples[e.name].append((time.perf_counter() - t0) * 1000)
-        if (i + 1) % 25 == 0:
-            log(f"fixed-{length}: {i + 1}/{runs}")
-    return samples
+    log(f"fixed-{length}: {runs} interleaved runs of {len(items)} artifacts")
+    return interleaved({e.name: (lambda e=e: e.infer(*feeds[e.name])) for e in items}, warmup, runs)
 
 
 def time_sentences(items: list[Entry], tokenizer, texts: list[str], targets: list[int]) -> dict[str, dict]:
