@@ -80,9 +80,9 @@ def markdown(data: dict, plot_path: str | None = None) -> str:
         f"{settings.get('runs', '?')} timed runs per artifact in the fixed regimes after "
         f"{settings.get('warmup', '?')} warm-up runs, repetitions interleaved in one process. Reproduce with "
         f"`{data.get('command', 'python benchmarks/headline.py')}`"
-        + (f" ({s['total'] / 60:.0f} minutes on this machine" if "total" in s else "")
-        + (f", of which {sum(s['build'].values()) / 60:.0f} building" if s.get("build") else "")
-        + (")." if "total" in s else ".")
+        + (f" (timing: {s['timing'] / 60:.0f} minutes" if "timing" in s else " (")
+        + (f"; building what it times: {sum(s['build'].values()) / 60:.0f} minutes" if s.get("build") else "")
+        + " on this machine)."
     )
     out.append("")
     out.append("Versions: " + ", ".join(f"{k} {val}" for k, val in v.items() if val) + ".")

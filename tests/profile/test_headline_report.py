@@ -1,0 +1,95 @@
+"""`ondevice report` on the headline benchmark's result: the README section is generated from the JSON."""
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from ondevice.cli import cli
+from ondevice.profile import headline
+
+ROOT = Path(__file__).resolve().parents[2]
+RESULT = ROOT / "profiles" / "results" / "headline.json"
+PLOT = ROOT / "profiles" / "results" / "headline.png"
+
+
+@pytest.fixture(scope="module")
+def result() -> dict:
+    return headline.load(RESULT)
+
+
+def test_committed_readme_section_is_what_report_makes_of_the_committed_json(result):
+    readme = (ROOT / "README.md").read_text()
+    assert headline.markdown(result, "profiles/results/headline.png") in readme
+
+
+def test_result_has_every_tool_regime_and_field(result):
+    assert {r["tool"] for r in result["runs"]} == set(headline.TOOLS)
+    assert {r["regime"] for r in result["runs"]} == {"fixed-128", "fixed-64", "sentences"}
+    for r in result["runs"]:
+        assert r["p50_ms"] <= r["p90_ms"]
+        assert len(r["samples_ms"]) >= 50
+        assert 0.5 < r["dev_accuracy"] <= 1.0
+        assert r["size_bytes"] > 0 and r["peak_rss_bytes"] > 0
+    assert {"machine", "versions", "goals"} <= set(result)
+
+
+def test_report_writes_readme_section_and_plot(tmp_path, result):
+    readme = tmp_path / "README.md"
+    readme.write_text(
+        "# Title\n\nintro\n\n## Benchmarks\n\n" + headline.START + "\nSTALE-TEXT\n" + headline.END + "\n\n## After\n"
+    )
+    plot = tmp_path / "plots" / "headline.png"
+    args = ["report", str(RESULT), "--readme", str(readme), "--plot", str(plot)]
+    out = CliRunner().invoke(cli, args)
+    assert out.exit_code == 0, out.output
+    text = readme.read_text()
+    assert "STALE-TEXT" not in text and text.startswith("# Title") and text.rstrip().endswith("## After")
+    assert "](plots/headline.png)" in text
+    for r in result["runs"]:
+        assert f"| {r['name']} | {r['tool']} |" in text
+    assert text.count(headline.END) == 1
+    assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    again = CliRunner().invoke(cli, args)  # regenerating changes nothing
+    assert again.exit_code == 0 and readme.read_text() == text
+
+
+def test_peer_winning_a_column_is_said(tmp_path, result):
+    data = json.loads(RESULT.read_text())
+    fixed = [r for r in data["runs"] if r["regime"] == "fixed-128"]
+    peer = next(r for r in fixed if r["tool"] == "onnxruntime")
+    peer["p50_ms"] = min(r["p50_ms"] for r in fixed) / 2
+    text = headline.markdown(data)
+    section = text[text.index("#### fixed-128") : text.index("#### fixed-64")]
+    assert f"A peer wins p50: {peer['name']}" in section
+
+
+@pytest.mark.parametrize(
+    "mutate, message",
+    [
+        (lambda d: d["runs"][0].pop("p50_ms"), "lacks p50_ms"),
+        (lambda d: d["runs"][0].update(tool="mystery"), "unknown tool"),
+        (lambda d: d.update(runs=[r for r in d["runs"] if r["tool"] != "pytorch-eager"]), "no pytorch-eager run"),
+        (lambda d: d.update(runs=[]), "has no runs"),
+    ],
+)
+def test_bad_headline_result_is_one_line_error(tmp_path, mutate, message):
+    data = json.loads(RESULT.read_text())
+    mutate(data)
+    bad = tmp_path / "headline.json"
+    bad.write_text(json.dumps(data))
+    readme = tmp_path / "README.md"
+    readme.write_text("keep\n")
+    out = CliRunner().invoke(cli, ["report", str(bad), "--readme", str(readme)])
+    assert out.exit_code != 0
+    assert message in out.output and "Traceback" not in out.output
+    assert readme.read_text() == "keep\n"
+
+
+def test_readme_needs_a_headline_result(tmp_path):
+    out = CliRunner().invoke(
+        cli, ["report", str(ROOT / "profiles" / "results" / "host"), "--readme", str(tmp_path / "R.md")]
+    )
+    assert out.exit_code != 0 and "--readme takes a headline" in out.output
+    assert not (tmp_path / "R.md").exists()
