@@ -44,7 +44,7 @@ def _atomic(path: Path, write) -> Path:
     return path
 
 
-def _example(model, max_len: int = MAX_LEN):
+def _example(max_len: int = MAX_LEN):
     ids = torch.full((1, max_len), 1000, dtype=torch.long)
     mask = torch.ones((1, max_len), dtype=torch.long)
     seq = torch.export.Dim("seq", min=2, max=max_len)
@@ -55,7 +55,7 @@ def _example(model, max_len: int = MAX_LEN):
 
 
 def export_onnx(model: torch.nn.Module, out: Path, quantize: bool) -> Path:
-    (ids, mask), _ = _example(model)
+    (ids, mask), _ = _example()
 
     def write(tmp: Path) -> None:
         torch.onnx.export(
@@ -98,7 +98,7 @@ def export_executorch(model: torch.nn.Module, out: Path, quantize: bool) -> Path
     from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
     from executorch.exir import to_edge_transform_and_lower
 
-    example, dynamic = _example(model)
+    example, dynamic = _example()
     if quantize:
         # torchao's int8 linear quantization before export, as ExecuTorch's XNNPACK and optimum-executorch
         # guides do for transformers models. (The PT2E XNNPACKQuantizer flow fails on transformers' BERT:
@@ -142,7 +142,7 @@ def export_litert(model: torch.nn.Module, out: Path, quantize: bool) -> Path:
 
     converter = None
     for n in LITERT_LENGTHS:
-        example, _ = _example(model, n)
+        example, _ = _example(n)
         converter = (converter or litert_torch).signature(f"seq{n}", model, example)
     edge = converter.convert()
 

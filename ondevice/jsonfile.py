@@ -25,17 +25,22 @@ def read_json(path: Path, error: type[Exception], missing: str | None = None):
         raise error(f"{path} is not valid JSON: {e}") from None
 
 
-def write_json_atomic(path: Path, data) -> Path:
-    """Write ``data`` as indented JSON to ``path`` through a temporary file and a rename: never half a file."""
+def write_text_atomic(path: Path, text: str) -> Path:
+    """Write ``text`` to ``path`` through a temporary file and a rename: never half a file."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
         with os.fdopen(fd, "w") as f:
-            f.write(json.dumps(data, indent=2) + "\n")
+            f.write(text)
         os.chmod(tmp, 0o644)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+def write_json_atomic(path: Path, data) -> Path:
+    """Write ``data`` as indented JSON, atomically (see ``write_text_atomic``)."""
+    return write_text_atomic(path, json.dumps(data, indent=2) + "\n")

@@ -6,12 +6,10 @@ the two markers below in the README (and adds the section at the end when the ma
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 from ondevice.errors import ProfileError
-from ondevice.jsonfile import read_json
+from ondevice.jsonfile import read_json, write_text_atomic
 from ondevice.profile.report import save_figure
 
 SCHEMA = "ondevice.headline"
@@ -187,15 +185,7 @@ def update_readme(readme: Path, section: str) -> None:
         text = head + section + ("\n" + tail if tail else "")
     else:
         text = text.rstrip("\n") + "\n\n" + section
-    fd, tmp = tempfile.mkstemp(prefix=f".{readme.name}.", dir=readme.parent)
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, readme)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_text_atomic(readme, text)
 
 
 def _front(xs: list[float], accs: list[float]) -> list[bool]:
