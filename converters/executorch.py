@@ -21,6 +21,7 @@ import torch
 
 from converters.common import ExportOptions, check_inputs, example_inputs, run_rows, write_atomic
 from ondevice.errors import ArtifactError, ExportError
+from ondevice.model.encoder import fixed_length
 
 # Graph nodes that are bookkeeping, not computation.
 _BOOKKEEPING = {"getitem", "alloc", "executorch_call_delegate"}
@@ -44,7 +45,8 @@ def _prepare(model: torch.nn.Module, opts: ExportOptions) -> dict[str, torch.exp
     model = copy.deepcopy(model).eval()
     if opts.quantize == "fp32":
         return {
-            opts.entry_point(n, "forward"): torch.export.export(model, example_inputs(opts, n)) for n in opts.seq_lens
+            opts.entry_point(n, "forward"): torch.export.export(fixed_length(model, n), example_inputs(opts, n))
+            for n in opts.seq_lens
         }
     if opts.quantize == "int8-dynamic":
         from torchao.quantization.granularity import PerAxis
@@ -57,7 +59,8 @@ def _prepare(model: torch.nn.Module, opts: ExportOptions) -> dict[str, torch.exp
         )
         _quantize_tables(model)
         return {
-            opts.entry_point(n, "forward"): torch.export.export(model, example_inputs(opts, n)) for n in opts.seq_lens
+            opts.entry_point(n, "forward"): torch.export.export(fixed_length(model, n), example_inputs(opts, n))
+            for n in opts.seq_lens
         }
     # int8-static: activation ranges are calibrated for each length on its own
     _quantize_tables(model)
@@ -72,6 +75,7 @@ def _static(model: torch.nn.Module, opts: ExportOptions, length: int) -> torch.e
     from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
 
     example = example_inputs(opts, length)
+    model = fixed_length(model, length)
     graph = torch.export.export(model, example).module()
     # Linears only: the attention scores carry the additive padding mask (-1e4), and a static int8
     # range stretched over it leaves no resolution for the scores themselves. The FFN down-projections

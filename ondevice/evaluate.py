@@ -7,6 +7,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
+from converters.common import pick_length
 from ondevice.data import Dataset
 from ondevice.model import Checkpoint
 from ondevice.progress import progress
@@ -18,9 +19,9 @@ def length_sorted_batches(lengths: Sequence[int], batch_size: int) -> list[np.nd
     return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
 
 
-def pad_batch(rows: list[list[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """(input_ids, attention_mask) of shape (B, longest row), right-padded."""
-    width = max(len(r) for r in rows)
+def pad_batch(rows: list[list[int]], pad_id: int, width: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """(input_ids, attention_mask) of shape (B, max(longest row, width)), right-padded."""
+    width = max(width, *(len(r) for r in rows))
     ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
     mask = torch.zeros((len(rows), width), dtype=torch.long)
     for j, r in enumerate(rows):
@@ -31,15 +32,31 @@ def pad_batch(rows: list[list[int]], pad_id: int) -> tuple[torch.Tensor, torch.T
 
 @torch.no_grad()
 def predict_logits(
-    ckpt: Checkpoint, texts: Sequence[str], batch_size: int = 64, max_length: int | None = None, desc: str = ""
+    ckpt: Checkpoint,
+    texts: Sequence[str],
+    batch_size: int = 64,
+    max_length: int | None = None,
+    desc: str = "",
+    pad_to: Sequence[int] | None = None,
 ) -> np.ndarray:
-    """Logits (N, num_labels) in the input order, padding each batch to its longest sentence."""
+    """Logits (N, num_labels) in the input order, padding each batch to its longest sentence.
+
+    With ``pad_to`` every sentence is padded to the shortest of those lengths that holds it, as an
+    exported artifact with several sequence lengths runs it (a model that skims tokens computes a
+    share of the padded length, so its outputs depend on the padding).
+    """
     model = ckpt.model.eval()
-    ids_list = ckpt.tokenizer.token_ids(texts, max_length)
+    ids_list = ckpt.tokenizer.token_ids(texts, max_length if pad_to is None else max(pad_to))
     out = np.zeros((len(texts), ckpt.config.num_labels), dtype=np.float32)
-    batches = length_sorted_batches([len(r) for r in ids_list], batch_size)
+    lengths = [len(r) for r in ids_list]
+    if pad_to is not None:
+        lengths = [pick_length(list(pad_to), n) for n in lengths]
+    batches = length_sorted_batches(lengths, batch_size)
+    if pad_to is not None:  # one padded length per batch
+        batches = [b[np.asarray(lengths)[b] == n] for b in batches for n in sorted(set(np.asarray(lengths)[b]))]
     for idx in progress(batches, desc=desc or "predict", unit="batch"):
-        ids, mask = pad_batch([ids_list[i] for i in idx], ckpt.tokenizer.settings.pad_id)
+        width = lengths[idx[0]] if pad_to else 0
+        ids, mask = pad_batch([ids_list[i] for i in idx], ckpt.tokenizer.settings.pad_id, width)
         out[idx] = model(ids, mask).float().numpy()
     return out
 

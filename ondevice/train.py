@@ -12,6 +12,7 @@ import copy
 import math
 import time
 from dataclasses import asdict, dataclass, field
+from typing import Callable
 
 import numpy as np
 import torch
@@ -203,12 +204,20 @@ class DistillConfig(FinetuneConfig):
             raise ConfigError("distill: hidden_weight must be >= 0")
 
 
-def distill(student: Checkpoint, teacher: Checkpoint, train: Dataset, dev: Dataset, cfg: DistillConfig):
+def distill(
+    student: Checkpoint,
+    teacher: Checkpoint,
+    train: Dataset,
+    dev: Dataset,
+    cfg: DistillConfig,
+    extra_loss: Callable[[torch.nn.Module], torch.Tensor] | None = None,
+):
     """Train ``student.model`` in place against ``teacher.model``: KL on softened logits + task loss.
 
     The teacher's logits are computed once for the whole training set (it is frozen and runs
     without dropout), so an epoch costs little more than fine-tuning; hidden-state matching runs
-    the teacher batch by batch.
+    the teacher batch by batch. ``extra_loss(model)``, read after the student's forward pass, is
+    added to every batch's loss (token skimming's skim loss).
     """
     _check_labels(student, train)
     if cfg.hidden_weight and teacher.config.hidden_size != student.config.hidden_size:
@@ -236,6 +245,8 @@ def distill(student: Checkpoint, teacher: Checkpoint, train: Dataset, dev: Datas
                 t_hidden = teacher.model.encode(ids, mask)
             m = mask.unsqueeze(-1).to(hidden.dtype)
             loss = loss + cfg.hidden_weight * (((hidden - t_hidden) ** 2) * m).sum() / (m.sum() * hidden.shape[-1])
+        if extra_loss is not None:
+            loss = loss + extra_loss(model)
         return loss
 
     return _train_loop(student, train, dev, cfg, batch_loss, desc="distill")

@@ -13,7 +13,11 @@ def apply_distill(model, cfg: DistillConfig, student=None, teacher=None, train=N
         raise ConfigError("distill needs the teacher, training data and dev data")
     if student.model is not model:
         raise ConfigError("distill: the student checkpoint must hold the model being compressed")
-    result = distill(student, teacher, train, dev, cfg)
+    return training_report(distill(student, teacher, train, dev, cfg))
+
+
+def training_report(result) -> dict:
+    """A step's record of a training run (``ondevice.train.FinetuneResult``)."""
     return {
         "best_dev_accuracy": result.best_accuracy,
         "best_step": result.best_step,

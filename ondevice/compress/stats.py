@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import math
+
 from ondevice.model.config import EncoderConfig
+from ondevice.model.encoder import SKIM_INNER
 
 
 def _linear_macs(in_f: int, out_f: int, rank: int) -> int:
@@ -20,6 +23,13 @@ def flops(config: EncoderConfig, seq_len: int) -> dict[str, int]:
     enc = 0
     for layer in config.layers:
         r = layer.ranks
+        L = seq_len
+        if layer.skim_keep:  # the block computes k of the L tokens, gathered and scattered by one-hot matmuls
+            k = min(L, max(1, math.ceil(layer.skim_keep * L)))
+            enc += 2 * k * L * C + k * L
+            if config.skim_predictor == "learned":
+                enc += L * (C * SKIM_INNER + SKIM_INNER)
+            L = k
         if layer.num_heads:
             inner = layer.num_heads * D
             enc += L * sum(_linear_macs(C, inner, r.get(p, 0)) for p in ("query", "key", "value"))

@@ -10,8 +10,8 @@ from typing import Any
 
 from ondevice.errors import CheckpointError, ConfigError
 
-SCHEMA_VERSION = 3  # 2 added low-rank ranks, 3 Linformer attention; older configs read unchanged
-READABLE_VERSIONS = (1, 2, 3)
+SCHEMA_VERSION = 4  # 2 added low-rank ranks, 3 Linformer attention, 4 token skimming; older configs read unchanged
+READABLE_VERSIONS = (1, 2, 3, 4)
 
 ACTIVATIONS = ("gelu", "gelu_new", "relu")
 POOLINGS = ("cls", "mean")
@@ -21,6 +21,9 @@ PROJECTIONS = ("query", "key", "value", "output", "up", "down")  # the linears o
 # layer, shared by its heads), "kv" (one matrix per layer for keys and values), "layerwise" (one
 # matrix for keys and values of every layer).
 LINFORMER_SHARING = ("none", "headwise", "kv", "layerwise")
+# Token skimming's keep/skip scores: "learned" (a small MLP per layer, Transkimmer) or "attention"
+# (the attention each token received in the layer before, training-free as in length-adaptive transformers).
+SKIM_PREDICTORS = ("learned", "attention")
 
 
 def from_fields(cls, d: dict[str, Any], error: type[Exception], what: str):
@@ -43,10 +46,15 @@ class LayerConfig:
     intermediate_size: int  # FFN width kept; 0 removes the FFN sub-layer
     ranks: dict[str, int] = field(default_factory=dict)  # low-rank factorized projections: name -> rank
     linformer_k: int = 0  # > 0: keys and values projected along the sequence to this length (Linformer)
+    # > 0: token skimming; the block computes only the top ceil(skim_keep · L) tokens of an input of
+    # length L, ranked by the skim predictor, and the others keep their hidden states from here on
+    skim_keep: float = 0.0
 
     def __post_init__(self) -> None:
         if self.linformer_k < 0:
             raise ConfigError(f"linformer_k must be non-negative, got {self.linformer_k}")
+        if not 0.0 <= self.skim_keep <= 1.0:
+            raise ConfigError(f"skim_keep is a share of the tokens in (0, 1], got {self.skim_keep}")
         if self.num_heads < 0 or self.intermediate_size < 0:
             raise ConfigError(
                 f"layer shapes must be non-negative, got heads={self.num_heads}, ffn={self.intermediate_size}"
@@ -87,6 +95,7 @@ class EncoderConfig:
     embedding_rank: int = 0  # > 0: word embeddings factorized as (vocab, r) @ (r, hidden)
     linformer_n: int = 0  # the sequence length Linformer's projections are sized for (inputs may be shorter)
     linformer_sharing: str = "headwise"  # see LINFORMER_SHARING
+    skim_predictor: str = "learned"  # see SKIM_PREDICTORS; used by layers with skim_keep > 0
     layers: list[LayerConfig] = field(default_factory=list)
     head_dim: int = 0  # derived: hidden_size // num_heads
 
@@ -114,6 +123,7 @@ class EncoderConfig:
         if len(self.layers) != self.num_layers:
             raise ConfigError(f"config lists {len(self.layers)} layers but num_layers is {self.num_layers}")
         self._check_linformer()
+        self._check_skim()
 
     def _check_linformer(self) -> None:
         ks = {layer.linformer_k for layer in self.layers if layer.linformer_k and layer.num_heads}
@@ -131,6 +141,26 @@ class EncoderConfig:
             raise ConfigError(f"Linformer k ({max(ks)}) is larger than the sequence length n ({self.linformer_n})")
         if self.linformer_sharing == "layerwise" and len(ks) > 1:
             raise ConfigError(f"layerwise Linformer sharing needs one k for every layer, got {sorted(ks)}")
+
+    def _check_skim(self) -> None:
+        keeps = [layer.skim_keep for layer in self.layers]
+        first = next((i for i, f in enumerate(keeps) if f), None)
+        if first is None:
+            return
+        if self.skim_predictor not in SKIM_PREDICTORS:
+            raise ConfigError(f"skim_predictor {self.skim_predictor!r} is not one of {', '.join(SKIM_PREDICTORS)}")
+        tail = keeps[first:]
+        # A skimmed token leaves the computation for good, so once a layer skims, every later layer
+        # does, keeping no more tokens than the layer before.
+        if not all(tail) or any(b > a for a, b in zip(tail, tail[1:], strict=False)):
+            raise ConfigError(
+                f"skim_keep must be set on every layer from the first skimming one on and must not grow, got {keeps}"
+            )
+        if any(layer.linformer_k for layer in self.layers):
+            raise ConfigError("token skimming cannot be combined with Linformer: its projections are tied to positions")
+        if self.skim_predictor == "attention":
+            if not any(layer.num_heads for layer in self.layers[:first]):
+                raise ConfigError("attention-based skimming needs an attention layer before the first skimming layer")
 
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)

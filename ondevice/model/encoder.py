@@ -7,6 +7,7 @@ Classes are defined bottom-up: attention, feed-forward, block, embeddings, class
 
 from __future__ import annotations
 
+import copy
 import math
 
 import torch
@@ -18,6 +19,7 @@ from ondevice.model.config import EncoderConfig, LayerConfig
 # Added to the attention scores of padded keys. exp(-1e4) underflows to exactly 0 in fp32,
 # and unlike finfo.min it cannot overflow to -inf when added to a negative score.
 MASK_VALUE = -10000.0
+SKIM_INNER = 64  # width of a skim predictor's hidden layer
 
 
 def _activation(name: str):
@@ -83,6 +85,8 @@ class SequenceProjection(nn.Module):
             init = init.expand(heads, k, n)
         self.key = nn.Parameter(init.clone())  # E: (k, n) or (H, k, n)
         self.value = None if shared_kv else nn.Parameter(init.clone())  # F
+        # Set by ``fixed_length`` for export: |E| as a parameter, E and F then cut to the input length.
+        self.key_abs: nn.Parameter | None = None
 
     def forward(self, k: torch.Tensor, v: torch.Tensor, keep: torch.Tensor):
         """k, v: (B, H, L, D); keep: (B, 1, L, 1), 1 for tokens and 0 for padding.
@@ -90,11 +94,43 @@ class SequenceProjection(nn.Module):
         Returns projected k and v (B, H, k, D) and the additive mask of the projected keys (B, 1|H, 1, k).
         """
         L = k.shape[-2]
-        E = self.key[..., :L]
-        F = E if self.value is None else self.value[..., :L]
-        coverage = E.abs() @ keep  # (B, 1|H, k, 1): how much of each projected key comes from tokens
-        mask = (coverage <= 0).to(k.dtype).transpose(-1, -2) * MASK_VALUE
-        return E @ (k * keep), F @ (v * keep), mask
+        if self.key_abs is not None:  # cut to one length by ``fixed_length``
+            E, F_ = self.key, self.value
+        else:
+            E, F_ = self.key[..., :L], None if self.value is None else self.value[..., :L]  # (1|H, k, L)
+        F_ = E if F_ is None else F_
+        # How much of each projected key comes from tokens, (B, 1|H, k, 1); none at all masks it out.
+        # Written with ops XNNPACK runs, so that the mask does not leave and re-enter its partition.
+        coverage = self._project(keep, E.abs() if self.key_abs is None else self.key_abs)
+        mask = (1.0 - coverage * 1e6).clamp(min=0.0).transpose(-1, -2) * MASK_VALUE
+        return self._project(k * keep, E), self._project(v * keep, F_), mask
+
+    @staticmethod
+    def _project(x: torch.Tensor, E: torch.Tensor) -> torch.Tensor:
+        """E @ x for x (B, H, L, D). One (k, L) matrix is applied as a linear layer along the sequence,
+        which XNNPACK runs as a fully-connected layer; a matmul with the parameter on the left would
+        stay in the portable kernels."""
+        if E.dim() == 2:
+            return F.linear(x.transpose(-1, -2), E).transpose(-1, -2)
+        return E @ x
+
+
+def fixed_length(model: nn.Module, length: int) -> nn.Module:
+    """``model`` for inputs of exactly ``length`` tokens: a copy whose Linformer projections keep only
+    their first ``length`` columns, as parameters (and |E| as one). XNNPACK runs a product with a learned
+    matrix as a fully-connected layer only when the matrix is a parameter, not a slice of one. Without Linformer
+    the model itself is returned."""
+    if not any(isinstance(m, SequenceProjection) for m in model.modules()):
+        return model
+    model = copy.deepcopy(model)
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, SequenceProjection):
+                m.key = nn.Parameter(m.key[..., :length].clone())
+                m.key_abs = nn.Parameter(m.key.abs())
+                if m.value is not None:
+                    m.value = nn.Parameter(m.value[..., :length].clone())
+    return model
 
 
 class SelfAttention(nn.Module):
@@ -118,7 +154,20 @@ class SelfAttention(nn.Module):
         # Significance analysis multiplies each head's context by a gate; None in normal use.
         self.head_gate: torch.Tensor | None = None
 
-    def forward(self, x: torch.Tensor, mask: torch.Tensor, shared: SequenceProjection | None = None) -> torch.Tensor:
+    def forward(
+        self,
+        x: torch.Tensor,
+        mask: torch.Tensor,
+        shared: SequenceProjection | None = None,
+        key_weight: torch.Tensor | None = None,
+        received: bool = False,
+    ):
+        """x: (B, L, C); mask: additive (B, 1, 1, L). Returns (B, L, C).
+
+        ``key_weight`` (B, 1, 1, L) scales each key's attention, renormalized: the differentiable mask
+        that token-skimming training uses. With ``received`` also returns the attention each token
+        received from the live queries, summed over heads (B, L): the training-free skim score.
+        """
         B, L, _ = x.shape
         q = self.query(x).view(B, L, self.num_heads, self.head_dim).transpose(1, 2)  # (B, H, L, D)
         k = self.key(x).view(B, L, self.num_heads, self.head_dim).transpose(1, 2)  # (B, H, L, D)
@@ -127,12 +176,19 @@ class SelfAttention(nn.Module):
         if projection is not None:  # (B, H, k, D) keys and values, (B, 1|H, 1, k) mask
             k, v, mask = projection(k, v, (mask > MASK_VALUE / 2).to(x.dtype).transpose(-1, -2))
         scores = q @ k.transpose(-1, -2) * (1.0 / math.sqrt(self.head_dim)) + mask  # (B, H, L, L or k)
-        probs = self.dropout(scores.softmax(dim=-1))
-        ctx = probs @ v  # (B, H, L, D)
+        probs = scores.softmax(dim=-1)
+        if key_weight is not None:
+            probs = probs * key_weight
+            probs = probs / probs.sum(dim=-1, keepdim=True).clamp(min=1e-9)
+        ctx = self.dropout(probs) @ v  # (B, H, L, D)
         if self.head_gate is not None:
             ctx = ctx * self.head_gate.view(1, -1, 1, 1)
         ctx = ctx.transpose(1, 2).reshape(B, L, self.num_heads * self.head_dim)  # (B, L, H*D)
-        return self.output(ctx)
+        out = self.output(ctx)
+        if not received:
+            return out
+        live_queries = (mask > MASK_VALUE / 2).to(x.dtype).transpose(-1, -2)  # (B, 1, L, 1)
+        return out, (probs * live_queries).sum(dim=(1, 2))
 
 
 class FeedForward(nn.Module):
@@ -151,6 +207,19 @@ class FeedForward(nn.Module):
         return self.down(h)
 
 
+class SkimPredictor(nn.Module):
+    """Transkimmer's skim predictor: a small MLP giving each token a keep score (> 0: keep)."""
+
+    def __init__(self, hidden_size: int, inner: int = SKIM_INNER):
+        super().__init__()
+        self.up = nn.Linear(hidden_size, inner)
+        self.score = nn.Linear(inner, 1)
+        nn.init.constant_(self.score.bias, 2.0)  # an untrained predictor keeps (nearly) every token
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.score(F.gelu(self.up(x))).squeeze(-1)  # (B, L)
+
+
 class Block(nn.Module):
     """Post-LN transformer block as in BERT. A sub-layer pruned to width 0 becomes the identity."""
 
@@ -163,16 +232,31 @@ class Block(nn.Module):
         self.dropout = nn.Dropout(config.dropout)
         # Significance analysis scales each sub-layer's output (attention, FFN) by a gate; None otherwise.
         self.sublayer_gate: torch.Tensor | None = None  # (2,)
+        # Token skimming with learned scores: this layer's skim predictor.
+        learned = layer.skim_keep and config.skim_predictor == "learned"
+        self.skim = SkimPredictor(config.hidden_size) if learned else None
 
-    def forward(self, x: torch.Tensor, mask: torch.Tensor, shared: SequenceProjection | None = None) -> torch.Tensor:
+    def forward(
+        self,
+        x: torch.Tensor,
+        mask: torch.Tensor,
+        shared: SequenceProjection | None = None,
+        key_weight: torch.Tensor | None = None,
+        received: bool = False,
+    ):
+        """Returns the new hidden states, and with ``received`` also the attention each token received
+        (None without an attention sub-layer); see ``SelfAttention.forward``."""
         g = self.sublayer_gate
+        got = None
         if self.attention is not None:
-            a = self.attention(x, mask, shared)
+            a = self.attention(x, mask, shared, key_weight, received)
+            if received:
+                a, got = a
             x = self.attention_norm(x + self.dropout(a if g is None else a * g[0]))
         if self.ffn is not None:
             f = self.ffn(x)
             x = self.ffn_norm(x + self.dropout(f if g is None else f * g[1]))
-        return x
+        return (x, got) if received else x
 
 
 class Embeddings(nn.Module):
@@ -199,6 +283,11 @@ class Embeddings(nn.Module):
         return self.dropout(self.norm(x))
 
 
+def _additive(live: torch.Tensor) -> torch.Tensor:
+    """(B, L) 1/0 for live/masked tokens -> the additive attention mask (B, 1, 1, L)."""
+    return (1.0 - live[:, None, None, :]) * MASK_VALUE
+
+
 class Classifier(nn.Module):
     """Encoder + pooling + head. ``forward(input_ids, attention_mask) -> logits (B, num_labels)``."""
 
@@ -216,14 +305,77 @@ class Classifier(nn.Module):
         self.pre_classifier = nn.Linear(C, C) if config.head_activation != "none" else None
         self.classifier = nn.Linear(C, config.num_labels)
         self.head_dropout = nn.Dropout(config.classifier_dropout)
+        # Token skimming: "topk" keeps a static budget of tokens per layer (inference and export);
+        # "gumbel" makes Transkimmer's per-token keep/skip decisions while training the predictors
+        # (evaluation still uses the budgets, so dev accuracy is what the exported model gets).
+        self.skim_mode = "topk"
+        self.skim_kept: list[torch.Tensor] = []  # gumbel mode: the share of tokens each layer kept
 
     def encode(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         """Last hidden states (B, L, C)."""
-        mask = (1.0 - attention_mask[:, None, None, :].to(torch.float32)) * MASK_VALUE  # (B, 1, 1, L)
+        live = attention_mask.to(torch.float32)  # (B, L): 1 for the tokens still being computed
         x = self.embeddings(input_ids)
+        skims = any(layer.skim_keep for layer in self.config.layers)
+        want_received = skims and self.config.skim_predictor == "attention"
+        received, self.skim_kept = None, []
         for block, layer in zip(self.blocks, self.config.layers, strict=True):
-            x = block(x, mask, self.linformer if layer.linformer_k else None)
+            shared = self.linformer if layer.linformer_k else None
+            if not layer.skim_keep:
+                out = block(x, _additive(live), shared, received=want_received)
+                x, got = out if want_received else (out, None)
+                received = received if got is None else got
+            elif self.skim_mode == "gumbel" and self.training:
+                x, live = self._skim_gumbel(block, x, live, attention_mask)
+            else:
+                x, live, received = self._skim_topk(block, layer.skim_keep, x, live, received, want_received)
         return x
+
+    def _skim_topk(self, block: Block, keep: float, x, live, received, want_received: bool):
+        """Run ``block`` on the top ceil(keep·L) live tokens only, with static shapes.
+
+        Tokens are gathered and scattered back with one-hot matrices (plain matmuls, which every
+        runtime runs); [CLS] is always chosen, and live tokens before skimmed or padded ones. A chosen
+        token that is not live (a sentence shorter than the budget) is masked and left as it was.
+        """
+        B, L, C = x.shape
+        k = min(L, max(1, math.ceil(keep * L)))
+        score = block.skim(x) if block.skim is not None else received  # (B, L)
+        score = torch.where(live > 0, score, torch.full_like(score, -1e9))
+        score = torch.cat([torch.full_like(score[:, :1], 1e9), score[:, 1:]], dim=1)
+        index = score.topk(k, dim=1).indices  # (B, k)
+        pick = (index.unsqueeze(-1) == torch.arange(L, device=x.device)).to(x.dtype)  # (B, k, L) one-hot rows
+        xs = pick @ x  # (B, k, C)
+        live_s = pick @ live.unsqueeze(-1)  # (B, k, 1)
+        out = block(xs, _additive(live_s.squeeze(-1)), received=want_received)
+        got = None
+        if want_received:
+            out, got = out
+        if self.training and block.skim is not None:
+            # Straight-through: the forward value is unchanged, and the predictor learns from how much
+            # updating a chosen token helped.
+            s = torch.sigmoid(pick @ score.unsqueeze(-1))
+            out = xs + (1.0 + s - s.detach()) * (out - xs)
+        out = xs + live_s * (out - xs)  # chosen padding stays as it was
+        back = pick.transpose(1, 2)  # (B, L, k)
+        chosen = back.sum(dim=-1, keepdim=True)  # (B, L, 1)
+        x = x * (1.0 - chosen) + back @ out
+        live = (back @ live_s).squeeze(-1)
+        if got is not None:
+            received = (back @ got.unsqueeze(-1)).squeeze(-1)
+        return x, live, received
+
+    def _skim_gumbel(self, block: Block, x, live, attention_mask, temperature: float = 1.0):
+        """Transkimmer's training-time skimming: every token's keep/skip drawn by Gumbel-softmax (straight-through)."""
+        logit = block.skim(x)  # (B, L)
+        u = torch.rand_like(logit).clamp(1e-6, 1 - 1e-6)
+        soft = torch.sigmoid((logit + u.log() - (1 - u).log()) / temperature)
+        keep = (soft > 0.5).to(x.dtype) + soft - soft.detach()
+        keep = torch.cat([live[:, :1], (keep * live)[:, 1:]], dim=1)  # [CLS] always stays
+        out = block(x, _additive(live), key_weight=keep[:, None, None, :])
+        x = x + keep.unsqueeze(-1) * (out - x)
+        real = attention_mask.to(x.dtype)
+        self.skim_kept.append((keep * real).sum() / real.sum())
+        return x, keep
 
     def pool(self, hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         """Sentence vector (B, C) as the head sees it, before the pre-classifier layer."""

@@ -175,13 +175,14 @@ def emulated_markdown(em: dict) -> list[str]:
     return out
 
 
-def update_readme(readme: Path, section: str) -> None:
-    """Replace the marked section of a README (atomically), or append it when there are no markers."""
+def update_readme(readme: Path, section: str, start: str = START, end: str = END) -> None:
+    """Replace the section between ``start`` and ``end`` of a README (atomically), or append it when
+    there are no such markers. ``section`` includes the markers; ``start`` matches up to " (" ."""
     text = readme.read_text() if readme.is_file() else ""
-    start_tag = START.split(" (")[0]
-    if start_tag in text and END in text:
+    start_tag = start.split(" (")[0]
+    if start_tag in text and end in text:
         head = text[: text.index(start_tag)]
-        tail = text[text.index(END) + len(END) :].lstrip("\n")
+        tail = text[text.index(end) + len(end) :].lstrip("\n")
         text = head + section + ("\n" + tail if tail else "")
     else:
         text = text.rstrip("\n") + "\n\n" + section

@@ -99,6 +99,10 @@ def test_linformer_model_exports_and_verifies(tiny, tiny_data, tmp_path):
     manifest = json.loads(r.stdout)
     for a in manifest["artifacts"]:
         assert a["verification"]["max_abs_logit_diff"] <= 1e-3 and a["verification"]["label_agreement"] == 1.0
+    pte = next(a for a in manifest["artifacts"] if a["format"] == "executorch")
+    # the sequence projections run inside XNNPACK, not in the portable kernels
+    assert pte["export"]["delegation"]["delegated_flop_share"] > 0.999
+    assert "aten.mm" not in pte["export"]["delegation"]["not_delegated"]
 
 
 def test_export_longer_than_linformer_n_is_refused(tiny, tiny_data, tmp_path):
