@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ondevice.errors import ArtifactError, ConfigError
+from ondevice.errors import ArtifactError, ConfigError, ExportError
 
 QUANTIZATIONS = ("fp32", "int8-dynamic", "int8-static")
 INPUT_NAMES = ("input_ids", "attention_mask")
@@ -123,3 +123,22 @@ def pick_length(seq_lens: list[int], n_tokens: int) -> int:
         if n >= n_tokens:
             return n
     return max(seq_lens)
+
+
+def low_precision_linears(model: torch.nn.Module) -> dict[str, tuple[int, int]]:
+    """Mixed precision: {linear's module name: (bits, group size or 0 for one scale per row)} for the
+    linears the model's config puts below 8 bits. A group that does not divide a layer's input width
+    falls back to one scale per output row."""
+    config = getattr(model, "config", None)
+    bits = getattr(config, "weight_bits", None) or {}
+    modules = dict(model.named_modules())
+    out = {}
+    for name, b in bits.items():
+        if b >= 8:
+            continue
+        m = modules.get(name)
+        if not isinstance(m, torch.nn.Linear):
+            raise ExportError(f"mixed precision names {name!r}, which is not a linear layer of this model")
+        group = config.weight_group_size
+        out[name] = (b, group if m.in_features % group == 0 else 0)
+    return out

@@ -19,7 +19,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from converters.common import ExportOptions, check_inputs, example_inputs, run_rows, write_atomic
+from converters.common import (
+    ExportOptions,
+    check_inputs,
+    example_inputs,
+    low_precision_linears,
+    run_rows,
+    write_atomic,
+)
 from ondevice.errors import ArtifactError, ExportError
 from ondevice.model.encoder import fixed_length
 
@@ -49,19 +56,28 @@ def _prepare(model: torch.nn.Module, opts: ExportOptions) -> dict[str, torch.exp
             for n in opts.seq_lens
         }
     if opts.quantize == "int8-dynamic":
-        from torchao.quantization.granularity import PerAxis
+        from torchao.quantization.granularity import PerAxis, PerGroup
         from torchao.quantization.quant_api import Int8DynamicActivationIntxWeightConfig, quantize_
 
+        low = low_precision_linears(model)
         quantize_(
             model,
             Int8DynamicActivationIntxWeightConfig(weight_dtype=torch.int8, weight_granularity=PerAxis(0)),
-            lambda m, fqn: isinstance(m, torch.nn.Linear),
+            lambda m, fqn: isinstance(m, torch.nn.Linear) and fqn not in low,
         )
+        for fqn, (bits, group) in low.items():  # mixed precision: XNNPACK's 4-bit groupwise kernels
+            granularity = PerGroup(group) if group else PerAxis(0)
+            config = Int8DynamicActivationIntxWeightConfig(
+                weight_dtype=getattr(torch, f"int{bits}"), weight_granularity=granularity
+            )
+            quantize_(model, config, lambda m, name, fqn=fqn: name == fqn)
         _quantize_tables(model)
         return {
             opts.entry_point(n, "forward"): torch.export.export(fixed_length(model, n), example_inputs(opts, n))
             for n in opts.seq_lens
         }
+    if low_precision_linears(model):
+        raise ExportError("4-bit weights (mixed precision) are exported with --quantize int8-dynamic only")
     # int8-static: activation ranges are calibrated for each length on its own
     _quantize_tables(model)
     return {opts.entry_point(n, "forward"): _static(model, opts, n) for n in opts.seq_lens}

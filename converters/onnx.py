@@ -14,7 +14,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from converters.common import INPUT_NAMES, ExportOptions, check_inputs, example_inputs, write_atomic
+from converters.common import (
+    INPUT_NAMES,
+    ExportOptions,
+    check_inputs,
+    example_inputs,
+    low_precision_linears,
+    write_atomic,
+)
 from ondevice.errors import ArtifactError, ExportError
 
 OPSET = 17
@@ -102,11 +109,14 @@ def export(model: torch.nn.Module, path: Path, opts: ExportOptions) -> dict:
     except Exception as e:  # the exporter and quantizers raise many exception types
         raise ExportError(f"ONNX export failed: {type(e).__name__}: {str(e).splitlines()[0]}") from e
     write_atomic(path, data)
-    return {
+    facts = {
         "opset": OPSET,
         "dynamic_sequence_axis": len(opts.seq_lens) > 1,
         "entry_points": {str(n): "main" for n in opts.seq_lens},
     }
+    if opts.quantize != "fp32" and low_precision_linears(model):
+        facts["mixed_precision"] = "not applied: ONNX Runtime's quantizers store every linear in 8 bits here"
+    return facts
 
 
 def check_file(path: Path) -> None:

@@ -14,13 +14,22 @@ import contextlib
 import copy
 import io
 import os
+import re
 import tempfile
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from converters.common import ExportOptions, check_flatbuffer, check_inputs, example_inputs, run_rows, write_atomic
+from converters.common import (
+    ExportOptions,
+    check_flatbuffer,
+    check_inputs,
+    example_inputs,
+    low_precision_linears,
+    run_rows,
+    write_atomic,
+)
 from ondevice.errors import ArtifactError, ExportError
 
 SIGNATURE = "serving_default"
@@ -42,7 +51,25 @@ def _convert_fp32(model: torch.nn.Module, opts: ExportOptions) -> bytes:
         return (Path(d) / "m.tflite").read_bytes()
 
 
-def _quantize(fp32: bytes, opts: ExportOptions) -> bytes:
+def scope_pattern(model: torch.nn.Module, name: str) -> str:
+    """The regex that picks module ``name``'s ops out of litert-torch's tensor names, which spell the
+    module path as ``package.Class_attribute`` steps (``...Block_5/...FeedForward_ffn/...Linear_up``)."""
+    steps, m = [], model
+    for part in name.split("."):
+        child = getattr(m, part) if not part.isdigit() else m[int(part)]
+        if part.isdigit():
+            steps.pop()  # a list's items are named Class_index, and the list is not named
+        steps.append(f"{type(child).__module__}.{type(child).__name__}_{part}")
+        m = child
+    # An op's scope lists its output tensors' names, ";"-separated; fused ops list the ops they follow
+    # too, and the first linear named is the op's own (".../Linear_key;;.../Linear_query;1;" is the key).
+    not_linear = "(?:(?!" + re.escape("torch.nn.modules.linear.Linear_") + ")[^;])*"
+    return f"^(?:{not_linear};+)*?(?:[^;]*/)?" + re.escape("/".join(steps)) + ";"
+
+
+def _quantize(fp32: bytes, opts: ExportOptions, low: dict[str, tuple[int, int]] | None = None) -> bytes:
+    """``low``: mixed precision, {scope regex: (bits, group size or 0)} for linears below 8 bits."""
+    low = low or {}
     from ai_edge_quantizer import quantizer, recipe
 
     with tempfile.TemporaryDirectory() as d:
@@ -50,7 +77,16 @@ def _quantize(fp32: bytes, opts: ExportOptions) -> bytes:
         src.write_bytes(fp32)
         qt = quantizer.Quantizer(str(src))
         if opts.quantize == "int8-dynamic":
-            qt.load_quantization_recipe(recipe.dynamic_wi8_afp32())
+            rules = recipe.dynamic_wi8_afp32()
+            for pattern, (bits, group) in low.items():  # mixed precision: later rules win
+                base = recipe.dynamic_wi4b32_afp32()[0] if group == 32 else recipe.dynamic_wi4c_afp32()[0]
+                rule = dict(base, operation="FULLY_CONNECTED", regex=pattern)
+                rule["op_config"] = dict(rule["op_config"])
+                rule["op_config"]["weight_tensor_config"] = dict(
+                    rule["op_config"]["weight_tensor_config"], num_bits=bits
+                )
+                rules.append(rule)
+            qt.load_quantization_recipe(rules)
             result = qt.quantize()
         else:
             # Linears with calibrated int8 activations, tables with int8 weights; the rest stays float,
@@ -91,11 +127,14 @@ def _quiet():
 
 def export(model: torch.nn.Module, path: Path, opts: ExportOptions) -> dict:
     """Convert to .tflite (and quantize); returns facts for the manifest."""
+    low = low_precision_linears(model)
+    if low and opts.quantize == "int8-static":
+        raise ExportError("4-bit weights (mixed precision) are exported with --quantize int8-dynamic only")
     try:
         with _quiet():
             data = _convert_fp32(model, opts)
             if opts.quantize != "fp32":
-                data = _quantize(data, opts)
+                data = _quantize(data, opts, {scope_pattern(model, name): bg for name, bg in low.items()})
     except ExportError:
         raise
     except Exception as e:  # the converters raise many exception types

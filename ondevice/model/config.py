@@ -10,7 +10,7 @@ from typing import Any
 
 from ondevice.errors import CheckpointError, ConfigError
 
-SCHEMA_VERSION = 4  # 2 added low-rank ranks, 3 Linformer attention, 4 token skimming; older configs read unchanged
+SCHEMA_VERSION = 4  # 2 low-rank ranks, 3 Linformer, 4 token skimming and mixed precision; older ones read unchanged
 READABLE_VERSIONS = (1, 2, 3, 4)
 
 ACTIVATIONS = ("gelu", "gelu_new", "relu")
@@ -24,6 +24,7 @@ LINFORMER_SHARING = ("none", "headwise", "kv", "layerwise")
 # Token skimming's keep/skip scores: "learned" (a small MLP per layer, Transkimmer) or "attention"
 # (the attention each token received in the layer before, training-free as in length-adaptive transformers).
 SKIM_PREDICTORS = ("learned", "attention")
+WEIGHT_BITS = (4, 8)  # weight widths of quantized linears that XNNPACK and LiteRT both run
 
 
 def from_fields(cls, d: dict[str, Any], error: type[Exception], what: str):
@@ -96,6 +97,10 @@ class EncoderConfig:
     linformer_n: int = 0  # the sequence length Linformer's projections are sized for (inputs may be shorter)
     linformer_sharing: str = "headwise"  # see LINFORMER_SHARING
     skim_predictor: str = "learned"  # see SKIM_PREDICTORS; used by layers with skim_keep > 0
+    # Mixed precision: linears (by module name) whose weights int8 export stores with fewer bits,
+    # one scale per weight_group_size input features; the others get 8
+    weight_bits: dict[str, int] = field(default_factory=dict)
+    weight_group_size: int = 32
     layers: list[LayerConfig] = field(default_factory=list)
     head_dim: int = 0  # derived: hidden_size // num_heads
 
@@ -124,6 +129,13 @@ class EncoderConfig:
             raise ConfigError(f"config lists {len(self.layers)} layers but num_layers is {self.num_layers}")
         self._check_linformer()
         self._check_skim()
+        bad = {name: b for name, b in self.weight_bits.items() if b not in WEIGHT_BITS}
+        if bad:
+            raise ConfigError(
+                f"weight_bits {bad}: the runtimes run {' and '.join(map(str, WEIGHT_BITS))}-bit weights only"
+            )
+        if self.weight_group_size < 1:
+            raise ConfigError(f"weight_group_size must be positive, got {self.weight_group_size}")
 
     def _check_linformer(self) -> None:
         ks = {layer.linformer_k for layer in self.layers if layer.linformer_k and layer.num_heads}

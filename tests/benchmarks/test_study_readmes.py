@@ -1,4 +1,4 @@
-"""The README's sequence-length table is what the study's renderer makes of the committed JSON."""
+"""The README's sequence-length and token-skimming tables are what the studies' renderers make of the committed JSON."""
 
 import json
 import sys
@@ -7,6 +7,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 import seq_length  # noqa: E402
+import skim  # noqa: E402
 
 
 def test_readme_section_is_generated_from_the_committed_json():
@@ -25,3 +26,12 @@ def test_crossover_is_the_first_length_where_linformer_is_faster():
     assert seq_length.crossover(rows, "low-rank", "lin") == 256
     assert seq_length.crossover(rows, "lin", "low-rank") == 128  # low-rank is faster at the start
     assert seq_length.crossover(rows[:2], "low-rank", "lin") is None
+
+
+def test_skim_section_is_generated_from_the_committed_json():
+    data = json.loads((ROOT / "profiles" / "results" / "skim-host.json").read_text())
+    assert list(data["models"]) == ["dense", "attention-50", "attention-taper", "learned"]
+    for m in data["models"].values():
+        for regime in ("fixed-128", "buckets"):
+            assert 0.5 < m["accuracy"][regime]["pte"] <= 1.0 and m["accuracy"][regime]["label_agreement"] >= 0.98
+    assert skim.readme_section(data) in (ROOT / "README.md").read_text()
