@@ -238,3 +238,16 @@ def test_inspect_and_run_refuse_what_is_not_a_bundle(command, tmp_path):
     line = _error_line(CliRunner().invoke(cli, args))
     # inspect checks a bare artifact's header; run needs the bundle around it (tokenizer, labels)
     assert ("model.pte" in line) if command == "inspect" else ("is not an ondevice bundle" in line)
+
+
+def test_combined_verification_takes_accuracy_and_reference_from_one_length():
+    """A short length truncates sentences for the artifact and PyTorch alike: its figures go together."""
+    from ondevice.export import _combine
+
+    def check(acc, ref, agree):
+        return {"sentences": 10, "max_abs_logit_diff": 0.1, "label_agreement": agree, "accuracy": acc,
+                "reference_accuracy": ref, "thresholds": {}, "failures": []}  # fmt: skip
+
+    combined = _combine({32: check(0.88, 0.885, 0.99), 128: check(0.89, 0.90, 0.98)})
+    assert (combined["accuracy"], combined["reference_accuracy"]) == (0.89, 0.90)  # 128 loses the most
+    assert combined["label_agreement"] == 0.98 and combined["passed"]

@@ -39,6 +39,8 @@ def flops(config: EncoderConfig, seq_len: int) -> dict[str, int]:
                 enc += 2 * k * L * inner + 2 * L * k * inner
             else:
                 enc += 2 * L * L * inner  # scores and context
+                if layer.sign_match_k:  # the ±1 agreement matrix the keys are chosen by
+                    enc += L * L * inner
         if layer.intermediate_size:
             F = layer.intermediate_size
             enc += L * (_linear_macs(C, F, r.get("up", 0)) + _linear_macs(F, C, r.get("down", 0)))

@@ -50,10 +50,15 @@ class LayerConfig:
     # > 0: token skimming; the block computes only the top ceil(skim_keep · L) tokens of an input of
     # length L, ranked by the skim predictor, and the others keep their hidden states from here on
     skim_keep: float = 0.0
+    # > 0: sign-matching attention (approximate computing); each query attends only to the keys whose
+    # signs agree with its own in the most dimensions, this many of them (ties kept)
+    sign_match_k: int = 0
 
     def __post_init__(self) -> None:
         if self.linformer_k < 0:
             raise ConfigError(f"linformer_k must be non-negative, got {self.linformer_k}")
+        if self.sign_match_k < 0:
+            raise ConfigError(f"sign_match_k must be non-negative, got {self.sign_match_k}")
         if not 0.0 <= self.skim_keep <= 1.0:
             raise ConfigError(f"skim_keep is a share of the tokens in (0, 1], got {self.skim_keep}")
         if self.num_heads < 0 or self.intermediate_size < 0:
@@ -128,6 +133,8 @@ class EncoderConfig:
         if len(self.layers) != self.num_layers:
             raise ConfigError(f"config lists {len(self.layers)} layers but num_layers is {self.num_layers}")
         self._check_linformer()
+        if any(layer.linformer_k and layer.sign_match_k for layer in self.layers):
+            raise ConfigError("a layer cannot have both Linformer and sign-matching attention")
         self._check_skim()
         bad = {name: b for name, b in self.weight_bits.items() if b not in WEIGHT_BITS}
         if bad:

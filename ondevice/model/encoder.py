@@ -133,6 +133,19 @@ def fixed_length(model: nn.Module, length: int) -> nn.Module:
     return model
 
 
+def _sign_match_mask(q: torch.Tensor, k: torch.Tensor, mask: torch.Tensor, top: int) -> torch.Tensor:
+    """Sign-matching attention (approximate computing): per query, the additive mask that keeps only
+    the ``top`` keys whose signs agree with the query's in the most of the D dimensions (ties kept).
+    The agreement is sign(q)·sign(k), a product of ±1 matrices."""
+    agree = torch.sign(q) @ torch.sign(k).transpose(-1, -2) + mask  # (B, H, L, L); padded keys never agree
+    rows = agree.reshape(-1, agree.shape[-1])
+    # the top-k's indices then a gather, over rows of a 2-D view: litert-torch lowers other forms of
+    # top-k to a sort that the TFLite interpreter lacks
+    last = rows.topk(top, dim=-1).indices[:, -1:]
+    threshold = rows.gather(1, last).reshape(*agree.shape[:-1], 1)
+    return (agree < threshold).to(q.dtype) * MASK_VALUE
+
+
 class SelfAttention(nn.Module):
     def __init__(self, config: EncoderConfig, layer: LayerConfig):
         super().__init__()
@@ -145,6 +158,7 @@ class SelfAttention(nn.Module):
         self.value = linear(C, inner, r.get("value", 0))
         self.output = linear(inner, C, r.get("output", 0))
         self.dropout = nn.Dropout(config.dropout)
+        self.sign_match_k = layer.sign_match_k
         # Linformer: this layer's own sequence projection (the layerwise one is the Classifier's).
         sharing = config.linformer_sharing
         self.linformer = None
@@ -176,6 +190,8 @@ class SelfAttention(nn.Module):
         if projection is not None:  # (B, H, k, D) keys and values, (B, 1|H, 1, k) mask
             k, v, mask = projection(k, v, (mask > MASK_VALUE / 2).to(x.dtype).transpose(-1, -2))
         scores = q @ k.transpose(-1, -2) * (1.0 / math.sqrt(self.head_dim)) + mask  # (B, H, L, L or k)
+        if self.sign_match_k and self.sign_match_k < scores.shape[-1]:
+            scores = scores + _sign_match_mask(q, k, mask, self.sign_match_k)
         probs = scores.softmax(dim=-1)
         if key_weight is not None:
             probs = probs * key_weight
