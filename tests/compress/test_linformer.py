@@ -101,7 +101,7 @@ def test_linformer_model_exports_and_verifies(tiny, tiny_data, tmp_path):
         assert a["verification"]["max_abs_logit_diff"] <= 1e-3 and a["verification"]["label_agreement"] == 1.0
     pte = next(a for a in manifest["artifacts"] if a["format"] == "executorch")
     # the sequence projections run inside XNNPACK, not in the portable kernels
-    assert pte["export"]["delegation"]["delegated_flop_share"] > 0.999
+    assert pte["export"]["delegation"]["delegated_flop_share"] > 0.99  # what is left: the padding coverage
     assert "aten.mm" not in pte["export"]["delegation"]["not_delegated"]
 
 

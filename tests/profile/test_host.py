@@ -88,7 +88,7 @@ def _kill_runner_after_first_samples(artifact: Path, sig: int | None) -> threadi
     (``None``: press Ctrl-C in the profiler instead)."""
 
     def watch():
-        deadline = time.time() + 60
+        deadline = time.time() + 600  # the runner may first be compiled, slowly on a loaded machine
         while time.time() < deadline:
             for pid in filter(str.isdigit, os.listdir("/proc")):
                 try:
