@@ -1,7 +1,6 @@
 """`ondevice profile --target host` end to end through the CLI (profiler, host target, runners), and the faults
 it must report in one line."""
 
-import _thread
 import json
 import os
 import shutil
@@ -97,8 +96,8 @@ def _kill_runner_after_first_samples(artifact: Path, sig: int | None) -> threadi
                     continue
                 if str(artifact).encode() in cmd and any(b"ondevice-et-runner" in c for c in cmd):
                     time.sleep(1.5)
-                    if sig is None:
-                        _thread.interrupt_main()
+                    if sig is None:  # Ctrl-C: a real SIGINT, which also wakes a main thread blocked in a wait
+                        os.kill(os.getpid(), signal.SIGINT)
                     else:
                         os.kill(int(pid), sig)
                     return
@@ -127,10 +126,16 @@ def test_a_runner_that_crashes_leaves_a_partial_record(tiny_bundle, tmp_path):
 @pytest.mark.skipif(shutil.which("g++") is None, reason="needs g++ for the native runner")
 def test_an_interrupted_run_keeps_its_samples(tiny_bundle, tmp_path):
     pte = tiny_bundle / "model.fp32.pte"
-    watcher = _kill_runner_after_first_samples(pte, None)
-    out = tmp_path / "results"
-    r = _profile(pte, "--target", "host", "--runner", "native", "--runs", 1_000_000, "--warmup", 0, "--out", out)
-    watcher.join()
+    # Ctrl-C reaches Python's own SIGINT handler in a terminal; an earlier test in this process may
+    # have left another installed, and interrupt_main does nothing under SIG_IGN or SIG_DFL.
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        watcher = _kill_runner_after_first_samples(pte, None)
+        out = tmp_path / "results"
+        r = _profile(pte, "--target", "host", "--runner", "native", "--runs", 1_000_000, "--warmup", 0, "--out", out)
+        watcher.join()
+    finally:
+        signal.signal(signal.SIGINT, previous)
     assert "native runner on model.fp32.pte was interrupted" in _error_line(r)
     (f,) = out.glob("*.json")
     rec = record.load(f)
