@@ -94,11 +94,9 @@ class SequenceProjection(nn.Module):
         Returns projected k and v (B, H, k, D) and the additive mask of the projected keys (B, 1|H, 1, k).
         """
         L = k.shape[-2]
-        if self.key_abs is not None:  # cut to one length by ``fixed_length``
-            E, F_ = self.key, self.value
-        else:
-            E, F_ = self.key[..., :L], None if self.value is None else self.value[..., :L]  # (1|H, k, L)
-        F_ = E if F_ is None else F_
+        fixed = self.key_abs is not None  # already cut to this length by ``fixed_length``
+        E = self.key if fixed else self.key[..., :L]  # (1|H, k, L)
+        F_ = E if self.value is None else self.value if fixed else self.value[..., :L]
         # How much of each projected key comes from tokens, (B, 1|H, k, 1); none at all masks it out.
         # Written with ops XNNPACK runs, so that the mask does not leave and re-enter its partition.
         coverage = self._project(keep, E.abs() if self.key_abs is None else self.key_abs)
@@ -330,6 +328,7 @@ class Classifier(nn.Module):
     def encode(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         """Last hidden states (B, L, C)."""
         live = attention_mask.to(torch.float32)  # (B, L): 1 for the tokens still being computed
+        mask = _additive(live)  # (B, 1, 1, L); rebuilt only when skimming changes ``live``
         x = self.embeddings(input_ids)
         skims = any(layer.skim_keep for layer in self.config.layers)
         want_received = skims and self.config.skim_predictor == "attention"
@@ -337,13 +336,15 @@ class Classifier(nn.Module):
         for block, layer in zip(self.blocks, self.config.layers, strict=True):
             shared = self.linformer if layer.linformer_k else None
             if not layer.skim_keep:
-                out = block(x, _additive(live), shared, received=want_received)
+                out = block(x, mask, shared, received=want_received)
                 x, got = out if want_received else (out, None)
                 received = received if got is None else got
-            elif self.skim_mode == "gumbel" and self.training:
-                x, live = self._skim_gumbel(block, x, live, attention_mask)
+                continue
+            if self.skim_mode == "gumbel" and self.training:
+                x, live = self._skim_gumbel(block, x, live, mask, attention_mask)
             else:
                 x, live, received = self._skim_topk(block, layer.skim_keep, x, live, received, want_received)
+            mask = _additive(live)
         return x
 
     def _skim_topk(self, block: Block, keep: float, x, live, received, want_received: bool):
@@ -380,14 +381,14 @@ class Classifier(nn.Module):
             received = (back @ got.unsqueeze(-1)).squeeze(-1)
         return x, live, received
 
-    def _skim_gumbel(self, block: Block, x, live, attention_mask, temperature: float = 1.0):
+    def _skim_gumbel(self, block: Block, x, live, mask, attention_mask, temperature: float = 1.0):
         """Transkimmer's training-time skimming: every token's keep/skip drawn by Gumbel-softmax (straight-through)."""
         logit = block.skim(x)  # (B, L)
         u = torch.rand_like(logit).clamp(1e-6, 1 - 1e-6)
         soft = torch.sigmoid((logit + u.log() - (1 - u).log()) / temperature)
         keep = (soft > 0.5).to(x.dtype) + soft - soft.detach()
         keep = torch.cat([live[:, :1], (keep * live)[:, 1:]], dim=1)  # [CLS] always stays
-        out = block(x, _additive(live), key_weight=keep[:, None, None, :])
+        out = block(x, mask, key_weight=keep[:, None, None, :])
         x = x + keep.unsqueeze(-1) * (out - x)
         real = attention_mask.to(x.dtype)
         self.skim_kept.append((keep * real).sum() / real.sum())

@@ -40,3 +40,29 @@ def tiny_inputs(tiny):
 
     ids, mask = tiny.tokenizer(["a gripping , funny film", "it is dull", ""], max_length=24)
     return torch.as_tensor(ids), torch.as_tensor(mask)
+
+
+@pytest.fixture
+def export_verified(tiny_data, tmp_path):
+    """``export_verified(checkpoint)``: a host fp32 export in every format at lengths 16 and 32, verified
+    on the tiny data; asserts it succeeded and that every artifact matches PyTorch; returns the manifest."""
+    import json
+
+    from click.testing import CliRunner
+
+    from ondevice.cli import cli
+
+    def run(ck):
+        r = CliRunner().invoke(
+            cli,
+            ["export", str(ck), "--target", "host", "--format", "executorch,tflite,onnx", "--quantize", "fp32"]
+            + ["--seq-len", "16,32", "--data", str(tiny_data), "--out", str(tmp_path / "bundle"), "--json"],
+        )
+        assert r.exit_code == 0, r.output
+        manifest = json.loads(r.stdout)
+        assert {a["format"] for a in manifest["artifacts"]} == {"executorch", "tflite", "onnx"}
+        for a in manifest["artifacts"]:
+            assert a["verification"]["max_abs_logit_diff"] <= 1e-3 and a["verification"]["label_agreement"] == 1.0
+        return manifest
+
+    return run

@@ -87,18 +87,10 @@ def test_bad_linformer_config_is_refused(tiny, kwargs, message):
         compress_(tiny.model, LinformerConfig(**kwargs))
 
 
-def test_linformer_model_exports_and_verifies(tiny, tiny_data, tmp_path):
+def test_linformer_model_exports_and_verifies(tiny, tmp_path, export_verified):
     compress_(tiny.model, LinformerConfig(k=8, n=32, sharing="headwise"))
     ck = save_checkpoint(tiny, tmp_path / "ck")
-    r = CliRunner().invoke(
-        cli,
-        ["export", str(ck), "--target", "host", "--format", "executorch,tflite,onnx", "--quantize", "fp32"]
-        + ["--seq-len", "16,32", "--data", str(tiny_data), "--out", str(tmp_path / "bundle"), "--json"],
-    )
-    assert r.exit_code == 0, r.output
-    manifest = json.loads(r.stdout)
-    for a in manifest["artifacts"]:
-        assert a["verification"]["max_abs_logit_diff"] <= 1e-3 and a["verification"]["label_agreement"] == 1.0
+    manifest = export_verified(ck)
     pte = next(a for a in manifest["artifacts"] if a["format"] == "executorch")
     # the sequence projections run inside XNNPACK, not in the portable kernels
     assert pte["export"]["delegation"]["delegated_flop_share"] > 0.99  # what is left: the padding coverage

@@ -1,12 +1,8 @@
 """Sign-matching attention: keys chosen by sign agreement, no change when k covers every key, export parity."""
 
-import json
-
 import pytest
 import torch
-from click.testing import CliRunner
 
-from ondevice.cli import cli
 from ondevice.compress import compress_
 from ondevice.compress.linformer import LinformerConfig
 from ondevice.compress.sign_match import SignMatchConfig
@@ -65,14 +61,6 @@ def test_sign_match_with_linformer_is_refused(tiny):
         compress_(tiny.model, SignMatchConfig(k=4))
 
 
-def test_sign_match_model_exports_and_verifies(tiny, tiny_data, tmp_path):
+def test_sign_match_model_exports_and_verifies(tiny, tmp_path, export_verified):
     compress_(tiny.model, SignMatchConfig(k=6))
-    ck = save_checkpoint(tiny, tmp_path / "ck")
-    r = CliRunner().invoke(
-        cli,
-        ["export", str(ck), "--target", "host", "--format", "executorch,tflite,onnx", "--quantize", "fp32"]
-        + ["--seq-len", "16,32", "--data", str(tiny_data), "--out", str(tmp_path / "bundle"), "--json"],
-    )
-    assert r.exit_code == 0, r.output
-    for a in json.loads(r.stdout)["artifacts"]:
-        assert a["verification"]["max_abs_logit_diff"] <= 1e-3 and a["verification"]["label_agreement"] == 1.0
+    export_verified(save_checkpoint(tiny, tmp_path / "ck"))

@@ -170,20 +170,11 @@ def test_skim_recipe_trains_predictors_with_gumbel_softmax(tiny_bert_dir, tiny_d
 
 
 @pytest.mark.parametrize("predictor, keep", [("learned", "[0.5, 0.25]"), ("attention", "[0, 0.25]")])
-def test_skimming_model_exports_and_verifies(tiny, tiny_data, tmp_path, predictor, keep):
+def test_skimming_model_exports_and_verifies(tiny, tmp_path, export_verified, predictor, keep):
     compress_(tiny.model, SkimConfig(keep=json.loads(keep), predictor=predictor, train=False))
     _spread_predictors(tiny.model)
     ck = save_checkpoint(tiny, tmp_path / "ck")
-    r = CliRunner().invoke(
-        cli,
-        ["export", str(ck), "--target", "host", "--format", "executorch,tflite,onnx", "--quantize", "fp32"]
-        + ["--seq-len", "16,32", "--data", str(tiny_data), "--out", str(tmp_path / "bundle"), "--json"],
-    )
-    assert r.exit_code == 0, r.output
-    manifest = json.loads(r.stdout)
-    assert {a["format"] for a in manifest["artifacts"]} == {"executorch", "tflite", "onnx"}
-    for a in manifest["artifacts"]:
-        assert a["verification"]["max_abs_logit_diff"] <= 1e-3 and a["verification"]["label_agreement"] == 1.0
+    manifest = export_verified(ck)
     pte = next(a for a in manifest["artifacts"] if a["format"] == "executorch")
     assert pte["export"]["delegation"]["delegated_flop_share"] > 0.99  # gathers and scatters are matmuls
 
