@@ -24,6 +24,7 @@ from converters.common import (
     check_inputs,
     example_inputs,
     low_precision_linears,
+    low_precision_tables,
     run_rows,
     write_atomic,
 )
@@ -34,22 +35,56 @@ from ondevice.model.encoder import fixed_length
 _BOOKKEEPING = {"getitem", "alloc", "executorch_call_delegate"}
 
 
+class _LayerNormForXnnpack(torch.nn.Module):
+    """LayerNorm from ops XNNPACK runs: the means over the features as fully-connected layers with one
+    output. The XNNPACK partitioner takes no layer norm, and each one left to the portable kernels
+    splits the delegated graph, twice per block."""
+
+    def __init__(self, norm: torch.nn.LayerNorm):
+        super().__init__()
+        (C,) = norm.normalized_shape
+        self.register_buffer("average", torch.full((1, C), 1.0 / C))
+        self.weight, self.bias, self.eps = norm.weight, norm.bias, norm.eps
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        d = x - torch.nn.functional.linear(x, self.average)
+        var = torch.nn.functional.linear(d * d, self.average)
+        return d * torch.rsqrt(var + self.eps) * self.weight + self.bias
+
+
+def _delegable_norms(model: torch.nn.Module) -> None:
+    for m in list(model.modules()):
+        for child_name, child in list(m.named_children()):
+            if isinstance(child, torch.nn.LayerNorm) and len(child.normalized_shape) == 1:
+                setattr(m, child_name, _LayerNormForXnnpack(child))
+
+
 def _quantize_tables(model: torch.nn.Module) -> None:
-    from torchao.quantization.granularity import PerAxis
+    """Embedding tables with int8 weights, one scale per row; tables that mixed precision puts at 4 bits
+    with one scale per group (ExecuTorch's embedding_4bit kernel)."""
+    from torchao.quantization.granularity import PerAxis, PerGroup
     from torchao.quantization.quant_api import IntxWeightOnlyConfig, quantize_
 
+    low = low_precision_tables(model)
     # The token-type table is read by row index in the graph, which quantized tensors do not support;
     # it holds only two rows.
     quantize_(
         model,
         IntxWeightOnlyConfig(weight_dtype=torch.int8, granularity=PerAxis(0)),
-        lambda m, fqn: isinstance(m, torch.nn.Embedding) and "token_type" not in fqn,
+        lambda m, fqn: isinstance(m, torch.nn.Embedding) and "token_type" not in fqn and fqn not in low,
     )
+    for fqn, (bits, group) in low.items():
+        config = IntxWeightOnlyConfig(
+            weight_dtype=getattr(torch, f"int{bits}"),
+            granularity=PerGroup(group) if group else PerAxis(0),
+        )
+        quantize_(model, config, lambda m, name, fqn=fqn: name == fqn)
 
 
 def _prepare(model: torch.nn.Module, opts: ExportOptions) -> dict[str, torch.export.ExportedProgram]:
     """One exported program per sequence length, named as the .pte's methods."""
     model = copy.deepcopy(model).eval()
+    _delegable_norms(model)
     if opts.quantize == "fp32":
         return {
             opts.entry_point(n, "forward"): torch.export.export(fixed_length(model, n), example_inputs(opts, n))
@@ -76,7 +111,7 @@ def _prepare(model: torch.nn.Module, opts: ExportOptions) -> dict[str, torch.exp
             opts.entry_point(n, "forward"): torch.export.export(fixed_length(model, n), example_inputs(opts, n))
             for n in opts.seq_lens
         }
-    if low_precision_linears(model):
+    if low_precision_linears(model) or low_precision_tables(model):
         raise ExportError("4-bit weights (mixed precision) are exported with --quantize int8-dynamic only")
     # int8-static: activation ranges are calibrated for each length on its own
     _quantize_tables(model)

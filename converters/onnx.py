@@ -20,6 +20,7 @@ from converters.common import (
     check_inputs,
     example_inputs,
     low_precision_linears,
+    low_precision_tables,
     write_atomic,
 )
 from ondevice.errors import ArtifactError, ExportError
@@ -114,8 +115,8 @@ def export(model: torch.nn.Module, path: Path, opts: ExportOptions) -> dict:
         "dynamic_sequence_axis": len(opts.seq_lens) > 1,
         "entry_points": {str(n): "main" for n in opts.seq_lens},
     }
-    if opts.quantize != "fp32" and low_precision_linears(model):
-        facts["mixed_precision"] = "not applied: ONNX Runtime's quantizers store every linear in 8 bits here"
+    if opts.quantize != "fp32" and (low_precision_linears(model) or low_precision_tables(model)):
+        facts["mixed_precision"] = "not applied: ONNX Runtime's quantizers store every weight in 8 bits here"
     return facts
 
 

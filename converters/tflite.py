@@ -27,6 +27,7 @@ from converters.common import (
     check_inputs,
     example_inputs,
     low_precision_linears,
+    low_precision_tables,
     run_rows,
     write_atomic,
 )
@@ -67,9 +68,15 @@ def scope_pattern(model: torch.nn.Module, name: str) -> str:
     return f"^(?:{not_linear};+)*?(?:[^;]*/)?" + re.escape("/".join(steps)) + ";"
 
 
-def _quantize(fp32: bytes, opts: ExportOptions, low: dict[str, tuple[int, int]] | None = None) -> bytes:
-    """``low``: mixed precision, {scope regex: (bits, group size or 0)} for linears below 8 bits."""
-    low = low or {}
+def _quantize(
+    fp32: bytes,
+    opts: ExportOptions,
+    low: dict[str, tuple[int, int]] | None = None,
+    low_tables: dict[str, tuple[int, int]] | None = None,
+) -> bytes:
+    """``low``, ``low_tables``: mixed precision, {scope regex: (bits, group size or 0)} for the linears
+    and the embedding tables below 8 bits."""
+    low, low_tables = low or {}, low_tables or {}
     from ai_edge_quantizer import quantizer, recipe
 
     with tempfile.TemporaryDirectory() as d:
@@ -78,9 +85,11 @@ def _quantize(fp32: bytes, opts: ExportOptions, low: dict[str, tuple[int, int]] 
         qt = quantizer.Quantizer(str(src))
         if opts.quantize == "int8-dynamic":
             rules = recipe.dynamic_wi8_afp32()
-            for pattern, (bits, group) in low.items():  # mixed precision: later rules win
+            low_ops = [(p, bg, "FULLY_CONNECTED") for p, bg in low.items()]
+            low_ops += [(p, bg, "EMBEDDING_LOOKUP") for p, bg in low_tables.items()]
+            for pattern, (bits, group), op in low_ops:  # mixed precision: later rules win
                 base = recipe.dynamic_wi4b32_afp32()[0] if group == 32 else recipe.dynamic_wi4c_afp32()[0]
-                rule = dict(base, operation="FULLY_CONNECTED", regex=pattern)
+                rule = dict(base, operation=op, regex=pattern)
                 rule["op_config"] = dict(rule["op_config"])
                 rule["op_config"]["weight_tensor_config"] = dict(
                     rule["op_config"]["weight_tensor_config"], num_bits=bits
@@ -127,14 +136,19 @@ def _quiet():
 
 def export(model: torch.nn.Module, path: Path, opts: ExportOptions) -> dict:
     """Convert to .tflite (and quantize); returns facts for the manifest."""
-    low = low_precision_linears(model)
-    if low and opts.quantize == "int8-static":
+    low, low_tables = low_precision_linears(model), low_precision_tables(model)
+    if (low or low_tables) and opts.quantize == "int8-static":
         raise ExportError("4-bit weights (mixed precision) are exported with --quantize int8-dynamic only")
     try:
         with _quiet():
             data = _convert_fp32(model, opts)
             if opts.quantize != "fp32":
-                data = _quantize(data, opts, {scope_pattern(model, name): bg for name, bg in low.items()})
+                data = _quantize(
+                    data,
+                    opts,
+                    {scope_pattern(model, name): bg for name, bg in low.items()},
+                    {scope_pattern(model, name): bg for name, bg in low_tables.items()},
+                )
     except ExportError:
         raise
     except Exception as e:  # the converters raise many exception types

@@ -30,6 +30,7 @@ class MixedPrecisionConfig:
     bits: int = 4  # the low precision
     group_size: int = 32  # input features per 4-bit scale
     calibration_size: int = 512
+    embedding_bits: int = 8  # the word-embedding table's width: 8, or 4 (half of MiniLM's weights)
 
     def __post_init__(self) -> None:
         low = sorted(b for b in WEIGHT_BITS if b < 8)
@@ -37,6 +38,11 @@ class MixedPrecisionConfig:
             raise ConfigError(
                 f"mixed_precision: bits must be one of {', '.join(map(str, low))} (the weight widths the "
                 f"XNNPACK and LiteRT kernels run below 8), got {self.bits!r}"
+            )
+        if self.embedding_bits not in WEIGHT_BITS:
+            raise ConfigError(
+                f"mixed_precision: embedding_bits must be one of {', '.join(map(str, WEIGHT_BITS))}, "
+                f"got {self.embedding_bits!r}"
             )
         if not 0 < self.size_budget <= 1:
             raise ConfigError(f"mixed_precision: size_budget is a share in (0, 1], got {self.size_budget}")
@@ -53,6 +59,14 @@ def encoder_linears(model) -> dict[str, nn.Linear]:
     }
 
 
+def word_table(model) -> tuple[str, nn.Embedding]:
+    """The word-embedding table and its module name (the (vocab, r) factor when it is factorized)."""
+    name, m = "embeddings.word", model.embeddings.word
+    if not isinstance(m, nn.Embedding):
+        name, m = name + ".table", m.table
+    return name, m
+
+
 def fake_quantize(weight: torch.Tensor, bits: int, group_size: int) -> torch.Tensor:
     """``weight`` rounded to ``bits`` bits, symmetric, one scale per group of input features."""
     out_f, in_f = weight.shape
@@ -64,13 +78,14 @@ def fake_quantize(weight: torch.Tensor, bits: int, group_size: int) -> torch.Ten
 
 
 @contextmanager
-def _rounded(linear: nn.Linear, bits: int, group_size: int):
-    original = linear.weight.data
-    linear.weight.data = fake_quantize(original, bits, group_size)
+def _rounded(module: nn.Linear | nn.Embedding, bits: int, group_size: int):
+    """``module``'s weight rounded to ``bits`` bits per group of a row's entries, for the ``with`` body."""
+    original = module.weight.data
+    module.weight.data = fake_quantize(original, bits, group_size)
     try:
         yield
     finally:
-        linear.weight.data = original
+        module.weight.data = original
 
 
 @torch.no_grad()
@@ -91,7 +106,8 @@ def apply_mixed_precision(model, cfg: MixedPrecisionConfig, calibration=None, **
     linears = encoder_linears(model)
     if not linears:
         raise ConfigError("mixed_precision: the model has no encoder linears")
-    scores = precision_significance(model, calibration, cfg.bits, cfg.group_size)
+    # A budget of 1 keeps every linear at 8 bits: nothing to score.
+    scores = precision_significance(model, calibration, cfg.bits, cfg.group_size) if cfg.size_budget < 1 else {}
     size = {name: m.weight.numel() for name, m in linears.items()}  # bytes at int8
     total = sum(size.values())
     target = cfg.size_budget * total
@@ -103,10 +119,19 @@ def apply_mixed_precision(model, cfg: MixedPrecisionConfig, calibration=None, **
             break
         low[name] = cfg.bits
         current -= size[name] * (8 - cfg.bits) / 8
+    report = {}
+    if cfg.embedding_bits < 8:
+        table, module = word_table(model)
+        with torch.no_grad():
+            base = _loss(model, calibration)
+            with _rounded(module, cfg.embedding_bits, module.embedding_dim):  # one scale per row
+                report["embedding_loss_rise"] = round(_loss(model, calibration) - base, 5)
+        low[table] = cfg.embedding_bits
     model.config.weight_bits = dict(sorted(low.items()))
     model.config.weight_group_size = cfg.group_size
     return {
         "low_precision": sorted(low),
         "linear_bytes_share": round(current / total, 4),
         "loss_rise": {n: round(s, 5) for n, s in sorted(scores.items(), key=lambda kv: kv[1])},
+        **report,
     }

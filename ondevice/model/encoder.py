@@ -144,6 +144,13 @@ def _sign_match_mask(q: torch.Tensor, k: torch.Tensor, mask: torch.Tensor, top: 
     return (agree < threshold).to(q.dtype) * MASK_VALUE
 
 
+def _bmm(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """(B, H, n, k) @ (B, H, k, m) as one 3-D batched matmul. A 4-D matmul decomposes into expand copies
+    that XNNPACK does not take, and each one splits the delegated graph."""
+    out = torch.bmm(a.reshape(-1, *a.shape[-2:]), b.reshape(-1, *b.shape[-2:]))
+    return out.view(*a.shape[:-1], b.shape[-1])
+
+
 class SelfAttention(nn.Module):
     def __init__(self, config: EncoderConfig, layer: LayerConfig):
         super().__init__()
@@ -187,14 +194,14 @@ class SelfAttention(nn.Module):
         projection = self.linformer or shared
         if projection is not None:  # (B, H, k, D) keys and values, (B, 1|H, 1, k) mask
             k, v, mask = projection(k, v, (mask > MASK_VALUE / 2).to(x.dtype).transpose(-1, -2))
-        scores = q @ k.transpose(-1, -2) * (1.0 / math.sqrt(self.head_dim)) + mask  # (B, H, L, L or k)
+        scores = _bmm(q, k.transpose(-1, -2)) * (1.0 / math.sqrt(self.head_dim)) + mask  # (B, H, L, L or k)
         if self.sign_match_k and self.sign_match_k < scores.shape[-1]:
             scores = scores + _sign_match_mask(q, k, mask, self.sign_match_k)
         probs = scores.softmax(dim=-1)
         if key_weight is not None:
             probs = probs * key_weight
             probs = probs / probs.sum(dim=-1, keepdim=True).clamp(min=1e-9)
-        ctx = self.dropout(probs) @ v  # (B, H, L, D)
+        ctx = _bmm(self.dropout(probs), v)  # (B, H, L, D)
         if self.head_gate is not None:
             ctx = ctx * self.head_gate.view(1, -1, 1, 1)
         ctx = ctx.transpose(1, 2).reshape(B, L, self.num_heads * self.head_dim)  # (B, L, H*D)

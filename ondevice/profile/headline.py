@@ -77,8 +77,13 @@ def markdown(data: dict, plot_path: str | None = None) -> str:
         f"{settings.get('threads', m.get('threads'))} threads, batch 1, on {data['created'][:10]}; "
         f"{settings.get('runs', '?')} timed runs per artifact in the fixed regimes after "
         f"{settings.get('warmup', '?')} warm-up runs, repetitions interleaved in one process. Reproduce with "
-        f"`{data.get('command', 'python benchmarks/headline.py')}`"
+        f"`{data.get('command', 'python benchmarks/headline.py').strip()}`"
         + (f" (timing: {s['timing'] / 60:.0f} minutes" if "timing" in s else " (")
+        + (
+            f"; the whole run, memory probes and the emulated table included: {s['total'] / 60:.0f} minutes"
+            if "total" in s and "emulated" in data
+            else ""
+        )
         + (f"; building what it times: {sum(s['build'].values()) / 60:.0f} minutes" if s.get("build") else "")
         + " on this machine)."
     )
@@ -166,11 +171,28 @@ def emulated_markdown(em: dict) -> list[str]:
     out.append(em.get("note", ""))
     out.append("")
     ref = em["reference"]
-    out.append(f"| | p50 relative to {ref} |")
-    out.append("|---|---|")
-    base = next(r for r in em["runs"] if r["name"] == ref)["p50_ms"]
+    timed = [r for r in em["runs"] if "p50_ms" in r]
+    base = next((r["p50_ms"] for r in timed if r["name"] == ref), None)
+    if base is None:
+        out.append(f"The reference, {ref}, did not run under emulation, so there are no ratios.")
+        out.append("")
+        return out
+    out.append(f"| | {em.get('regime', 'fixed-128')}: speed relative to {ref} | logits vs the host's |")
+    out.append("|---|---|---|")
     for r in em["runs"]:
-        out.append(f"| {r['name']} | {r['p50_ms'] / base:.2f} |")
+        if "p50_ms" not in r:
+            why = r.get("error", "unknown").removeprefix("Error: ").split("; record: ")[0]
+            out.append(f"| {r['name']} | not timed: {why} | |")
+            continue
+        match = r.get("logits_match_host")
+        diff = r.get("max_abs_diff_vs_host")
+        if match is None:
+            check = "not compared"
+        else:
+            check = ("match" if match else "differ") + (f" (max {diff:.1e})" if diff is not None else "")
+            if not match and r.get("same_label_as_host") is not None:
+                check += ", same label" if r["same_label_as_host"] else ", other label"
+        out.append(f"| {r['name']} | {base / r['p50_ms']:.2f}x | {check} |")
     out.append("")
     return out
 

@@ -141,8 +141,8 @@ def plan(artifacts: list[Artifact], target: Target, opts: Options) -> list[Job]:
             if n is not None and a.seq_lens and n not in a.seq_lens:
                 raise ProfileError(f"{a.path.name} has sequence lengths {', '.join(map(str, a.seq_lens))}, not {n}")
             method = _entry_point(a.format, a.seq_lens, n) if n and a.seq_lens else None
-            if method is None and n is not None and a.format == "onnx":
-                method = f"forward_{n}"
+            if method is None and n is not None and a.format in ("onnx", "tflite"):
+                method = f"forward_{n}"  # a file without a manifest: its runner finds the graph for n tokens
             for r in runners:
                 jobs.append(
                     Job(

@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import resource
 import sys
 import tempfile
@@ -94,18 +95,33 @@ def _open_tflite(path: str, method: str | None, threads: int, ids: list[int]):
         raise RunnerFailure(f"{path}: LiteRT cannot load it: {str(e).splitlines()[0]}") from None
     if not signatures:
         raise RunnerFailure(f"{path}: has no signatures")
-    name = method or min(signatures, key=lambda n: signatures[n][1]["input_ids"]["shape"][1])
+    # Inputs by name, or positionally (args_0, args_1) for a model converted from positional arguments.
+    names = {}
+    for sig, (_, details) in signatures.items():
+        if set(details) == {"input_ids", "attention_mask"}:
+            names[sig] = ("input_ids", "attention_mask")
+        elif set(details) == {"args_0", "args_1"}:
+            names[sig] = ("args_0", "args_1")
+        else:
+            raise RunnerFailure(f"{path}: expected inputs input_ids and attention_mask, found {sorted(details)}")
+
+    def length(sig: str) -> int:
+        return int(signatures[sig][1][names[sig][0]]["shape"][1])
+
+    name = method or min(signatures, key=length)
+    wanted = re.fullmatch(r"forward_(\d+)", name)
+    if name not in signatures and wanted:  # "forward_<L>": the signature that takes L tokens, by any name
+        name = next((sig for sig in signatures if length(sig) == int(wanted.group(1))), name)
     if name not in signatures:
         raise RunnerFailure(f"{path}: no signature {name!r}; it has {', '.join(sorted(signatures))}")
     runner, details = signatures[name]
-    if set(details) != {"input_ids", "attention_mask"}:
-        raise RunnerFailure(f"{path}: expected inputs input_ids and attention_mask, found {sorted(details)}")
-    seq_len = int(details["input_ids"]["shape"][1])
-    input_ids, mask = _inputs(np, seq_len, ids, details["input_ids"]["dtype"])
+    ids_name, mask_name = names[name]
+    seq_len = length(name)
+    input_ids, mask = _inputs(np, seq_len, ids, details[ids_name]["dtype"])
     out_details = next(iter(runner.get_output_details().values()))
 
     def run():
-        logits = next(iter(runner(input_ids=input_ids, attention_mask=mask).values()))
+        logits = next(iter(runner(**{ids_name: input_ids, mask_name: mask}).values()))
         if logits.dtype != np.float32:  # a full-integer model's int8 logits
             q = out_details["quantization_parameters"]
             logits = (logits.astype(np.float32) - int(q["zero_points"][0])) * float(q["scales"][0])

@@ -48,3 +48,35 @@ def test_stock_export_takes_any_length(fmt, quantize, reference, tmp_path):
             assert np.abs(got - want).max() < 0.1 * max(1.0, np.abs(want).max())
         else:
             assert np.abs(got - want).max() < FP32_TOL
+
+
+def test_profile_runs_a_stock_tflite_at_the_asked_length(tmp_path):
+    """Stock LiteRT artifacts have positional inputs (args_0, args_1) and one signature per length under
+    names of their own; `ondevice profile --seq-len` finds the right one and computes its logits."""
+    import json
+
+    from click.testing import CliRunner
+
+    from ondevice.cli import cli
+    from ondevice.profile.profiler import DEFAULT_IDS
+
+    torch.manual_seed(0)
+    config = EncoderConfig(
+        vocab_size=30522, hidden_size=32, num_layers=1, num_heads=2, intermediate_size=64, num_labels=2,
+        architecture="bert",
+    )  # fmt: skip
+    model = TransformersClassifier(Classifier(config).eval()).eval()
+    path = stock.EXPORTERS["tflite"](model, tmp_path / "stock.tflite", False)
+    r = CliRunner().invoke(
+        cli,
+        ["profile", str(path), "--target", "host", "--seq-len", "64", "--runs", "2", "--warmup", "0"]
+        + ["--out", str(tmp_path / "records"), "--json"],
+    )
+    assert r.exit_code == 0, r.output
+    (rec,) = json.loads(r.stdout)["records"]
+    assert rec["settings"]["seq_len"] == 64 and rec["settings"]["method"] == "seq64"
+    ids = np.zeros((1, 64), dtype=np.int64)
+    ids[0, : len(DEFAULT_IDS)] = DEFAULT_IDS
+    with torch.no_grad():
+        expected = model(torch.from_numpy(ids), torch.from_numpy((ids > 0).astype(np.int64))).numpy()[0]
+    assert np.abs(np.array(rec["outputs"]["logits"]) - expected).max() <= FP32_TOL

@@ -56,6 +56,43 @@ def test_budget_is_met_with_the_fewest_layers(tiny, calibration, tmp_path):
 def test_a_width_the_runtimes_cannot_run_is_refused(bits):
     with pytest.raises(ConfigError, match=f"bits must be one of 4 .*got {bits}"):
         MixedPrecisionConfig(bits=bits)
+    with pytest.raises(ConfigError, match="embedding_bits must be one of 4, 8"):
+        MixedPrecisionConfig(embedding_bits=bits if bits != 8 else 16)
+
+
+def test_a_4bit_word_table_exports_at_half_the_int8_size_and_verifies(tiny, tiny_data, calibration, tmp_path):
+    plain = save_checkpoint(tiny, tmp_path / "plain")
+    report = compress_(tiny.model, MixedPrecisionConfig(size_budget=1.0, embedding_bits=4), calibration=calibration)
+    assert tiny.model.config.weight_bits == {"embeddings.word": 4}  # a budget of 1: every linear stays at 8
+    assert report["embedding_loss_rise"] != 0
+    table = save_checkpoint(tiny, tmp_path / "table")
+    sizes, notes = {}, {}
+    for name, ck in (("plain", plain), ("table", table)):
+        r = CliRunner().invoke(
+            cli,
+            ["export", str(ck), "--target", "host", "--format", "executorch,tflite,onnx", "--quantize"]
+            + ["int8-dynamic", "--seq-len", "32", "--data", str(tiny_data), "--out", str(tmp_path / f"b-{name}")]
+            + ["--json", "--min-agreement", "0.9", "--max-accuracy-drop", "0.1"],
+        )
+        assert r.exit_code == 0, r.output
+        for a in json.loads(r.stdout)["artifacts"]:
+            sizes[(name, a["format"])] = a["size_bytes"]
+            notes[(name, a["format"])] = a.get("export", {}).get("mixed_precision")
+            assert a["verification"]["label_agreement"] >= 0.9
+    vocab, hidden = tiny.model.embeddings.word.weight.shape
+    for fmt in ("executorch", "tflite"):  # half a byte saved per weight, less at most a 4-byte scale per 32
+        saved = sizes[("plain", fmt)] - sizes[("table", fmt)]
+        assert saved > vocab * hidden * (0.5 - 4 / 32), (fmt, sizes)
+    assert sizes[("plain", "onnx")] == pytest.approx(sizes[("table", "onnx")], rel=1e-3)
+    assert "not applied" in notes[("table", "onnx")]
+
+
+def test_a_factorized_word_table_is_the_one_put_at_4_bits(tiny, calibration):
+    from ondevice.compress.lowrank import LowRankConfig
+
+    compress_(tiny.model, LowRankConfig(embedding_rank=16), calibration=calibration)
+    compress_(tiny.model, MixedPrecisionConfig(size_budget=1.0, embedding_bits=4), calibration=calibration)
+    assert tiny.model.config.weight_bits == {"embeddings.word.table": 4}
 
 
 def test_config_with_unsupported_weight_bits_is_refused():

@@ -35,6 +35,19 @@ def test_result_has_every_tool_regime_and_field(result):
     assert {"machine", "versions", "goals"} <= set(result)
 
 
+def test_result_has_the_emulated_arm64_table_of_the_same_artifacts(result):
+    em = result["emulated"]
+    assert em["target"] == "linux-arm64-qemu"
+    host = {r["name"] for r in result["runs"] if r["tool"] != "pytorch-eager"}
+    assert {r["name"] for r in em["runs"]} == host
+    timed = [r for r in em["runs"] if "p50_ms" in r]
+    assert any(r["name"] == em["reference"] for r in timed)
+    for r in timed:
+        assert r["p50_ms"] > 0 and r["samples_ms"]
+        assert r["logits_match_host"] is not None
+    assert all(r["logits_match_host"] for r in timed if "fp32" in r["name"])  # fp32 must compute the host's logits
+
+
 def test_report_writes_readme_section_and_plot(tmp_path, result):
     readme = tmp_path / "README.md"
     readme.write_text(
@@ -93,3 +106,30 @@ def test_readme_needs_a_headline_result(tmp_path):
     )
     assert out.exit_code != 0 and "--readme takes a headline" in out.output
     assert not (tmp_path / "R.md").exists()
+
+
+def test_emulated_table_shows_ratios_and_the_host_check_but_no_times():
+    em = {
+        "target": "linux-arm64-qemu",
+        "reference": "onnxruntime fp32",
+        "regime": "fixed-128",
+        "note": "emulated",
+        "runs": [
+            {"name": "onnxruntime fp32", "p50_ms": 4000.0, "logits_match_host": True, "max_abs_diff_vs_host": 2e-6},
+            {
+                "name": "ondevice base int8 .pte",
+                "p50_ms": 1000.0,
+                "logits_match_host": False,
+                "max_abs_diff_vs_host": 0.31,
+                "same_label_as_host": True,
+            },
+            {"name": "litert stock int8", "error": "Error: the runner crashed; record: /tmp/x.json"},
+        ],
+    }
+    text = "\n".join(headline.emulated_markdown(em))
+    assert "| ondevice base int8 .pte | 4.00x | differ (max 3.1e-01), same label |" in text
+    assert "| onnxruntime fp32 | 1.00x | match (max 2.0e-06) |" in text
+    assert "| litert stock int8 | not timed: the runner crashed | |" in text
+    assert "4000" not in text and "1000" not in text and " ms" not in text
+    em["runs"] = em["runs"][1:]
+    assert "did not run under emulation, so there are no ratios" in "\n".join(headline.emulated_markdown(em))
