@@ -156,5 +156,5 @@ def low_precision_linears(model: torch.nn.Module) -> dict[str, tuple[int, int]]:
 
 
 def low_precision_tables(model: torch.nn.Module) -> dict[str, tuple[int, int]]:
-    """Mixed precision: {embedding table's module name: (bits, group size or 0)} for tables below 8 bits."""
+    """Mixed precision: {embedding table's module name: (bits, 0)} for tables below 8 bits (one scale per row)."""
     return _low_bits(model, torch.nn.Embedding)

@@ -61,8 +61,8 @@ def _delegable_norms(model: torch.nn.Module) -> None:
 
 def _quantize_tables(model: torch.nn.Module) -> None:
     """Embedding tables with int8 weights, one scale per row; tables that mixed precision puts at 4 bits
-    with one scale per group (ExecuTorch's embedding_4bit kernel)."""
-    from torchao.quantization.granularity import PerAxis, PerGroup
+    also with one scale per row (ExecuTorch's embedding_4bit kernel)."""
+    from torchao.quantization.granularity import PerAxis
     from torchao.quantization.quant_api import IntxWeightOnlyConfig, quantize_
 
     low = low_precision_tables(model)
@@ -73,11 +73,8 @@ def _quantize_tables(model: torch.nn.Module) -> None:
         IntxWeightOnlyConfig(weight_dtype=torch.int8, granularity=PerAxis(0)),
         lambda m, fqn: isinstance(m, torch.nn.Embedding) and "token_type" not in fqn and fqn not in low,
     )
-    for fqn, (bits, group) in low.items():
-        config = IntxWeightOnlyConfig(
-            weight_dtype=getattr(torch, f"int{bits}"),
-            granularity=PerGroup(group) if group else PerAxis(0),
-        )
+    for fqn, (bits, _) in low.items():
+        config = IntxWeightOnlyConfig(weight_dtype=getattr(torch, f"int{bits}"), granularity=PerAxis(0))
         quantize_(model, config, lambda m, name, fqn=fqn: name == fqn)
 
 

@@ -7,6 +7,8 @@ the runtimes' 4-bit kernels store them). The least significant linears per byte 
 until the encoder's linear weights fit ``size_budget`` (a share of their int8 size). The choice is
 recorded in ``model.config.weight_bits``; the model itself stays float, and the ExecuTorch and
 TFLite converters quantize those linears to 4 bits when exporting with ``int8-dynamic``.
+``embedding_bits = 4`` also records the word-embedding table (half of MiniLM's weights) at 4 bits,
+one scale per row, whatever the budget.
 """
 
 from __future__ import annotations
