@@ -157,7 +157,7 @@ def plan(artifacts: list[Artifact], target: Target, opts: Options) -> list[Job]:
                         runs=opts.runs or target.runs,
                         cpus=target.cpus,
                         # Per-operator times come from extra runs: one is enough where each takes seconds.
-                        profile_ops=(1 if target.emulated else 3) if r == "python" and a.format != "tflite" else 0,
+                        profile_ops=(1 if target.emulated else 3) if r == "python" else 0,
                     )
                 )
     return jobs

@@ -12,7 +12,8 @@ Command line and output are those of the native ExecuTorch runner (``cpp/runner.
 object on stdout with samples_ms, load_ms, first_inference_ms, peak_rss_bytes, logits, method and
 seq_len, or ``{"error": "..."}`` and exit status 1 (2 for a bad command line). ``--profile-ops N`` adds
 ``operators`` (per-operator times per inference, from N separate runs after the timed ones) where the
-runtime offers them (ONNX Runtime's profiler, ExecuTorch's ETDump read by its Inspector). Progress
+runtime offers them (ONNX Runtime's profiler, ExecuTorch's ETDump read by its Inspector, LiteRT's profiler
+through its C library: ``litert_ops.py``). Progress
 lines on stderr as each figure is measured (``ondevice: sample_ms=F``), as the native runner prints them.
 """
 
@@ -127,8 +128,19 @@ def _open_tflite(path: str, method: str | None, threads: int, ids: list[int]):
             logits = (logits.astype(np.float32) - int(q["zero_points"][0])) * float(q["scales"][0])
         return logits
 
+    def operators(runs: int) -> dict | None:
+        # LiteRT's profiler on a second, compiled copy of the model (the timed interpreter carries no tracing).
+        try:
+            import litert_ops  # beside this file when it runs as a script
+        except ImportError:
+            from ondevice.profile import litert_ops
+        try:
+            return litert_ops.operators(path, name, {ids_name: input_ids, mask_name: mask}, threads, runs)
+        except (OSError, AttributeError, litert_ops.LiteRtError) as e:  # a LiteRT without this C API
+            return {"source": "litert profiler", "runs": runs, "ops": [], "error": str(e)}
+
     version = getattr(runtime, "__version__", "unknown")
-    return run, name, seq_len, str(input_ids.dtype), {"name": "litert", "version": version}, None
+    return run, name, seq_len, str(input_ids.dtype), {"name": "litert", "version": version}, operators
 
 
 def _open_onnx(path: str, method: str | None, threads: int, ids: list[int]):

@@ -21,7 +21,7 @@ Schema, version 1 (``None`` where a fact cannot be read on that target):
                min_ms, max_ms}                   (+ summary_only, count: a runner that reports statistics only,
                                                   e.g. LiteRT's benchmark_model; samples_ms is then empty)
     memory:   {peak_rss_bytes}
-    operators: {source, runs, ops: [{name, count, total_ms}]} | None
+    operators: {source, runs, ops: [{name, count, total_ms}], error?} | None
                                                      (per inference, where the runtime offers a profile)
     outputs:  {logits, reference_logits, max_abs_diff, tolerance, match, same_label}
                                                      (reference: the same job on the host; None on the host)

@@ -65,6 +65,10 @@ def test_profile_bundle_on_host(tiny_bundle, tmp_path):
     ops = by[("executorch", "python")]["operators"]
     assert ops["source"] == "executorch etdump" and ops["runs"] == 3
     assert any(o["name"].startswith("Fully Connected") and o["total_ms"] > 0 for o in ops["ops"])  # inside XNNPACK
+    ops = by[("tflite", "python")]["operators"]  # LiteRT's profiler, through its C library
+    assert ops["source"] == "litert profiler" and ops["runs"] == 3 and "error" not in ops
+    assert any(o["name"].startswith("Fully Connected") and o["count"] > 0 for o in ops["ops"])  # XNNPACK's own
+    assert sum(o["total_ms"] for o in ops["ops"]) > 0
     assert by[("executorch", "native")]["operators"] is None  # the wheels' libraries carry no event tracer
 
 

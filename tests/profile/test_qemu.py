@@ -55,6 +55,9 @@ def test_every_format_on_emulated_arm64(tiny_bundle, tmp_path):
         assert rec["device"]["abi"] == "arm64-v8a" and rec["device"]["qemu_cpu"] == qemu.QEMU_CPU
         o = rec["outputs"]
         assert o["match"] and o["max_abs_diff"] <= 1e-3 and o["same_label"], (rec["artifact"]["file"], o)
+    ops = next(x for x in recs if x["artifact"]["format"] == "tflite")["operators"]
+    assert ops["source"] == "litert profiler" and "error" not in ops, ops  # the aarch64 wheel's libLiteRt.so
+    assert any(o["name"].startswith("Fully Connected") for o in ops["ops"])
     # The sysroot really is ARM64: its Python is an aarch64 ELF file.
     python = qemu.sysroot_dir() / "usr" / "bin" / "python3.11"
     assert python.read_bytes()[18:20] == (183).to_bytes(2, "little")  # e_machine EM_AARCH64
