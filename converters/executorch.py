@@ -6,7 +6,8 @@ understand):
   at run time; the word and position tables with per-row int8 weights (the word table is half of
   MiniLM's parameters).
 - int8-static: linears with per-channel int8 weights and int8 activations calibrated on real
-  sentences (pt2e, XNNPACKQuantizer); tables as in int8-dynamic.
+  sentences (pt2e, XNNPACKQuantizer), but for the FFN down-projections (dynamic); tables as in
+  int8-dynamic.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from converters.common import (
     ExportOptions,
     check_inputs,
     example_inputs,
+    keeps_dynamic,
     low_precision_linears,
     low_precision_tables,
     run_rows,
@@ -134,7 +136,8 @@ def _static(model: torch.nn.Module, opts: ExportOptions, length: int) -> torch.e
     for name, module in model.named_modules():
         if isinstance(module, torch.nn.Linear):
             # A low-rank down-projection is two linears (ffn.down.reduce, ffn.down.expand): both dynamic.
-            down = name.endswith("ffn.down") or ".ffn.down." in name
+            # Dynamic query, key and value projections split XNNPACK's graph in eight and kept no more labels.
+            down = keeps_dynamic(name) and ".attention." not in f".{name}."
             quantizer.set_module_name(name, dynamic if down else static)
     prepared = prepare_pt2e(graph, quantizer)
     with torch.no_grad():

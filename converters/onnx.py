@@ -19,6 +19,7 @@ from converters.common import (
     ExportOptions,
     check_inputs,
     example_inputs,
+    keeps_dynamic,
     low_precision_linears,
     low_precision_tables,
     write_atomic,
@@ -82,11 +83,11 @@ def export(model: torch.nn.Module, path: Path, opts: ExportOptions) -> dict:
                 import onnx
 
                 static = Path(d) / "static.onnx"
-                # The FFN down-projections take GELU outputs with heavy-tailed ranges: they get
-                # dynamic (per-batch) int8 activations; every other linear and the tables get static
-                # int8 from calibration. A static range over the masked attention scores (-1e4 at
-                # padding) would leave none for the scores themselves, so those stay float.
-                down = [n.name for n in onnx.load(str(fp32)).graph.node if "/ffn/down/" in n.name]
+                # The linears in STATIC_KEEPS_DYNAMIC get dynamic (per-batch) int8 activations; every
+                # other linear and the tables get static int8 from calibration. A static range over
+                # the masked attention scores (-1e4 at padding) would leave none for the scores
+                # themselves, so those stay float.
+                dynamic = [n.name for n in onnx.load(str(fp32)).graph.node if keeps_dynamic(n.name, "/")]
                 quantize_static(
                     fp32,
                     static,
@@ -96,10 +97,10 @@ def export(model: torch.nn.Module, path: Path, opts: ExportOptions) -> dict:
                     activation_type=QuantType.QInt8,
                     weight_type=QuantType.QInt8,
                     op_types_to_quantize=["MatMul", "Gemm", "Gather"],
-                    nodes_to_exclude=down,
+                    nodes_to_exclude=dynamic,
                 )
                 out = Path(d) / "q.onnx"
-                quantize_dynamic(static, out, weight_type=QuantType.QInt8, per_channel=True, nodes_to_quantize=down)
+                quantize_dynamic(static, out, weight_type=QuantType.QInt8, per_channel=True, nodes_to_quantize=dynamic)
             import onnx
 
             proto = onnx.load(str(out))  # the quantizers do not keep model properties: set them last

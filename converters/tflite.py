@@ -4,8 +4,8 @@
 - int8-dynamic: dynamic-range quantization (recipe dynamic_wi8_afp32): int8 weights, including the
   embedding tables, with activations quantized on the fly.
 - int8-static: the linears with int8 weights and int8 activations calibrated on real sentences
-  (recipe static_wi8_ai8, restricted to FULLY_CONNECTED), except the FFN down-projections, which
-  keep dynamic int8 activations; the tables with int8 weights.
+  (recipe static_wi8_ai8, restricted to FULLY_CONNECTED), except the FFN down-projections and the
+  query, key and value projections, which keep dynamic int8 activations; the tables with int8 weights.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ import numpy as np
 import torch
 
 from converters.common import (
+    STATIC_KEEPS_DYNAMIC,
     ExportOptions,
     check_flatbuffer,
     check_inputs,
@@ -100,12 +101,15 @@ def _quantize(
         else:
             # Linears with calibrated int8 activations, tables with int8 weights; the rest stays float,
             # since a static range over the masked attention scores (-1e4 at padding) leaves no
-            # resolution for the scores themselves. The FFN down-projections take GELU outputs with
-            # heavy-tailed ranges: they keep dynamic int8 activations (a later rule wins).
+            # resolution for the scores themselves. The linears in STATIC_KEEPS_DYNAMIC keep dynamic
+            # int8 activations (later rules win; "LowRankLinear_query" matches too).
             static_fc = dict(recipe.static_wi8_ai8()[0], operation="FULLY_CONNECTED")
-            dynamic_down = dict(recipe.dynamic_wi8_afp32()[0], operation="FULLY_CONNECTED", regex=".*Linear_down.*")
+            dynamic = [
+                dict(recipe.dynamic_wi8_afp32()[0], operation="FULLY_CONNECTED", regex=f".*Linear_{proj}.*")
+                for _, proj in STATIC_KEEPS_DYNAMIC
+            ]
             tables = dict(recipe.dynamic_wi8_afp32()[0], operation="EMBEDDING_LOOKUP")
-            qt.load_quantization_recipe([static_fc, dynamic_down, tables])
+            qt.load_quantization_recipe([static_fc, *dynamic, tables])
             samples = {
                 opts.entry_point(n, SIGNATURE): [
                     {"input_ids": ids.numpy().astype(np.int32), "attention_mask": mask.numpy().astype(np.int32)}

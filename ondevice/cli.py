@@ -206,6 +206,7 @@ def finetune(
 
 
 SAMPLE_DATA = Path(__file__).resolve().parent / "assets" / "sst2_dev_sample.tsv"
+CALIBRATION_DATA = Path(__file__).resolve().parent / "assets" / "sst2_train_sample.tsv"  # 256 of train, seed 0
 
 
 def _csv(value: str | None) -> list[str]:
@@ -237,7 +238,14 @@ def _csv(value: str | None) -> list[str]:
     "data_path",
     type=click.Path(path_type=Path),
     default=None,
-    help="Sentences to verify on (and calibrate int8-static with); default: 200 SST-2 dev sentences.",
+    help="Sentences to verify on; default: 200 SST-2 dev sentences.",
+)
+@click.option(
+    "--calibration",
+    "calibration_path",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Sentences to calibrate int8-static activations on (the first 256); default: 256 SST-2 train sentences.",
 )
 @click.option(
     "--out", type=click.Path(path_type=Path), default=None, help="Bundle directory (default: ./ondevice-TARGET)."
@@ -268,6 +276,7 @@ def export(
     quantize,
     seq_len,
     data_path,
+    calibration_path,
     out,
     force,
     threads,
@@ -311,11 +320,14 @@ def export(
     out = out or Path(f"ondevice-{target}")
     ckpt = load_model(model)
     data = read_dataset(data_path or SAMPLE_DATA, ckpt.labels)
+    calibration = None
+    if "int8-static" in req.quantizations:  # training sentences, kept apart from the ones verified on
+        calibration = read_dataset(calibration_path or CALIBRATION_DATA, ckpt.labels)
     status(
         f"exporting {ckpt.source} for {target}: {', '.join(req.formats)} x {', '.join(req.quantizations)}, "
         f"seq len {','.join(map(str, req.seq_lens))}, verified on {len(data)} sentences"
     )
-    manifest = export_bundle(ckpt, out, req, data, copy_to=copy_to)
+    manifest = export_bundle(ckpt, out, req, data, calibration=calibration, copy_to=copy_to)
     emit(manifest, as_json, _format_manifest(out, manifest))
 
 

@@ -176,6 +176,8 @@ def export_bundle(
                     + "; ".join(check["failures"])
                     + " (thresholds can be changed with flags)"
                 )
+            if q == "int8-static":
+                info["calibration"] = {"data": str(calib.path), "sentences": len(cal_ids)}
             writer.add_artifact(name, fmt, q, opts, info, check)
         manifest = writer.finish(ckpt, req, parameter_groups(ckpt.model), data.path)
     if copy_to is not None:

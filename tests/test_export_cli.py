@@ -1,6 +1,7 @@
 """`ondevice export`, `inspect` and `run` on the real default model, through the CLI."""
 
 import json
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -156,6 +157,24 @@ def test_bad_export_options(args, message, tmp_path):
     r = CliRunner().invoke(cli, ["export", *args, "--out", str(out)])
     assert r.exit_code == 2 and message in r.stderr
     assert not out.exists()
+
+
+def test_int8_static_calibrates_on_training_sentences(sst2_dev, sst2_sample, tmp_path):
+    out = tmp_path / "static"
+    args = ["export", "--target", "host", "--format", "tflite", "--quantize", "int8-static", "--seq-len", "32"]
+    r = CliRunner().invoke(cli, [*args, "--data", str(sst2_sample), "--out", str(out), "--json"])
+    assert r.exit_code == 0, r.output
+    (art,) = json.loads(r.stdout)["artifacts"]
+    calibration = art["export"]["calibration"]
+    assert calibration["data"].endswith("sst2_train_sample.tsv") and calibration["sentences"] == 256
+    assert art["verification"]["label_agreement"] >= 0.98 and art["verification"]["sentences"] == 100
+    # the shipped calibration sentences come from SST-2 train: none of them is a dev sentence
+    train = {line.split("\t", 1)[1] for line in Path(calibration["data"]).read_text().splitlines()[1:]}
+    dev = {line.split("\t", 1)[1] for line in sst2_dev.read_text().splitlines()[1:]}
+    assert len(train) == 256 and not train & dev
+    missing = tmp_path / "no-such.tsv"
+    r = CliRunner().invoke(cli, [*args, "--calibration", str(missing), "--out", str(tmp_path / "x")])
+    assert str(missing) in _error_line(r) and not (tmp_path / "x").exists()
 
 
 def test_existing_output_needs_force(tmp_path, sst2_sample):
