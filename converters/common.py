@@ -129,14 +129,14 @@ def pick_length(seq_lens: list[int], n_tokens: int) -> int:
 # activations, as (module, projection) names. The FFN down-projections take GELU outputs with
 # heavy-tailed ranges; the query, key and value projections feed the attention scores, and with one
 # calibrated range per tensor there the default model kept 0.8 (TFLite) and 1.6 (ONNX) points fewer
-# of its labels on SST-2 dev. ExecuTorch keeps only the down-projections dynamic (see _static there).
+# of its labels on SST-2 dev. ExecuTorch keeps only the down-projections dynamic (its own _static).
 STATIC_KEEPS_DYNAMIC = (("ffn", "down"), ("attention", "query"), ("attention", "key"), ("attention", "value"))
 
 
 def keeps_dynamic(module_name: str, sep: str = ".") -> bool:
     """Whether int8-static leaves this linear (or a factor of it: ``...ffn.down.reduce``) dynamic."""
     parts = module_name.split(sep)
-    return any(parts[i : i + 2] == list(pair) for pair in STATIC_KEEPS_DYNAMIC for i in range(len(parts) - 1))
+    return any(pair in STATIC_KEEPS_DYNAMIC for pair in zip(parts, parts[1:], strict=False))
 
 
 def _low_bits(model: torch.nn.Module, kind: type) -> dict[str, tuple[int, int]]:

@@ -24,7 +24,6 @@ from converters.common import (
     ExportOptions,
     check_inputs,
     example_inputs,
-    keeps_dynamic,
     low_precision_linears,
     low_precision_tables,
     run_rows,
@@ -136,8 +135,8 @@ def _static(model: torch.nn.Module, opts: ExportOptions, length: int) -> torch.e
     for name, module in model.named_modules():
         if isinstance(module, torch.nn.Linear):
             # A low-rank down-projection is two linears (ffn.down.reduce, ffn.down.expand): both dynamic.
-            # Dynamic query, key and value projections split XNNPACK's graph in eight and kept no more labels.
-            down = keeps_dynamic(name) and ".attention." not in f".{name}."
+            # (Dynamic query, key and value projections split XNNPACK's graph in eight and kept no more labels.)
+            down = name.endswith("ffn.down") or ".ffn.down." in name
             quantizer.set_module_name(name, dynamic if down else static)
     prepared = prepare_pt2e(graph, quantizer)
     with torch.no_grad():
