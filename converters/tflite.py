@@ -4,8 +4,9 @@
 - int8-dynamic: dynamic-range quantization (recipe dynamic_wi8_afp32): int8 weights, including the
   embedding tables, with activations quantized on the fly.
 - int8-static: the linears with int8 weights and int8 activations calibrated on real sentences
-  (recipe static_wi8_ai8, restricted to FULLY_CONNECTED), except the FFN down-projections and the
-  query, key and value projections, which keep dynamic int8 activations; the tables with int8 weights.
+  (recipe static_wi8_ai8, restricted to FULLY_CONNECTED, ranges the min and max over every
+  calibration sentence), except the linears in STATIC_KEEPS_DYNAMIC (the FFN's and the query, key and
+  value projections), which keep dynamic int8 activations; the tables with int8 weights.
 """
 
 from __future__ import annotations
@@ -109,7 +110,8 @@ def _quantize(
                 for _, proj in STATIC_KEEPS_DYNAMIC
             ]
             tables = dict(recipe.dynamic_wi8_afp32()[0], operation="EMBEDDING_LOOKUP")
-            qt.load_quantization_recipe([static_fc, *dynamic, tables])
+            rules = [static_fc, *dynamic, tables]
+            qt.load_quantization_recipe(rules)
             samples = {
                 opts.entry_point(n, SIGNATURE): [
                     {"input_ids": ids.numpy().astype(np.int32), "attention_mask": mask.numpy().astype(np.int32)}
@@ -117,10 +119,27 @@ def _quantize(
                 ]
                 for n in opts.seq_lens
             }
-            result = qt.quantize(qt.calibrate(samples))
+            result = qt.quantize(_calibrate(fp32, rules, samples))
         out = Path(d) / "q.tflite"
         result.export_model(str(out), overwrite=True)
         return out.read_bytes()
+
+
+def _calibrate(fp32: bytes, rules: list[dict], samples: dict) -> dict:
+    """{tensor: {"min", "max"}} over every calibration sentence.
+
+    ``Quantizer.calibrate`` keeps a moving average of each sentence's own range (weight 0.95 on the
+    past), which ends near a typical sentence's range: on SST-2 it held the logits to [-0.93, 0.83]
+    while sentences reach +-4, and clipped every static tensor alike. The whole range is what
+    ONNX Runtime's and PyTorch's min-max calibration keep."""
+    from ai_edge_quantizer import calibrator, recipe_manager
+    from ai_edge_quantizer.utils import qsv_utils
+
+    manager = recipe_manager.RecipeManager()
+    manager.load_quantization_recipe(rules)
+    calib = calibrator.Calibrator(fp32, num_threads=1, qsv_update_func=qsv_utils.min_max_update)
+    calib.calibrate(samples, manager)
+    return calib.get_model_qsvs()
 
 
 @contextlib.contextmanager

@@ -161,13 +161,19 @@ def test_bad_export_options(args, message, tmp_path):
 
 def test_int8_static_calibrates_on_training_sentences(sst2_dev, sst2_sample, tmp_path):
     out = tmp_path / "static"
-    args = ["export", "--target", "host", "--format", "tflite", "--quantize", "int8-static", "--seq-len", "32"]
+    fmts = "executorch,tflite"
+    args = ["export", "--target", "host", "--format", fmts, "--quantize", "int8-static", "--seq-len", "32"]
     r = CliRunner().invoke(cli, [*args, "--data", str(sst2_sample), "--out", str(out), "--json"])
     assert r.exit_code == 0, r.output
-    (art,) = json.loads(r.stdout)["artifacts"]
-    calibration = art["export"]["calibration"]
-    assert calibration["data"].endswith("sst2_train_sample.tsv") and calibration["sentences"] == 256
-    assert art["verification"]["label_agreement"] >= 0.98 and art["verification"]["sentences"] == 100
+    arts = json.loads(r.stdout)["artifacts"]
+    assert [a["format"] for a in arts] == fmts.split(",")
+    for art in arts:
+        calibration = art["export"]["calibration"]
+        assert calibration["data"].endswith("sst2_train_sample.tsv") and calibration["sentences"] == 256
+        check = art["verification"]
+        assert check["label_agreement"] >= 0.98 and check["sentences"] == 100
+        # logits that reach +-4 are not clipped by a range calibrated too narrow
+        assert check["max_abs_logit_diff"] < 0.5, (art["file"], check)
     # the shipped calibration sentences come from SST-2 train: none of them is a dev sentence
     train = {line.split("\t", 1)[1] for line in Path(calibration["data"]).read_text().splitlines()[1:]}
     dev = {line.split("\t", 1)[1] for line in sst2_dev.read_text().splitlines()[1:]}
