@@ -142,10 +142,11 @@ STATIC_KEEPS_DYNAMIC = (
 )
 
 
-def keeps_dynamic(module_name: str, sep: str = ".") -> bool:
-    """Whether int8-static leaves this linear (or a factor of it: ``...ffn.down.reduce``) dynamic."""
+def keeps_dynamic(module_name: str, sep: str = ".", pairs: tuple[tuple[str, str], ...] = STATIC_KEEPS_DYNAMIC) -> bool:
+    """Whether int8-static leaves this linear (or a factor of it: ``...ffn.down.reduce``) dynamic:
+    whether two adjacent steps of its name are one of ``pairs``."""
     parts = module_name.split(sep)
-    return any(pair in STATIC_KEEPS_DYNAMIC for pair in zip(parts, parts[1:], strict=False))
+    return any(pair in pairs for pair in zip(parts, parts[1:], strict=False))
 
 
 def _low_bits(model: torch.nn.Module, kind: type) -> dict[str, tuple[int, int]]:

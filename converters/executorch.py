@@ -24,6 +24,7 @@ from converters.common import (
     ExportOptions,
     check_inputs,
     example_inputs,
+    keeps_dynamic,
     low_precision_linears,
     low_precision_tables,
     run_rows,
@@ -138,7 +139,7 @@ def _static(model: torch.nn.Module, opts: ExportOptions, length: int) -> torch.e
         if isinstance(module, torch.nn.Linear):
             # A low-rank projection is two linears (ffn.down.reduce, ffn.down.expand): both dynamic.
             # (Dynamic query, key and value projections split XNNPACK's graph in eight and kept no more labels.)
-            ffn = any(name.endswith(f"ffn.{p}") or f".ffn.{p}." in name for p in ("up", "down"))
+            ffn = keeps_dynamic(name, pairs=(("ffn", "up"), ("ffn", "down")))
             quantizer.set_module_name(name, dynamic if ffn else static)
     prepared = prepare_pt2e(graph, quantizer)
     with torch.no_grad():
