@@ -9,7 +9,6 @@ Absolute times on shared machines are noise; compare the ratios within one run.
 from __future__ import annotations
 
 import argparse
-import json
 import platform
 from pathlib import Path
 
@@ -17,8 +16,8 @@ import numpy as np
 from timing import interleaved
 
 import converters
-from ondevice.bundle import load_manifest
-from ondevice.model import Tokenizer
+from ondevice.bundle import load_manifest, load_tokenizer
+from ondevice.output import write_json
 
 SENTENCE = "it 's a charming and often affecting journey ."
 
@@ -33,7 +32,7 @@ def main() -> None:
     args = ap.parse_args()
 
     manifest = load_manifest(args.bundle)
-    tok = Tokenizer.load(args.bundle)
+    tok = load_tokenizer(args.bundle, manifest)
     runners = {
         a["file"]: converters.open_runner(args.bundle / a["file"], threads=args.threads) for a in manifest["artifacts"]
     }
@@ -77,7 +76,7 @@ def main() -> None:
         "artifacts": rows,
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2) + "\n")
+    write_json(args.out, result)
     for r in rows:
         print(
             f"{r['file']:<28} {r['size_bytes'] / 1e6:7.2f} MB  p50 {r['p50_ms']:7.2f} ms  "

@@ -17,7 +17,6 @@ are the ratios within this one run.
 from __future__ import annotations
 
 import argparse
-import json
 import platform
 from pathlib import Path
 
@@ -26,8 +25,9 @@ import torch
 from timing import interleaved
 
 import converters
-from ondevice.bundle import load_manifest
-from ondevice.model import Tokenizer, load_model
+from ondevice.bundle import load_manifest, load_tokenizer
+from ondevice.model import load_model
+from ondevice.output import write_json
 
 SENTENCE = "it 's a charming and often affecting journey ."
 
@@ -67,7 +67,7 @@ def main() -> None:
         if a["seq_len"] != seq_len:
             raise SystemExit(f"{name}: sequence length {a['seq_len']}, not {seq_len}")
         runner = converters.open_runner(c["bundle"] / a["file"], threads=args.threads)
-        tok = Tokenizer.load(c["bundle"])
+        tok = load_tokenizer(c["bundle"], c["manifest"])
         i, m = tok([SENTENCE], max_length=seq_len)
         inputs = (i.astype(runner.input_dtype), m.astype(runner.input_dtype))
         timed[name] = lambda r=runner, x=inputs: r.run(*x)
@@ -123,7 +123,7 @@ def main() -> None:
         "runs_by_artifact": rows,
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2) + "\n")
+    write_json(args.out, result)
     for r in rows:
         extra = ""
         if "size_bytes" in r:

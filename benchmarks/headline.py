@@ -107,7 +107,7 @@ def ondevice_cli(*args: str) -> None:
 
 def build(args) -> dict:
     """Everything the run needs, made with the project's own commands where missing; returns build seconds."""
-    from ondevice.jsonfile import write_json_atomic
+    from ondevice.output import write_json
 
     work: Path = args.work
     ledger = work / "build-seconds.json"  # what each product took to build, kept across runs
@@ -115,7 +115,7 @@ def build(args) -> dict:
 
     def done(name: str, t0: float) -> None:
         seconds[name] = time.time() - t0
-        write_json_atomic(ledger, seconds)
+        write_json(ledger, seconds)
 
     if not (args.model / "config.json").is_file():
         t0 = time.time()
@@ -520,9 +520,9 @@ def main() -> None:
         build(args)
         return
     result = run(args)
-    from ondevice.jsonfile import write_json_atomic
+    from ondevice.output import write_json
 
-    write_json_atomic(args.out, result)
+    write_json(args.out, result)
     log(f"wrote {args.out} ({result['seconds']['total'] / 60:.1f} min)")
     for r in result["runs"]:
         v = r["vs_eager"]

@@ -218,9 +218,9 @@ def main() -> None:
             update_readme(args.readme, readme_section(data, plot), START, END)
         return
     args.linformer_k = args.linformer_k or [64]
-    from ondevice.jsonfile import write_json_atomic
+    from ondevice.output import write_json
 
-    write_json_atomic(args.out, measure(args))
+    write_json(args.out, measure(args))
     print(f"wrote {args.out}", file=sys.stderr)
 
 

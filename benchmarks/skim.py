@@ -237,9 +237,9 @@ def main() -> None:
         return
     if not (args.model / "config.json").is_file():
         sys.exit(f"skim: no fine-tuned model at {args.model}; fine-tune one first (see the README)")
-    from ondevice.jsonfile import write_json_atomic
+    from ondevice.output import write_json
 
-    write_json_atomic(args.out, measure(args))
+    write_json(args.out, measure(args))
     log(f"wrote {args.out}")
 
 

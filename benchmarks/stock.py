@@ -20,7 +20,6 @@ Each ``runner_*`` returns ``infer(input_ids, attention_mask) -> logits`` for (1,
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -31,16 +30,10 @@ LITERT_LENGTHS = (32, 64, 128)
 
 
 def _atomic(path: Path, write) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    os.close(fd)
-    try:
-        write(Path(tmp))
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    from ondevice.output import staged_file
+
+    with staged_file(path) as tmp:
+        write(tmp)
     return path
 
 

@@ -1,9 +1,7 @@
-"""What the format modules share: export options, example inputs, atomic writes, file checks."""
+"""What the format modules share: export options, example inputs, file checks."""
 
 from __future__ import annotations
 
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -72,22 +70,6 @@ def example_inputs(opts: ExportOptions, length: int | None = None) -> tuple[torc
     ids[0, :4] = torch.tensor([101, 2023, 2003, 102])
     mask[0, :4] = 1
     return ids, mask
-
-
-def write_atomic(path: Path, data: bytes) -> None:
-    """Write to a temporary file beside ``path`` and rename it into place."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp's 0600 would make the artifact private
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def check_flatbuffer(path: Path, identifier: bytes, what: str) -> bytes:

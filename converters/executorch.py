@@ -28,10 +28,10 @@ from converters.common import (
     low_precision_linears,
     low_precision_tables,
     run_rows,
-    write_atomic,
 )
 from ondevice.errors import ArtifactError, ExportError
 from ondevice.model.encoder import fixed_length
+from ondevice.output import write_bytes
 
 # Graph nodes that are bookkeeping, not computation.
 _BOOKKEEPING = {"getitem", "alloc", "executorch_call_delegate"}
@@ -265,7 +265,7 @@ def export(model: torch.nn.Module, path: Path, opts: ExportOptions) -> dict:
         log.setLevel(old_level)
         log.propagate = old_propagate
     report["why_not_delegated"] = _summarize_reasons(reasons.messages)
-    write_atomic(path, program.buffer)
+    write_bytes(path, program.buffer)
     return {"entry_points": {str(n): opts.entry_point(n, "forward") for n in opts.seq_lens}, "delegation": report}
 
 

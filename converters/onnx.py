@@ -27,9 +27,9 @@ from converters.common import (
     keeps_dynamic,
     low_precision_linears,
     low_precision_tables,
-    write_atomic,
 )
 from ondevice.errors import ArtifactError, ExportError
+from ondevice.output import write_bytes
 
 OPSET = 17
 SEQ_LENS_KEY = "ondevice.seq_lens"
@@ -180,7 +180,7 @@ def export(model: torch.nn.Module, path: Path, opts: ExportOptions) -> dict:
         raise
     except Exception as e:  # the exporter and quantizers raise many exception types
         raise ExportError(f"ONNX export failed: {type(e).__name__}: {str(e).splitlines()[0]}") from e
-    write_atomic(path, data)
+    write_bytes(path, data)
     facts = {
         "opset": OPSET,
         "dynamic_sequence_axis": len(opts.seq_lens) > 1,

@@ -31,9 +31,9 @@ from converters.common import (
     low_precision_linears,
     low_precision_tables,
     run_rows,
-    write_atomic,
 )
 from ondevice.errors import ArtifactError, ExportError
+from ondevice.output import write_bytes
 
 SIGNATURE = "serving_default"
 
@@ -176,7 +176,7 @@ def export(model: torch.nn.Module, path: Path, opts: ExportOptions) -> dict:
         raise
     except Exception as e:  # the converters raise many exception types
         raise ExportError(f"TFLite export failed: {type(e).__name__}: {str(e).splitlines()[0]}") from e
-    write_atomic(path, data)
+    write_bytes(path, data)
     return {"entry_points": {str(n): opts.entry_point(n, SIGNATURE) for n in opts.seq_lens}, "ops": _op_counts(path)}
 
 

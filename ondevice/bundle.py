@@ -1,8 +1,10 @@
 """The app bundle: artifacts, tokenizer files, labels.json and the manifest ondevice.json.
 
-A bundle is written into a temporary sibling directory and renamed into place only when every
-artifact in it has been verified, so a failed export leaves nothing behind. Reading a bundle checks
-every file's size and sha256 against the manifest before anything is run.
+A bundle is written into a staged sibling directory (``ondevice.output``) and renamed into place only
+when every artifact in it has been verified, so a failed export leaves nothing behind. Reading a bundle
+(``load_manifest``, the one way in) validates the manifest against its schema (``ondevice.manifest``),
+confines every file it names to the bundle, and checks every file's size and sha256 against it before
+anything is run; ``load_tokenizer`` then builds the tokenizer from those checked files only.
 """
 
 from __future__ import annotations
@@ -10,21 +12,24 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-import os
 import platform
-import shutil
-import tempfile
 from dataclasses import asdict
 from importlib import metadata
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ondevice import __version__
 from ondevice.errors import ArtifactError, ExportError
 from ondevice.jsonfile import read_json
-from ondevice.model.checkpoint import replace_dir
+from ondevice.manifest import LABELS_FILE, SCHEMA_VERSION, TOKENIZER_JSON, validate
+from ondevice.output import check_writable, staged_dir
+
+if TYPE_CHECKING:  # ondevice.model pulls in torch: imported where a tokenizer is built
+    from ondevice.model.tokenizer import Tokenizer, TokenizerSettings
 
 MANIFEST = "ondevice.json"
-SCHEMA_VERSION = 1
+MAX_MANIFEST_BYTES = 16 << 20  # real manifests take a few KB; a larger file is refused unread
+_AGAIN = "; export the bundle again"
 RUNTIMES = {"executorch": "executorch", "tflite": "ai-edge-litert", "onnx": "onnxruntime"}
 CONVERTERS = {
     "executorch": ["torch", "executorch", "torchao"],
@@ -66,30 +71,27 @@ def parameter_groups(model) -> dict[str, int]:
 class BundleWriter:
     """Collects a bundle in a temporary directory; ``finish`` writes the manifest and moves it into place."""
 
-    def __init__(self, out: Path, force: bool = False):
+    def __init__(self, out: Path, force: bool = False, need_bytes: int = 0):
         self.out = Path(out)
         if self.out.exists():
             if not self.out.is_dir():
                 raise ExportError(f"{self.out} exists and is not a directory")
             if any(self.out.iterdir()) and not force:
                 raise ExportError(f"{self.out} exists and is not empty; use --force to replace it")
+        check_writable(self.out, need_bytes)
         self.artifacts: list[dict] = []
         self.tmp: Path | None = None
         self.manifest: dict | None = None
 
     def __enter__(self) -> "BundleWriter":
-        self.out.parent.mkdir(parents=True, exist_ok=True)
-        self.tmp = Path(tempfile.mkdtemp(prefix=f".{self.out.name}.", dir=self.out.parent))
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(self.tmp, 0o777 & ~umask)
+        self._stage = staged_dir(self.out)
+        self.tmp = self._stage.__enter__()
         return self
 
-    def __exit__(self, exc_type, exc, tb) -> None:
-        if exc_type is not None or self.manifest is None:
-            shutil.rmtree(self.tmp, ignore_errors=True)
-            return
-        replace_dir(self.tmp, self.out)
+    def __exit__(self, exc_type, exc, tb):
+        if exc_type is None and self.manifest is None:  # never finished: nothing goes into place
+            exc_type, exc = ExportError, ExportError(f"{self.out}: the bundle was not finished")
+        return self._stage.__exit__(exc_type, exc, tb)
 
     def path(self, name: str) -> Path:
         return self.tmp / name
@@ -163,23 +165,98 @@ class BundleWriter:
         return self.manifest
 
 
+def bundle_file(bundle: Path, name: str, missing: str | None = None) -> Path:
+    """The path of a file a bundle's manifest names, refused unless it is a regular file inside the bundle.
+
+    ``name`` is a plain file name (the manifest's schema sees to that); a symbolic link is followed only
+    as far as the bundle directory: one that leads outside it, or to something that is not a regular
+    file (a FIFO, a device), is refused before anything reads it.
+    """
+    f = Path(bundle) / name
+    if not f.exists() and not f.is_symlink():
+        raise ArtifactError(missing or f"{f}: listed in the manifest but missing; copy the whole bundle")
+    try:
+        real, root = f.resolve(strict=True), Path(bundle).resolve(strict=True)
+    except (OSError, RuntimeError):  # a dangling link or a loop of links
+        raise ArtifactError(f"{f}: a symbolic link that leads nowhere; copy the whole bundle") from None
+    if root not in real.parents:
+        raise ArtifactError(f"{f}: a symbolic link to {real}, outside the bundle; refused")
+    if not real.is_file():
+        raise ArtifactError(f"{f}: not a regular file; refused")
+    return f
+
+
 def load_manifest(bundle: Path, check_files: bool = True) -> dict:
-    """Read ondevice.json and check every listed file's size and sha256."""
+    """Read ondevice.json, validate it against the schema, and check every listed file's size and sha256.
+
+    The one way a bundle is read (``run``, ``inspect``, ``profile``, the benchmarks): the manifest is
+    checked once, here, so its readers may index it freely. Every file name in it is confined to the
+    bundle, every file the bundle uses must have a checksum, and with ``check_files`` the sizes (all
+    of them first: a truncated copy says so at once), then the sha256s, then labels.json and the
+    tokenizer settings are checked before anything runs or parses them.
+
+    Args:
+        bundle: the bundle directory.
+        check_files: check the listed files' sizes and contents too (names and paths are always checked).
+
+    Returns:
+        The manifest as a dict, of the shape ``ondevice.manifest.validate`` guarantees.
+
+    Raises:
+        ArtifactError: one line naming the file and the field at fault.
+    """
     bundle = Path(bundle)
-    path = bundle / MANIFEST
-    manifest = read_json(path, ArtifactError, f"{bundle} is not an ondevice bundle (no {MANIFEST})")
-    if manifest.get("schema_version") != SCHEMA_VERSION:
-        raise ArtifactError(f"{path}: manifest schema version {manifest.get('schema_version')!r} is not supported")
+    path = bundle_file(bundle, MANIFEST, f"{bundle} is not an ondevice bundle (no {MANIFEST})")
+    if path.stat().st_size > MAX_MANIFEST_BYTES:
+        raise ArtifactError(f"{path}: {path.stat().st_size} bytes is far too large for a manifest; refused")
+    manifest = validate(read_json(path, ArtifactError), str(path))
+    files = {name: bundle_file(bundle, name) for name in manifest["files"]}
     if check_files:
-        for name, facts in manifest.get("files", {}).items():
-            f = bundle / name
-            if not f.is_file():
-                raise ArtifactError(f"{f}: listed in the manifest but missing")
-            if f.stat().st_size != facts["size_bytes"]:
-                raise ArtifactError(f"{f}: size {f.stat().st_size} does not match the manifest's {facts['size_bytes']}")
-            if sha256(f) != facts["sha256"]:
+        for name, f in files.items():
+            size, want = f.stat().st_size, manifest["files"][name]["size_bytes"]
+            if size != want:
+                raise ArtifactError(
+                    f"{f}: size {size} does not match the manifest's {want}; the file is truncated or was replaced"
+                )
+        for name, f in files.items():
+            if sha256(f) != manifest["files"][name]["sha256"].lower():
                 raise ArtifactError(f"{f}: sha256 does not match the manifest; the file is corrupt or was changed")
+        _check_labels(bundle / LABELS_FILE, manifest["labels"])
+        _read_settings(bundle / manifest["tokenizer"]["settings_file"])
     return manifest
+
+
+def _check_labels(path: Path, labels: list[str]) -> None:
+    """labels.json (what the app reads) must hold the manifest's labels."""
+    found = read_json(path, ArtifactError)
+    if not isinstance(found, list) or not all(isinstance(x, str) for x in found):
+        raise ArtifactError(f"{path}: not a JSON list of label names; export the bundle again")
+    if found != labels:
+        raise ArtifactError(
+            f"{path} lists {json.dumps(found)[:100]} but {MANIFEST} has {json.dumps(labels)[:100]}; "
+            "export the bundle again"
+        )
+
+
+def _read_settings(path: Path) -> TokenizerSettings:
+    from ondevice.model.tokenizer import TokenizerSettings
+
+    return TokenizerSettings.from_dict(read_json(path, ArtifactError), str(path), ArtifactError, advice=_AGAIN)
+
+
+def load_tokenizer(bundle: Path, manifest: dict) -> Tokenizer:
+    """The bundle's tokenizer, from the files its manifest names and checks, and no others.
+
+    ``manifest`` must come from ``load_manifest(bundle)`` (with its files checked): the settings file
+    and the vocabulary it names, and tokenizer.json when ``files`` lists it (as the app reads it).
+    """
+    from ondevice.model.tokenizer import Tokenizer
+
+    bundle = Path(bundle)
+    tok = manifest["tokenizer"]
+    settings = _read_settings(bundle / tok["settings_file"])
+    tj = bundle / TOKENIZER_JSON if TOKENIZER_JSON in manifest["files"] else None
+    return Tokenizer.from_files(settings, tj, bundle / tok["vocab_file"], str(bundle), ArtifactError)
 
 
 def select_artifact(bundle: Path, manifest: dict, fmt: str | None = None, quantize: str | None = None) -> dict:

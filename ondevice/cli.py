@@ -9,7 +9,7 @@ import click
 
 from ondevice import __version__
 from ondevice.cli_common import emit, handle_errors, quiet_libraries, status
-from ondevice.errors import ConfigError
+from ondevice.errors import ArtifactError, ConfigError
 
 MODEL_HELP = (
     "MODEL is an ondevice checkpoint directory, a Hugging Face checkpoint directory, a hub id "
@@ -88,6 +88,11 @@ def _format_report(r: dict) -> str:
 @click.option("--out", required=True, type=click.Path(path_type=Path), help="Output checkpoint directory.")
 @click.option("--labels", default=None, help="Comma-separated label names, in index order (default: from the data).")
 @click.option(
+    "--allow-new-labels",
+    is_flag=True,
+    help="With labels from the data: accept a training label the dev file lacks (refused as a likely typo).",
+)
+@click.option(
     "--pooling", type=click.Choice(["cls", "mean"]), default=None, help="Sentence pooling (default: the checkpoint's)."
 )
 @click.option("--head-only", is_flag=True, help="Train only the classification head on a frozen encoder.")
@@ -108,6 +113,7 @@ def finetune(
     dev_path,
     out,
     labels,
+    allow_new_labels,
     pooling,
     head_only,
     epochs,
@@ -133,9 +139,10 @@ def finetune(
     import torch
     from safetensors.torch import save
 
-    from ondevice.data import read_dataset
+    from ondevice.data import read_train_dev
     from ondevice.model import load_model, save_checkpoint
-    from ondevice.model.checkpoint import is_ondevice_checkpoint
+    from ondevice.model.checkpoint import checkpoint_bytes, is_ondevice_checkpoint
+    from ondevice.output import check_writable
     from ondevice.train import FinetuneConfig, head_state
     from ondevice.train import finetune as run_finetune
 
@@ -165,14 +172,14 @@ def finetune(
     if path.is_dir() and is_ondevice_checkpoint(path):
         base = load_model(model)
         base_labels = base.labels
-    train = read_dataset(train_path, label_names or base_labels)
-    dev = read_dataset(dev_path, train.labels)
+    train, dev = read_train_dev(train_path, dev_path, label_names or base_labels, allow_new_labels)
     if base_labels is None:
         overrides = {"pooling": pooling} if pooling else {}
         base = load_model(model, num_labels=len(train.labels), **overrides)
     elif pooling and pooling != base.config.pooling:
         raise ConfigError("--pooling cannot change the pooling of an ondevice checkpoint")
     base.labels = list(train.labels)
+    check_writable(out, checkpoint_bytes(base.model))  # refused before training, not after it
     status(
         f"fine-tuning {base.source} ({'head only' if head_only else 'all layers'}) on {len(train)} examples, "
         f"dev {len(dev)}, {torch.get_num_threads()} threads"
@@ -376,19 +383,27 @@ def inspect(artifact: Path, as_json: bool) -> None:
         ondevice inspect ondevice-android/model.int8-dynamic.pte --json
     """
     quiet_libraries()
-    from ondevice.bundle import load_manifest
+    from ondevice.bundle import MANIFEST, load_manifest, load_tokenizer
 
     bundle, name = (artifact, None) if artifact.is_dir() else (artifact.parent, artifact.name)
     if name is not None and not artifact.is_file():
         raise click.ClickException(f"{artifact}: no such file or bundle")
-    if name is not None and not (bundle / "ondevice.json").is_file():
+    manifest_path = bundle / MANIFEST
+    if name is not None and not manifest_path.exists() and not manifest_path.is_symlink():
         import converters
 
         converters.module(converters.format_of(artifact)).check_file(artifact)
-        info = {"file": str(artifact), "size_bytes": artifact.stat().st_size, "manifest": None}
-        emit(info, as_json, f"{artifact}: {info['size_bytes'] / 1e6:.2f} MB, no manifest beside it")
+        info = {"file": str(artifact), "size_bytes": artifact.stat().st_size, "manifest": None, "verified": False}
+        emit(
+            info,
+            as_json,
+            f"{artifact}: {info['size_bytes'] / 1e6:.2f} MB, no manifest beside it: its header was checked, "
+            "its contents cannot be (no checksum)",
+        )
         return
+    # The same checks as `run`: schema, paths, every checksum, labels and tokenizer files.
     m = load_manifest(bundle)
+    load_tokenizer(bundle, m)
     arts = [a for a in m["artifacts"] if name is None or a["file"] == name]
     if not arts:
         raise click.ClickException(f"{artifact}: not listed in {bundle / 'ondevice.json'}")
@@ -425,9 +440,6 @@ def inspect(artifact: Path, as_json: bool) -> None:
     emit(result, as_json, "\n".join(lines))
 
 
-MAX_TEXT_CHARS = 1_000_000
-
-
 @cli.command()
 @click.argument("artifact", type=click.Path(path_type=Path))
 @click.argument("texts", nargs=-1, required=True)
@@ -453,12 +465,11 @@ def run(artifact: Path, texts: tuple[str, ...], fmt, quantize, threads: int, as_
 
     import converters
     from converters.common import pick_length
-    from ondevice.bundle import load_manifest, select_artifact
-    from ondevice.model import Tokenizer
+    from ondevice.bundle import load_manifest, load_tokenizer, select_artifact
+    from ondevice.limits import prepare_texts
 
-    for t in texts:
-        if len(t) > MAX_TEXT_CHARS:
-            raise click.UsageError(f"text of {len(t)} characters is too long (at most {MAX_TEXT_CHARS})")
+    # Refuses text that is not valid Unicode ("text 2: ..."), cuts one longer than any model takes.
+    texts = prepare_texts(texts, "text", ConfigError)
     bundle = artifact if artifact.is_dir() else artifact.parent
     if not artifact.exists():
         raise click.ClickException(f"{artifact}: no such file or bundle")
@@ -470,7 +481,7 @@ def run(artifact: Path, texts: tuple[str, ...], fmt, quantize, threads: int, as_
         if not matches:
             raise click.ClickException(f"{artifact}: not listed in {bundle / 'ondevice.json'}")
         a = matches[0]
-    tok = Tokenizer.load(bundle)
+    tok = load_tokenizer(bundle, m)  # from the files the manifest names and checked, no others
     runner = converters.module(a["format"]).Runner(bundle / a["file"], threads=threads)
     lengths = tok.lengths(texts)
     results = []
@@ -480,6 +491,8 @@ def run(artifact: Path, texts: tuple[str, ...], fmt, quantize, threads: int, as_
         t0 = time.perf_counter()
         logits = runner.run(ids, mask)[0]
         ms = (time.perf_counter() - t0) * 1000
+        if len(logits) != len(m["labels"]):
+            raise ArtifactError(f"{a['file']} gives {len(logits)} logits for the manifest's {len(m['labels'])} labels")
         p = np.exp(logits - logits.max())
         p = p / p.sum()
         results.append(
@@ -546,6 +559,9 @@ for command in (compress, significance, profile, report, devices):
 
 
 def main() -> None:
+    from ondevice.output import install_signal_handlers
+
+    install_signal_handlers()
     cli()
 
 

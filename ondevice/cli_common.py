@@ -8,6 +8,7 @@ import json
 import click
 
 from ondevice.errors import ConfigError, OndeviceError
+from ondevice.output import Terminated, describe
 
 
 def handle_errors(fn):
@@ -21,10 +22,18 @@ def handle_errors(fn):
             raise click.UsageError(str(e)) from None
         except OndeviceError as e:
             raise click.ClickException(str(e)) from None
-        except KeyboardInterrupt:
-            raise click.Abort() from None
+        except (KeyboardInterrupt, Terminated) as e:
+            # Staged outputs were removed on the way here (ondevice.output); the exit code is the
+            # shell's for a process ended by that signal.
+            name, signum = (e.name, e.signum) if isinstance(e, Terminated) else ("Ctrl-C (SIGINT)", 2)
+            error = click.ClickException(f"stopped by {name}; nothing was left half-written")
+            error.exit_code = 128 + signum
+            raise error from None
         except MemoryError:
             raise click.ClickException("out of memory") from None
+        except OSError as e:  # the last net under file access that a library call did not name itself
+            where = f"{e.filename}: " if e.filename else ""
+            raise click.ClickException(f"{where}{describe(e)}") from None
 
     return wrapper
 

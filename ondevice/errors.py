@@ -42,3 +42,7 @@ class DeviceError(ProfileError):
 
 class DeviceDisconnected(DeviceError):
     """The device went away while a command was running on it."""
+
+
+class OutputError(OndeviceError):
+    """An output cannot be written: no permission, a read-only file system, no space left."""

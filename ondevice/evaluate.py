@@ -89,5 +89,8 @@ def classification_report(y_true: Sequence[int], y_pred: Sequence[int], labels: 
 
 
 def evaluate(ckpt: Checkpoint, data: Dataset, batch_size: int = 64, max_length: int | None = None) -> dict:
+    """Accuracy, per-class figures and the confusion matrix; ``max_length`` is checked against the model first."""
+    if max_length is not None:
+        ckpt.config.check_length(max_length)
     logits = predict_logits(ckpt, data.texts, batch_size, max_length, desc="eval")
     return classification_report(data.targets, logits.argmax(-1).tolist(), ckpt.labels)

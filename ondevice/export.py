@@ -16,10 +16,11 @@ import torch
 
 import converters
 from converters.common import QUANTIZATIONS, ExportOptions
-from ondevice.bundle import BundleWriter, parameter_groups
+from ondevice.bundle import MANIFEST, BundleWriter, parameter_groups
 from ondevice.data import Dataset
 from ondevice.errors import ConfigError, ExportError
 from ondevice.model import Checkpoint
+from ondevice.output import check_writable, staged_file
 from ondevice.progress import progress
 
 # What each target gets unless --format says otherwise, and the dtype of the token inputs.
@@ -122,14 +123,7 @@ def export_bundle(
     """Export, verify and bundle. Returns the manifest. On any failure nothing is left at ``out``."""
     cfg = ckpt.config
     for n in req.seq_lens:
-        if not 8 <= n <= cfg.max_position_embeddings:
-            raise ConfigError(
-                f"--seq-len {n} is outside what the model can take (8 to {cfg.max_position_embeddings} positions)"
-            )
-        if cfg.linformer_n and n > cfg.linformer_n and any(layer.linformer_k for layer in cfg.layers):
-            raise ConfigError(
-                f"--seq-len {n} is longer than the model's Linformer projections take (n = {cfg.linformer_n})"
-            )
+        cfg.check_length(n, "--seq-len", lowest=8)
     if data is None:
         raise ConfigError("verification needs labelled or unlabelled sentences (--data)")
     targets = data.targets if data.labels == ckpt.labels else None
@@ -140,7 +134,10 @@ def export_bundle(
     cal_ids, cal_mask = ckpt.tokenizer(calib.texts[:256], max_length=req.seq_len)
     dtype = TARGETS[req.target]["input_dtype"]
 
-    writer = BundleWriter(out, force=req.force)
+    need = bundle_bytes(ckpt, req)
+    writer = BundleWriter(out, force=req.force, need_bytes=need)
+    if copy_to is not None:
+        check_writable(copy_to / MANIFEST, need)
     with writer:
         writer.add_model_files(ckpt, req.seq_len)
         jobs = [(f, q) for q in req.quantizations for f in req.formats]
@@ -185,6 +182,13 @@ def export_bundle(
     return manifest
 
 
+def bundle_bytes(ckpt: Checkpoint, req: ExportRequest) -> int:
+    """About how much room a bundle takes: 4 bytes a weight per fp32 artifact, a little over 1 per int8 one."""
+    weights = sum(p.numel() for p in ckpt.model.parameters())
+    per_artifact = [4.0 if q == "fp32" else 1.2 for q in req.quantizations for _ in req.formats]
+    return int(weights * sum(per_artifact)) + (1 << 20)
+
+
 def _combine(per_length: dict[int, dict]) -> dict:
     """One verdict over every length: the worst figure of each kind, and every failure named by length."""
     checks = list(per_length.values())
@@ -213,8 +217,17 @@ def _combine(per_length: dict[int, dict]) -> dict:
 
 
 def copy_bundle(bundle: Path, dest: Path) -> None:
-    """Copy a finished bundle's files into a directory (an Android app's assets)."""
-    dest.mkdir(parents=True, exist_ok=True)
-    for f in bundle.iterdir():
-        if f.is_file():
-            shutil.copyfile(f, dest / f.name)
+    """Copy a finished bundle's files into a directory (an Android app's assets), each atomically;
+    a copy that fails part way removes the files it had added."""
+    added = []
+    try:
+        for f in sorted(bundle.iterdir()):
+            if f.is_file():
+                if not (dest / f.name).exists():
+                    added.append(dest / f.name)
+                with staged_file(dest / f.name) as tmp:
+                    shutil.copyfile(f, tmp)
+    except BaseException:
+        for f in added:
+            f.unlink(missing_ok=True)
+        raise

@@ -11,7 +11,7 @@ from __future__ import annotations
 import copy
 import math
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Callable
 
 import numpy as np
@@ -92,6 +92,7 @@ def _check_labels(ckpt: Checkpoint, train: Dataset) -> None:
 def finetune(ckpt: Checkpoint, train: Dataset, dev: Dataset, cfg: FinetuneConfig) -> FinetuneResult:
     """Fine-tune ``ckpt.model`` in place; on return it holds the best dev-accuracy weights."""
     _check_labels(ckpt, train)
+    ckpt.config.check_length(cfg.max_length)
     torch.manual_seed(cfg.seed)
     if cfg.head_only:
         return _finetune_head(ckpt, train, dev, cfg)
@@ -220,6 +221,11 @@ def distill(
     added to every batch's loss (token skimming's skim loss).
     """
     _check_labels(student, train)
+    # A recipe's truncation length is written once for any model; a step before this one (Linformer)
+    # may have made the student take fewer tokens, so truncate to what both models take.
+    longest = min(student.config.max_length, teacher.config.max_length)
+    if cfg.max_length > longest:
+        cfg = replace(cfg, max_length=longest)
     if cfg.hidden_weight and teacher.config.hidden_size != student.config.hidden_size:
         raise ConfigError("distill: hidden-state matching needs the same hidden size in teacher and student")
     torch.manual_seed(cfg.seed)

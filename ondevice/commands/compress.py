@@ -77,6 +77,8 @@ def compress(model, recipe, data_path, dev_path, out, max_minutes, threads, seed
     from ondevice.compress.recipe import load_recipe, run_recipe
     from ondevice.data import read_dataset
     from ondevice.model import load_model, save_checkpoint
+    from ondevice.model.checkpoint import checkpoint_bytes
+    from ondevice.output import check_writable
     from ondevice.train import DistillConfig
 
     if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not force)):
@@ -93,6 +95,7 @@ def compress(model, recipe, data_path, dev_path, out, max_minutes, threads, seed
     ckpt = load_model(model)
     train = read_dataset(data_path, ckpt.labels)
     train, dev = _split_dev(train, dev_path, seed)
+    check_writable(out, checkpoint_bytes(ckpt.model))  # before the work, not after it
     status(
         f"compressing {ckpt.source} with recipe {plan.name!r} ({len(plan.steps)} steps) on {len(train)} examples, "
         f"dev {len(dev)}, {torch.get_num_threads()} threads"
@@ -144,6 +147,7 @@ def significance(model, data_path, method, examples, group_size, max_length, top
     from ondevice.model import load_model
 
     ckpt = load_model(model)
+    ckpt.config.check_length(max_length)
     data = read_dataset(data_path, ckpt.labels)
     pick = np.random.default_rng(0).permutation(len(data))[:examples]
     calib = Calibration.from_data(

@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from ondevice.cli_common import emit, handle_errors, quiet_libraries, status
+from ondevice.output import check_writable
 
 DEFAULT_OUT = Path("profiles") / "results"
 
@@ -98,6 +99,7 @@ def profile(
     runs_on = _devices(target, list(serials), all_devices)
     if out.suffix == ".json" and len(runs_on) > 1:
         raise ConfigError("--out FILE.json takes one record; give a directory for several devices")
+    check_writable(out if out.suffix == ".json" else out / "record.json")  # before measuring, not after
     status(f"profiling {len(artifacts)} path(s) on {target.name}" + (" (emulated)" if target.emulated else ""))
 
     def bar(jobs):

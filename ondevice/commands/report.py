@@ -9,7 +9,8 @@ from pathlib import Path
 import click
 
 from ondevice.cli_common import emit, handle_errors, status
-from ondevice.errors import ProfileError
+from ondevice.errors import OutputError, ProfileError
+from ondevice.output import check_writable, write_text
 
 
 @click.command()
@@ -45,6 +46,7 @@ def report(results, out, plot_path, readme, as_json) -> None:
     from ondevice.profile import headline
     from ondevice.profile import report as rep
 
+    _check_destinations({"--out": out, "--plot": plot_path, "--readme": readme})
     if any(headline.is_headline(_peek(p)) for p in results):
         if len(results) != 1:
             raise ProfileError("report a headline benchmark result on its own, not with other results")
@@ -57,10 +59,10 @@ def report(results, out, plot_path, readme, as_json) -> None:
     if skipped:
         status(f"skipped {len(skipped)} JSON file(s) that are not profile records")
     text = rep.markdown(pairs)
-    _write_text(out, text)
-    if plot_path:
+    if plot_path:  # first: it can still refuse (no samples to plot), and then nothing is written
         rep.plot(pairs, plot_path)
         status(f"wrote {plot_path}")
+    _write_text(out, text)
     summary = {
         "records": [
             {
@@ -78,6 +80,18 @@ def report(results, out, plot_path, readme, as_json) -> None:
         ]
     }
     emit(summary, as_json, text)
+
+
+def _check_destinations(paths: dict[str, Path | None]) -> None:
+    """Refuse, before reading anything, an output that cannot be written, so that a report is written
+    whole or not at all."""
+    example = {"--out": "report.md", "--plot": "report.png", "--readme": "README.md"}
+    for option, path in paths.items():
+        if path is None:
+            continue
+        if path.is_dir():
+            raise OutputError(f"{option} {path} is a directory; give a file name (e.g. {path / example[option]})")
+        check_writable(path)
 
 
 def _peek(path: Path):
@@ -110,6 +124,5 @@ def _headline(path: Path, out: Path | None, plot_path: Path | None, readme: Path
 
 def _write_text(out: Path | None, text: str) -> None:
     if out:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(text)
+        write_text(out, text)
         status(f"wrote {out}")

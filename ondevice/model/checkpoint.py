@@ -8,19 +8,19 @@ bundled all-MiniLM-L6-v2, or a hub id already in the local cache).
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from ondevice.errors import CheckpointError, ConfigError
+from ondevice.errors import CheckpointError, ConfigError, OutputError
+from ondevice.jsonfile import read_json
 from ondevice.model.config import EncoderConfig
 from ondevice.model.encoder import Classifier
 from ondevice.model.tokenizer import Tokenizer
+from ondevice.model.weights import check_tensors, expected_shapes, load_safetensors, meta_model, safetensors_info
+from ondevice.output import staged_dir
 
 FORMAT = "ondevice-checkpoint"
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
@@ -53,92 +53,105 @@ def is_ondevice_checkpoint(path: Path) -> bool:
 
 
 def save_checkpoint(ckpt: Checkpoint, out: Path, extra_files: dict[str, bytes] | None = None) -> Path:
-    """Write a checkpoint directory atomically: a temporary sibling directory renamed into place.
+    """Write a checkpoint directory atomically: a staged sibling directory renamed into place.
 
     An existing directory at ``out`` is replaced only once the new one is complete.
     """
+    from safetensors import SafetensorError
     from safetensors.torch import save_file
 
     out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o777 & ~umask)  # mkdtemp's 0700 would make the result private
-    try:
+    with staged_dir(out) as tmp:
         cfg = {"format": FORMAT, **ckpt.model.config.to_dict()}
         (tmp / "config.json").write_text(json.dumps(cfg, indent=2) + "\n")
         state = {k: v.detach().contiguous() for k, v in ckpt.model.state_dict().items()}
-        save_file(state, str(tmp / "model.safetensors"), metadata={"format": "pt"})
+        try:
+            save_file(state, str(tmp / "model.safetensors"), metadata={"format": "pt"})
+        except SafetensorError as e:  # an OSError inside safetensors' own writer (a full disk)
+            raise OutputError(f"cannot write {out / 'model.safetensors'}: {e}") from None
         ckpt.tokenizer.save(tmp)
         (tmp / "labels.json").write_text(json.dumps(ckpt.labels) + "\n")
         if ckpt.info:
             (tmp / "info.json").write_text(json.dumps(ckpt.info, indent=2) + "\n")
         for name, data in (extra_files or {}).items():
             (tmp / name).write_bytes(data)
-        replace_dir(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return out
 
 
-def replace_dir(new: Path, out: Path) -> None:
-    """Move a finished directory into place, replacing ``out`` only once ``new`` is complete."""
-    if out.exists():
-        if not out.is_dir():
-            raise CheckpointError(f"{out} exists and is not a directory")
-        old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old.", dir=out.parent))
-        os.rename(out, old / "d")
-        os.rename(new, out)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        os.rename(new, out)
+def checkpoint_bytes(model: torch.nn.Module) -> int:
+    """About how many bytes a checkpoint of ``model`` takes on disk (its weights dominate)."""
+    return sum(t.numel() * t.element_size() for t in model.state_dict().values()) + (1 << 20)
 
 
 def load_checkpoint(path: Path) -> Checkpoint:
-    """Load an ondevice checkpoint: built on the meta device, weights assigned from safetensors."""
-    from safetensors import SafetensorError
-    from safetensors.torch import load_file
-
+    """Load an ondevice checkpoint: built on the meta device, every tensor's shape and dtype checked
+    against the config from the safetensors header, then the weights assigned."""
     path = Path(path)
-    cfg = json.loads((path / "config.json").read_text())
+    cfg_path = path / "config.json"
+    cfg = read_json(cfg_path, CheckpointError, f"{path} has no config.json; is it a model directory?")
+    if not isinstance(cfg, dict):
+        raise CheckpointError(f"{cfg_path} is not a JSON object")
     cfg.pop("format", None)
     try:
         config = EncoderConfig.from_dict(cfg)
-    except ConfigError as e:
-        raise CheckpointError(f"{path}/config.json: {e}") from None
+    except (ConfigError, CheckpointError) as e:
+        raise CheckpointError(f"{cfg_path}: {e}") from None
     weights = path / "model.safetensors"
     if not weights.is_file():
         raise CheckpointError(f"{path} has no model.safetensors")
+    model = meta_model(config)
+    check_tensors(safetensors_info(weights), expected_shapes(model), weights)
     try:
-        state = load_file(str(weights))
-    except (SafetensorError, OSError, ValueError) as e:
-        raise CheckpointError(f"{weights} is corrupt or unreadable: {e}") from None
-    with torch.device("meta"):
-        model = Classifier(config)
-    try:
-        model.load_state_dict(state, strict=True, assign=True)
-    except RuntimeError as e:
-        raise CheckpointError(f"{weights} does not match its config.json: {str(e).splitlines()[1].strip()}") from None
+        model.load_state_dict(load_safetensors(weights), strict=True, assign=True)
+    except RuntimeError as e:  # checked above; kept as the net under anything torch still refuses
+        raise CheckpointError(f"{weights} does not match its config.json: {str(e).splitlines()[-1].strip()}") from None
     # Non-persistent buffers are not in the file; rebuild them on the CPU.
     model.embeddings.position_ids = torch.arange(config.max_position_embeddings)
     labels = _read_labels(path, config.num_labels)
-    info = json.loads((path / "info.json").read_text()) if (path / "info.json").is_file() else {}
-    return Checkpoint(model.eval(), Tokenizer.load(path), labels, str(path), info)
+    info = _read_info(path)
+    return fit_tokenizer(Checkpoint(model.eval(), Tokenizer.load(path), labels, str(path), info))
 
 
 def _read_labels(path: Path, n: int) -> list[str]:
     f = path / "labels.json"
     if not f.is_file():
         return [f"LABEL_{i}" for i in range(n)]
-    try:
-        labels = json.loads(f.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise CheckpointError(f"{f} is not valid JSON: {e}") from None
-    if not isinstance(labels, list) or len(labels) != n or not all(isinstance(x, str) for x in labels):
-        raise CheckpointError(f"{f} must be a list of {n} label names")
+    labels = read_json(f, CheckpointError)
+    if not isinstance(labels, list) or len(labels) != n or not all(isinstance(x, str) and x for x in labels):
+        raise CheckpointError(f"{f} must be a list of {n} label names (config.json num_labels is {n})")
+    if len(set(labels)) != n:
+        raise CheckpointError(f"{f} names a label twice; the {n} names must differ")
     return labels
+
+
+def _read_info(path: Path) -> dict[str, Any]:
+    f = path / "info.json"
+    if not f.is_file():
+        return {}
+    info = read_json(f, CheckpointError)
+    if not isinstance(info, dict):
+        raise CheckpointError(f"{f} is not a JSON object")
+    return info
+
+
+def fit_tokenizer(ckpt: Checkpoint) -> Checkpoint:
+    """The check every load path ends with: the tokenizer must not give an id that the model's
+    embedding table lacks, and its default length must fit the model's position table.
+
+    Raises:
+        CheckpointError: the tokenizer's vocabulary is larger than the embedding table.
+    """
+    config, tok = ckpt.config, ckpt.tokenizer
+    top = tok.max_id
+    if top >= config.vocab_size:
+        raise CheckpointError(
+            f"{ckpt.source}: the tokenizer gives ids up to {top}, but the model's embedding table has "
+            f"{config.vocab_size} rows (config.json vocab_size); use the tokenizer the model was trained with"
+        )
+    # Truncation by default to the longest input the model takes; a length given on the command line
+    # is checked where it is used (EncoderConfig.check_length).
+    tok.settings.max_length = min(tok.settings.max_length, config.max_length)
+    return ckpt
 
 
 def load_hf(source: str, num_labels: int | None = None, **overrides: Any) -> Checkpoint:
@@ -153,7 +166,7 @@ def load_hf(source: str, num_labels: int | None = None, **overrides: Any) -> Che
     labels = hf_labels(hf, model.config.num_labels)
     tokenizer = Tokenizer.load(directory)
     info = {"imported_from": source, "fresh_head": fresh}
-    return Checkpoint(model, tokenizer, labels, str(directory), info)
+    return fit_tokenizer(Checkpoint(model, tokenizer, labels, str(directory), info))
 
 
 def load_default() -> Checkpoint:

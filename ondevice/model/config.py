@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
+import numbers
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,19 +26,131 @@ LINFORMER_SHARING = ("none", "headwise", "kv", "layerwise")
 # Token skimming's keep/skip scores: "learned" (a small MLP per layer, Transkimmer) or "attention"
 # (the attention each token received in the layer before, training-free as in length-adaptive transformers).
 SKIM_PREDICTORS = ("learned", "attention")
+SKIM_INNER = 64  # width of a learned skim predictor's hidden layer
 WEIGHT_BITS = (4, 8)  # weight widths of quantized linears that XNNPACK and LiteRT both run
+ARCHITECTURES = ("bert", "distilbert")
+
+# Bounds that keep an absurd config.json from allocating terabytes, or from building millions of
+# modules, before its weights are even read. BERT-large has 24 layers and 335M weights; 2^31 weights
+# are 8.6 GB in fp32, more than any exporter here writes or a phone holds.
+MAX_LAYERS = 1024
+MAX_PARAMETERS = 2**31
+
+# How each scalar field is checked: integers by their smallest value, reals by (lowest, highest,
+# whether lowest itself is excluded), strings by their choices.
+INT_FIELDS = {
+    "vocab_size": 1,
+    "hidden_size": 1,
+    "num_layers": 1,
+    "num_heads": 1,
+    "intermediate_size": 1,
+    "max_position_embeddings": 1,
+    "type_vocab_size": 0,
+    "pad_token_id": 0,
+    "num_labels": 2,
+    "embedding_rank": 0,
+    "linformer_n": 0,
+    "weight_group_size": 1,
+}
+REQUIRED_FIELDS = ("vocab_size", "hidden_size", "num_layers", "num_heads", "intermediate_size", "num_labels")
+REAL_FIELDS = {
+    "layer_norm_eps": (0.0, 1.0, True),
+    "dropout": (0.0, 1.0, False),
+    "classifier_dropout": (0.0, 1.0, False),
+}
+TEXT_FIELDS = {
+    "hidden_act": ACTIVATIONS,
+    "pooling": POOLINGS,
+    "head_activation": HEAD_ACTIVATIONS,
+    "architecture": ARCHITECTURES,
+    "linformer_sharing": LINFORMER_SHARING,
+    "skim_predictor": SKIM_PREDICTORS,
+}
+
+
+def _shown(value: Any) -> str:
+    """A value as it is written in the JSON it came from (true, NaN, "12"), cut short."""
+    try:
+        text = json.dumps(value)
+    except (TypeError, ValueError):
+        text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def check_int(name: str, value: Any, lowest: int = 0, highest: int | None = None) -> int:
+    """``value`` if it is an integer in [lowest, highest]; else a ConfigError naming ``name``.
+
+    JSON gives ``true``, ``1.5``, ``"12"`` and ``NaN`` as easily as ``12``; none of them is a size.
+    """
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise ConfigError(f"{name} must be an integer, got {_shown(value)}")
+    if value < lowest:
+        raise ConfigError(f"{name} must be at least {lowest}, got {value}")
+    if highest is not None and value > highest:
+        raise ConfigError(f"{name} must be at most {highest}, got {value}")
+    return int(value)
+
+
+def check_real(name: str, value: Any, lowest: float, highest: float, exclude_lowest: bool = False) -> float:
+    """``value`` if it is a finite number in its range; else a ConfigError naming ``name``."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
+        raise ConfigError(f"{name} must be a finite number, got {_shown(value)}")
+    if value < lowest or value > highest or (exclude_lowest and value == lowest):
+        interval = f"{'(' if exclude_lowest else '['}{lowest:g}, {highest:g}]"
+        raise ConfigError(f"{name} must be in {interval}, got {value}")
+    return value
+
+
+def check_field(field_name: str, value: Any, label: str | None = None) -> Any:
+    """Check one scalar ``EncoderConfig`` field by its rule; ``label`` names it in the message (an
+    imported checkpoint's own name for it, e.g. ``num_hidden_layers``)."""
+    label = label or field_name
+    if field_name in INT_FIELDS:
+        highest = MAX_LAYERS if field_name == "num_layers" else None
+        return check_int(label, value, INT_FIELDS[field_name], highest)
+    if field_name in REAL_FIELDS:
+        return check_real(label, value, *REAL_FIELDS[field_name])
+    choices = TEXT_FIELDS[field_name]
+    if not isinstance(value, str) or value not in choices:
+        raise ConfigError(f"{label} {_shown(value)} is not supported; use one of {', '.join(choices)}")
+    return value
+
+
+def _linear_parameters(n_in: int, n_out: int, rank: int = 0) -> int:
+    """Weights and bias of ``encoder.linear``: dense, or factorized through ``rank``."""
+    return n_in * rank + rank * n_out + n_out if rank else n_in * n_out + n_out
 
 
 def from_fields(cls, d: dict[str, Any], error: type[Exception], what: str):
     """Build dataclass ``cls`` from ``d``, naming unknown or malformed fields in one ``error`` line."""
-    known = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(d) - known)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(d) - set(fields))
     if unknown:
-        raise error(f"{what} has unknown fields: {', '.join(unknown)} (known: {', '.join(sorted(known))})")
+        raise error(f"{what} has unknown fields: {', '.join(unknown)} (known: {', '.join(sorted(fields))})")
+    for name, value in d.items():  # a value of another kind than the field's default, named before use
+        expected = _kind_of(fields[name].default)
+        if expected and not _is_kind(value, expected):
+            raise error(f"{what}: {name} must be {expected}, not {value!r:.40}")
     try:
         return cls(**d)
     except TypeError as e:
         raise error(f"{what} is malformed: {e}") from None
+
+
+_KINDS = {bool: "true or false", int: "an integer", float: "a number", str: "a string"}
+
+
+def _kind_of(default: Any) -> str | None:
+    """What a field takes, judged by its scalar default (None: no default, or not a scalar)."""
+    return _KINDS.get(type(default))
+
+
+def _is_kind(value: Any, kind: str) -> bool:
+    if kind == _KINDS[bool] or isinstance(value, bool):
+        return kind == _KINDS[bool] and isinstance(value, bool)
+    if kind == _KINDS[float]:
+        return isinstance(value, (int, float))
+    return isinstance(value, {_KINDS[int]: int, _KINDS[str]: str}[kind])
 
 
 @dataclass
@@ -55,20 +169,17 @@ class LayerConfig:
     sign_match_k: int = 0
 
     def __post_init__(self) -> None:
-        if self.linformer_k < 0:
-            raise ConfigError(f"linformer_k must be non-negative, got {self.linformer_k}")
-        if self.sign_match_k < 0:
-            raise ConfigError(f"sign_match_k must be non-negative, got {self.sign_match_k}")
-        if not 0.0 <= self.skim_keep <= 1.0:
-            raise ConfigError(f"skim_keep is a share of the tokens in (0, 1], got {self.skim_keep}")
-        if self.num_heads < 0 or self.intermediate_size < 0:
-            raise ConfigError(
-                f"layer shapes must be non-negative, got heads={self.num_heads}, ffn={self.intermediate_size}"
-            )
+        for name in ("num_heads", "intermediate_size", "linformer_k", "sign_match_k"):
+            check_int(name, getattr(self, name), 0)
+        check_real("skim_keep", self.skim_keep, 0.0, 1.0)
+        if not isinstance(self.ranks, dict):
+            raise ConfigError(f"ranks must be an object of projection: rank, got {_shown(self.ranks)}")
         unknown = sorted(set(self.ranks) - set(PROJECTIONS))
         if unknown:
             raise ConfigError(f"unknown projections {', '.join(unknown)}; ranks apply to {', '.join(PROJECTIONS)}")
-        bad = {k: r for k, r in self.ranks.items() if not isinstance(r, int) or r < 1}
+        bad = {
+            k: r for k, r in self.ranks.items() if isinstance(r, bool) or not isinstance(r, numbers.Integral) or r < 1
+        }
         if bad:
             raise ConfigError(f"ranks must be positive integers, got {bad}")
 
@@ -110,39 +221,98 @@ class EncoderConfig:
     head_dim: int = 0  # derived: hidden_size // num_heads
 
     def __post_init__(self) -> None:
-        if self.hidden_size <= 0 or self.num_heads <= 0 or self.hidden_size % self.num_heads:
+        for name in (*INT_FIELDS, *REAL_FIELDS, *TEXT_FIELDS):
+            check_field(name, getattr(self, name))
+        if self.hidden_size % self.num_heads:
             raise ConfigError(
                 f"hidden_size ({self.hidden_size}) must be a positive multiple of num_heads ({self.num_heads})"
             )
-        if self.hidden_act not in ACTIVATIONS:
-            raise ConfigError(f"hidden_act {self.hidden_act!r} is not supported; use one of {', '.join(ACTIVATIONS)}")
-        if self.pooling not in POOLINGS:
-            raise ConfigError(f"pooling {self.pooling!r} is not supported; use one of {', '.join(POOLINGS)}")
-        if self.head_activation not in HEAD_ACTIVATIONS:
+        if self.pad_token_id >= self.vocab_size:
             raise ConfigError(
-                f"head_activation {self.head_activation!r} is not supported; use one of {', '.join(HEAD_ACTIVATIONS)}"
+                f"pad_token_id {self.pad_token_id} is outside the vocabulary (vocab_size {self.vocab_size})"
             )
-        if self.embedding_rank < 0:
-            raise ConfigError(f"embedding_rank must be non-negative, got {self.embedding_rank}")
-        if self.num_labels < 2:
-            raise ConfigError(f"num_labels must be at least 2, got {self.num_labels}")
         self.head_dim = self.hidden_size // self.num_heads
-        self.layers = [LayerConfig(**x) if isinstance(x, dict) else x for x in self.layers]
+        if not isinstance(self.layers, list):
+            raise ConfigError(f"layers must be a list of layer shapes, got {_shown(self.layers)}")
+        if self.layers and len(self.layers) != self.num_layers:  # counted before building any of them
+            raise ConfigError(f"config lists {len(self.layers)} layers but num_layers is {self.num_layers}")
+        self.layers = [
+            from_fields(LayerConfig, x, ConfigError, f"layers[{i}]") if isinstance(x, dict) else x
+            for i, x in enumerate(self.layers)
+        ]
+        if not all(isinstance(x, LayerConfig) for x in self.layers):
+            raise ConfigError(
+                'every entry of layers must be an object such as {"num_heads": 12, "intermediate_size": 1536}'
+            )
         if not self.layers:
             self.layers = [LayerConfig(self.num_heads, self.intermediate_size) for _ in range(self.num_layers)]
-        if len(self.layers) != self.num_layers:
-            raise ConfigError(f"config lists {len(self.layers)} layers but num_layers is {self.num_layers}")
         self._check_linformer()
         if any(layer.linformer_k and layer.sign_match_k for layer in self.layers):
             raise ConfigError("a layer cannot have both Linformer and sign-matching attention")
         self._check_skim()
-        bad = {name: b for name, b in self.weight_bits.items() if b not in WEIGHT_BITS}
+        if not isinstance(self.weight_bits, dict):
+            raise ConfigError(f"weight_bits must be an object of linear name: bits, got {_shown(self.weight_bits)}")
+        bad = {name: b for name, b in self.weight_bits.items() if isinstance(b, bool) or b not in WEIGHT_BITS}
         if bad:
             raise ConfigError(
                 f"weight_bits {bad}: the runtimes run {' and '.join(map(str, WEIGHT_BITS))}-bit weights only"
             )
-        if self.weight_group_size < 1:
-            raise ConfigError(f"weight_group_size must be positive, got {self.weight_group_size}")
+        n = self.num_parameters()
+        if n > MAX_PARAMETERS:
+            raise ConfigError(
+                f"the config describes a model of {n:.3g} weights, more than ondevice handles ({MAX_PARAMETERS:.3g}); "
+                f"check vocab_size ({self.vocab_size}), hidden_size ({self.hidden_size}), "
+                f"intermediate_size and the layers"
+            )
+
+    def num_parameters(self) -> int:
+        """How many weights ``Classifier(self)`` has, worked out from the shapes alone (nothing is
+        allocated): what a config.json is checked against before a model is built from it."""
+        C = self.hidden_size
+        word = _linear_parameters(self.vocab_size, C, self.embedding_rank) - C  # an embedding has no bias
+        n = word + (self.max_position_embeddings + self.type_vocab_size + 2) * C  # + the norm's weight and bias
+        sharing = self.linformer_sharing
+        for layer in self.layers:
+            r = layer.ranks
+            if layer.num_heads:
+                inner = layer.num_heads * self.head_dim
+                n += sum(_linear_parameters(C, inner, r.get(p, 0)) for p in ("query", "key", "value"))
+                n += _linear_parameters(inner, C, r.get("output", 0)) + 2 * C
+                if layer.linformer_k and sharing != "layerwise":
+                    per = layer.linformer_k * self.linformer_n * (layer.num_heads if sharing == "none" else 1)
+                    n += per * (1 if sharing == "kv" else 2)
+            if layer.intermediate_size:
+                n += _linear_parameters(C, layer.intermediate_size, r.get("up", 0))
+                n += _linear_parameters(layer.intermediate_size, C, r.get("down", 0)) + 2 * C
+            if layer.skim_keep and self.skim_predictor == "learned":
+                n += _linear_parameters(C, SKIM_INNER) + _linear_parameters(SKIM_INNER, 1)
+        ks = [layer.linformer_k for layer in self.layers if layer.linformer_k]
+        if ks and sharing == "layerwise":
+            n += ks[0] * self.linformer_n
+        if self.head_activation != "none":
+            n += _linear_parameters(C, C)
+        return n + _linear_parameters(C, self.num_labels)
+
+    @property
+    def max_length(self) -> int:
+        """The longest input the model takes, in tokens: its position table, or the sequence length
+        its Linformer projections are sized for when that is shorter."""
+        if self.linformer_n and any(layer.linformer_k for layer in self.layers):
+            return min(self.max_position_embeddings, self.linformer_n)
+        return self.max_position_embeddings
+
+    def check_length(self, n: int, option: str = "--max-length", lowest: int = 2) -> int:
+        """Refuse a sequence length the model cannot take: longer than ``max_length`` or shorter than
+        ``lowest``. Every command that takes a length checks it here, before any work. Returns ``n``.
+
+        Raises:
+            ConfigError: naming ``option`` and the lengths the model takes.
+        """
+        longest = self.max_length
+        if not lowest <= n <= longest:
+            what = "its position table" if longest == self.max_position_embeddings else "its Linformer projections"
+            raise ConfigError(f"{option} {n} is outside what the model can take: {lowest} to {longest} tokens ({what})")
+        return n
 
     def _check_linformer(self) -> None:
         ks = {layer.linformer_k for layer in self.layers if layer.linformer_k and layer.num_heads}
@@ -188,6 +358,8 @@ class EncoderConfig:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "EncoderConfig":
+        if not isinstance(d, dict):
+            raise CheckpointError("config is not a JSON object")
         d = dict(d)
         version = d.pop("schema_version", None)
         if version not in READABLE_VERSIONS:
@@ -196,6 +368,10 @@ class EncoderConfig:
                 f"(this ondevice reads versions {', '.join(map(str, READABLE_VERSIONS))})"
             )
         d.pop("head_dim", None)
+        # A saved config lists every field; a missing size would silently become MiniLM's default.
+        missing = [k for k in REQUIRED_FIELDS if k not in d]
+        if missing:
+            raise CheckpointError(f"the field {missing[0]!r} is missing")
         return from_fields(cls, d, CheckpointError, "config")
 
     def save(self, path: Path) -> None:

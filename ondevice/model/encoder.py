@@ -14,12 +14,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ondevice.model.config import EncoderConfig, LayerConfig
+from ondevice.model.config import SKIM_INNER, EncoderConfig, LayerConfig
 
 # Added to the attention scores of padded keys. exp(-1e4) underflows to exactly 0 in fp32,
 # and unlike finfo.min it cannot overflow to -inf when added to a negative score.
 MASK_VALUE = -10000.0
-SKIM_INNER = 64  # width of a skim predictor's hidden layer
 
 
 def _activation(name: str):

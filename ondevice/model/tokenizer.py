@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import json
 import shutil
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 
 from ondevice.errors import CheckpointError
+from ondevice.jsonfile import read_json
+from ondevice.limits import prepare_texts
 
 SETTINGS_FILE = "tokenizer_settings.json"
 
@@ -34,6 +36,50 @@ class TokenizerSettings:
     max_input_chars_per_word: int = 100
     continuing_subword_prefix: str = "##"
 
+    @classmethod
+    def from_dict(
+        cls, data: object, where: str, error: type[Exception] = CheckpointError, prefix: str = "", advice: str = ""
+    ) -> "TokenizerSettings":
+        """Settings from a parsed tokenizer_settings.json (or a manifest's tokenizer section), every field checked.
+
+        Absent fields take their defaults; an unknown field or one of the wrong type is refused.
+
+        Args:
+            data: the parsed JSON.
+            where: the file, for messages.
+            error: the exception to raise (CheckpointError for a checkpoint, ArtifactError for a bundle).
+            prefix: put before each field's name in messages ("tokenizer.").
+            advice: appended to each message ("; export the bundle again").
+        """
+        if not isinstance(data, dict):
+            kind = {list: "a list", str: "a string", bool: "a boolean", type(None): "null"}.get(type(data), "a number")
+            raise error(f"{where}: {prefix or 'the settings'} must be a JSON object, not {kind}{advice}")
+        known = {f.name: str(f.type) for f in fields(cls)}  # "bool", "bool | None", "int", "str"
+        for key, value in data.items():
+            if key not in known:
+                raise error(f"{where}: {prefix}{str(key)[:60]!r} is not a tokenizer setting{advice}")
+            nullable = "None" in known[key]
+            if value is None and nullable:
+                continue
+            want = _expected(key, known[key].split("|")[0].strip(), value)
+            if want:
+                shown = json.dumps(value)[:40]
+                or_null = " or null" if nullable else ""
+                raise error(f"{where}: {prefix}{key} must be {want}{or_null}, not {shown}{advice}")
+        return cls(**data)
+
+
+def _expected(key: str, kind: str, value: object) -> str | None:
+    """What a setting of ``kind`` must be when ``value`` is not that; None when it is fine."""
+    if kind == "bool":
+        return None if isinstance(value, bool) else "true or false"
+    if kind == "int":
+        low = 1 if key.startswith("max_") else 0  # lengths are positive, ids may be 0 ([PAD])
+        ok = isinstance(value, int) and not isinstance(value, bool) and value >= low
+        return None if ok else "a positive integer" if low else "a non-negative integer"
+    ok = isinstance(value, str) and (bool(value) or key == "continuing_subword_prefix")
+    return None if ok else "a non-empty string"
+
 
 class Tokenizer:
     """Turns sentences into (input_ids, attention_mask) int64 arrays of shape (B, L)."""
@@ -52,15 +98,31 @@ class Tokenizer:
     def vocab_size(self) -> int:
         return self.backend.get_vocab_size(with_added_tokens=True)
 
+    @property
+    def max_id(self) -> int:
+        """The largest id the tokenizer can give (its vocabulary's and its added tokens')."""
+        return max(self.backend.get_vocab(with_added_tokens=True).values(), default=-1)
+
     def lengths(self, texts: Sequence[str]) -> list[int]:
-        """Token counts with [CLS] and [SEP], before truncation."""
-        return [len(enc.ids) for enc in self.backend.encode_batch(list(texts))]
+        """Token counts with [CLS] and [SEP], before truncation (of texts cut to limits.MAX_TEXT_CHARS).
+
+        Raises:
+            DataError: a text that is not a string, or not valid Unicode.
+        """
+        return [len(enc.ids) for enc in self.backend.encode_batch(prepare_texts(texts))]
 
     def token_ids(self, texts: Sequence[str], max_length: int | None = None) -> list[list[int]]:
-        """Ids with [CLS] and [SEP], truncated to max_length, unpadded."""
+        """Ids with [CLS] and [SEP], truncated to max_length, unpadded.
+
+        The last line of defence for callers of the Python API: texts are checked and cut to
+        limits.MAX_TEXT_CHARS here too (the readers have done it already for files and the CLI).
+
+        Raises:
+            DataError: a text that is not a string, or not valid Unicode.
+        """
         n = max_length or self.settings.max_length
         out = []
-        for enc in self.backend.encode_batch(list(texts)):
+        for enc in self.backend.encode_batch(prepare_texts(texts)):
             ids = enc.ids
             if len(ids) > n:
                 ids = ids[: n - 1] + [self.settings.sep_id]
@@ -97,39 +159,68 @@ class Tokenizer:
     @classmethod
     def load(cls, directory: Path, max_length: int | None = None) -> "Tokenizer":
         """From an ondevice checkpoint or a Hugging Face directory (tokenizer.json or vocab.txt)."""
-        from tokenizers import Tokenizer as Backend
-
         directory = Path(directory)
         settings_path = directory / SETTINGS_FILE
         if settings_path.is_file():
-            settings = TokenizerSettings(**json.loads(settings_path.read_text()))
+            settings = TokenizerSettings.from_dict(read_json(settings_path, CheckpointError), str(settings_path))
         else:
             settings = _settings_from_hf(directory)
         if max_length:
             settings.max_length = max_length
-        tj = directory / "tokenizer.json"
-        if tj.is_file():
+        tj, vocab = directory / "tokenizer.json", directory / "vocab.txt"
+        if not tj.is_file() and not vocab.is_file():
+            raise CheckpointError(f"{directory} has no tokenizer (tokenizer.json or vocab.txt)")
+        return cls.from_files(settings, tj if tj.is_file() else None, vocab, str(directory))
+
+    @classmethod
+    def from_files(
+        cls,
+        settings: TokenizerSettings,
+        tokenizer_json: Path | None,
+        vocab: Path,
+        where: str,
+        error: type[Exception] = CheckpointError,
+    ) -> "Tokenizer":
+        """A tokenizer from exactly these files: tokenizer.json when given, else the WordPiece vocabulary.
+
+        Args:
+            settings: lower-casing and special tokens (their ids are looked up in the files).
+            tokenizer_json: a `tokenizers` tokenizer.json, or None.
+            vocab: vocab.txt, one token a line (used when there is no tokenizer.json).
+            where: the directory, for messages.
+            error: the exception to raise on a file that cannot be used.
+        """
+        from tokenizers import Tokenizer as Backend
+
+        if tokenizer_json is not None:
             try:
-                backend = Backend.from_file(str(tj))
+                backend = Backend.from_file(str(tokenizer_json))
             except Exception as e:  # tokenizers raises a bare Exception on a bad file
-                raise CheckpointError(f"{tj} cannot be read: {e}") from None
-        elif (directory / "vocab.txt").is_file():
+                raise error(f"{tokenizer_json} cannot be read: {_first_line(e)}") from None
+        else:
             from tokenizers.implementations import BertWordPieceTokenizer
 
-            backend = BertWordPieceTokenizer(
-                str(directory / "vocab.txt"),
-                lowercase=settings.lowercase,
-                strip_accents=settings.strip_accents,
-                handle_chinese_chars=settings.tokenize_chinese_chars,
-            )._tokenizer
-        else:
-            raise CheckpointError(f"{directory} has no tokenizer (tokenizer.json or vocab.txt)")
+            try:
+                backend = BertWordPieceTokenizer(
+                    str(vocab),
+                    lowercase=settings.lowercase,
+                    strip_accents=settings.strip_accents,
+                    handle_chinese_chars=settings.tokenize_chinese_chars,
+                )._tokenizer
+            except Exception as e:  # a vocabulary that is not UTF-8 text: tokenizers raises a bare Exception
+                raise error(f"{vocab} cannot be read as a vocabulary: {_first_line(e)}") from None
         for name in ("cls", "sep", "pad", "unk"):
             tid = backend.token_to_id(getattr(settings, f"{name}_token"))
             if tid is None:
-                raise CheckpointError(f"{directory}: tokenizer has no {getattr(settings, f'{name}_token')} token")
+                raise error(f"{where}: tokenizer has no {getattr(settings, f'{name}_token')} token")
             setattr(settings, f"{name}_id", tid)
         return cls(backend, settings)
+
+
+def _first_line(e: Exception) -> str:
+    """An exception's message cut to one line (tokenizers' can span several)."""
+    lines = str(e).strip().splitlines()
+    return lines[0][:200] if lines else type(e).__name__
 
 
 def _settings_from_hf(directory: Path) -> TokenizerSettings:

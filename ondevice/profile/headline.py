@@ -9,7 +9,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from ondevice.errors import ProfileError
-from ondevice.jsonfile import read_json, write_text_atomic
+from ondevice.jsonfile import read_json
+from ondevice.output import write_text
+from ondevice.profile.record import check_fields
 from ondevice.profile.report import save_figure
 
 SCHEMA = "ondevice.headline"
@@ -23,6 +25,56 @@ REGIMES = {
 RUN_FIELDS = ("name", "tool", "format", "quantization", "regime", "size_bytes", "p50_ms", "p90_ms",
               "peak_rss_bytes", "dev_accuracy", "samples_ms")  # fmt: skip
 TOOLS = ("pytorch-eager", "onnxruntime", "executorch-stock", "litert-stock", "ondevice")
+
+# What the tables and the plot read (record.check_fields kinds; "?": may be null or absent). Sizes and
+# p50 latencies divide others, so they must be positive.
+TOP_FIELDS = {
+    "created": "str",
+    "command": "str?",
+    "machine": "dict",
+    "versions": "dict",
+    "settings": "dict?",
+    "seconds": "dict?",
+    "goals": "dict?",
+    "emulated": "dict?",
+}
+RUN_KINDS = {
+    "name": "str",
+    "tool": "str",
+    "format": "str",
+    "quantization": "str?",
+    "regime": "str",
+    "size_bytes": "positive",
+    "p50_ms": "positive",
+    "p90_ms": "amount",
+    "peak_rss_bytes": "amount",
+    "baseline_rss_bytes": "amount?",
+    "dev_accuracy": "share",
+    "samples_ms": "list",
+}
+SECONDS_FIELDS = {"timing": "amount?", "total": "amount?", "build": "dict?"}
+GOAL_FIELDS = {
+    "speedup_vs_eager": "number",
+    "speedup_vs_onnxruntime_int8": "number?",
+    "smaller_than_fp32": "number",
+    "accuracy_points": "number",
+    "met": "dict",
+}
+GOALS_MET = (
+    "4x_faster_than_eager",
+    "1.5x_faster_than_onnxruntime_int8",
+    "10x_smaller_than_fp32",
+    "at_most_1_point_lost",
+)
+EMULATED_FIELDS = {"reference": "str", "runs": "list", "target": "str?", "regime": "str?", "note": "str?"}
+EMULATED_RUN_FIELDS = {
+    "name": "str",
+    "p50_ms": "positive?",
+    "error": "str?",
+    "logits_match_host": "bool?",
+    "max_abs_diff_vs_host": "amount?",
+    "same_label_as_host": "bool?",
+}
 
 
 def is_headline(data) -> bool:
@@ -38,15 +90,46 @@ def load(path: Path) -> dict:
     if not isinstance(runs, list) or not runs:
         raise ProfileError(f"{path}: has no runs")
     for i, r in enumerate(runs):
+        if not isinstance(r, dict):
+            raise ProfileError(f"{path}: run {i} is not an object")
         missing = [k for k in RUN_FIELDS if k not in r]
         if missing:
             raise ProfileError(f"{path}: run {i} lacks {', '.join(missing)}")
+        _need(path, check_fields(r, RUN_KINDS, f"run {i} ({str(r.get('name'))[:40]}): "))
         if r["tool"] not in TOOLS:
             raise ProfileError(f"{path}: run {i} has unknown tool {r['tool']!r}")
+    _check_parts(path, data)
     for regime in {r["regime"] for r in runs}:
         if not any(r["regime"] == regime and r["tool"] == "pytorch-eager" for r in runs):
             raise ProfileError(f"{path}: regime {regime} has no pytorch-eager run to compare with")
     return data
+
+
+def _need(path: Path, problem: str | None) -> None:
+    if problem:
+        raise ProfileError(f"{path}: {problem}")
+
+
+def _check_parts(path: Path, data: dict) -> None:
+    """The parts besides the runs: machine, timings of the benchmark itself, goals, the emulated table."""
+    _need(path, check_fields(data, TOP_FIELDS))
+    seconds = data.get("seconds") or {}
+    _need(path, check_fields(seconds, SECONDS_FIELDS, "seconds."))
+    build = seconds.get("build") or {}
+    _need(path, check_fields(build, dict.fromkeys(build, "amount"), "seconds.build."))
+    for regime, goal in (data.get("goals") or {}).items():
+        if not isinstance(goal, dict):
+            raise ProfileError(f"{path}: goals.{regime} is not an object")
+        if goal.get("best"):
+            _need(path, check_fields(goal, {"best": "str"} | GOAL_FIELDS, f"goals.{regime}."))
+            _need(path, check_fields(goal["met"], dict.fromkeys(GOALS_MET, "bool"), f"goals.{regime}.met."))
+    emulated = data.get("emulated")
+    if emulated:
+        _need(path, check_fields(emulated, EMULATED_FIELDS, "emulated."))
+        for i, r in enumerate(emulated["runs"]):
+            if not isinstance(r, dict):
+                raise ProfileError(f"{path}: emulated.runs[{i}] is not an object")
+            _need(path, check_fields(r, EMULATED_RUN_FIELDS, f"emulated.runs[{i}]."))
 
 
 def _eager(runs: list[dict]) -> dict:
@@ -208,7 +291,7 @@ def update_readme(readme: Path, section: str, start: str = START, end: str = END
         text = head + section + ("\n" + tail if tail else "")
     else:
         text = text.rstrip("\n") + "\n\n" + section
-    write_text_atomic(readme, text)
+    write_text(readme, text)
 
 
 def _front(xs: list[float], accs: list[float]) -> list[bool]:

@@ -74,7 +74,11 @@ def run_process(cmd: list[str], what: str, env: dict | None = None, timeout: flo
     A timeout or Ctrl-C stops the runner; what it had measured comes with the RunnerFailed.
     """
     try:
-        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+        # A damaged model can put any bytes into a runner's messages (a method name read from it): replace,
+        # never fail on them.
+        proc = subprocess.Popen(
+            cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, errors="replace", env=env
+        )
     except OSError as e:
         raise ProfileError(f"{what}: cannot start {cmd[0]}: {e.strerror}") from None
     try:

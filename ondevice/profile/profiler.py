@@ -35,6 +35,7 @@ class Artifact:
     info: dict  # the record's "artifact" section
     seq_lens: list[int] = field(default_factory=list)  # empty: unknown (no manifest)
     bundle: Path | None = None
+    manifest: dict | None = None  # the bundle's, checked by load_manifest
 
 
 @dataclass
@@ -91,19 +92,21 @@ def resolve_artifacts(paths: list[Path]) -> list[Artifact]:
             manifest = load_manifest(p)
             for a in manifest["artifacts"]:
                 f = p / a["file"]
-                out.append(Artifact(f, a["format"], _artifact_info(f, a["format"], a, manifest, p), a["seq_lens"], p))
+                info = _artifact_info(f, a["format"], a, manifest, p)
+                out.append(Artifact(f, a["format"], info, a["seq_lens"], p, manifest))
             continue
         if not p.is_file():
             raise ProfileError(f"{p}: no such artifact or bundle")
         fmt = FORMATS.get(p.suffix)
         if fmt is None:
             raise ProfileError(f"{p}: not a .pte, .tflite or .onnx file, nor a bundle directory")
-        if (p.parent / MANIFEST).is_file():
+        if (p.parent / MANIFEST).exists() or (p.parent / MANIFEST).is_symlink():
             manifest = load_manifest(p.parent)  # checks every file's sha256
             entry = next((a for a in manifest["artifacts"] if a["file"] == p.name), None)
             if entry is None:
                 raise ProfileError(f"{p}: not listed in {p.parent / MANIFEST}")
-            out.append(Artifact(p, fmt, _artifact_info(p, fmt, entry, manifest, p.parent), entry["seq_lens"], p.parent))
+            info = _artifact_info(p, fmt, entry, manifest, p.parent)
+            out.append(Artifact(p, fmt, info, entry["seq_lens"], p.parent, manifest))
         else:
             converters.module(fmt).check_file(p)  # a truncated or foreign file is refused here
             out.append(Artifact(p, fmt, _artifact_info(p, fmt, None, None, None)))
@@ -114,12 +117,12 @@ def resolve_artifacts(paths: list[Path]) -> list[Artifact]:
 
 def token_ids(artifact: Artifact, length: int | None) -> list[int]:
     """The sentence's ids with the bundle's tokenizer; without a bundle, the same sentence in BERT's vocabulary."""
-    if artifact.bundle is None or not (artifact.bundle / "vocab.txt").is_file():
+    if artifact.bundle is None or artifact.manifest is None:
         ids = DEFAULT_IDS
     else:
-        from ondevice.model.tokenizer import Tokenizer
+        from ondevice.bundle import load_tokenizer
 
-        ids = Tokenizer.load(artifact.bundle).token_ids([SENTENCE])[0]
+        ids = load_tokenizer(artifact.bundle, artifact.manifest).token_ids([SENTENCE])[0]
     if length and len(ids) > length:
         ids = ids[: length - 1] + [ids[-1]]
     return ids

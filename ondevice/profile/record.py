@@ -30,12 +30,14 @@ Schema, version 1 (``None`` where a fact cannot be read on that target):
 from __future__ import annotations
 
 import datetime as dt
+import json
 import math
 import re
 from pathlib import Path
 
 from ondevice.errors import ProfileError
-from ondevice.jsonfile import read_json, write_json_atomic
+from ondevice.jsonfile import read_json
+from ondevice.output import write_json
 
 SCHEMA = "ondevice.profile"
 SCHEMA_VERSION = 1
@@ -43,6 +45,68 @@ LOGIT_TOLERANCE = 1e-3  # emulated and device outputs against the host's
 
 _SECTIONS = ("artifact", "target", "device", "runtime", "settings", "timing", "memory", "outputs")
 _TIMING_STATS = ("p50_ms", "p90_ms", "p99_ms", "mean_ms", "std_ms", "min_ms", "max_ms")
+
+
+def _finite(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+# The kinds of value a result file holds: kind -> (test, what a message calls it). JSON has NaN and
+# Infinity, a string where a number belongs, true where a count belongs; none of them is a time.
+KINDS = {
+    "str": (lambda v: isinstance(v, str), "a string"),
+    "bool": (lambda v: isinstance(v, bool), "true or false"),
+    "int": (lambda v: isinstance(v, int) and not isinstance(v, bool), "an integer"),
+    "count": (lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 0, "a non-negative integer"),
+    "number": (_finite, "a finite number"),
+    "amount": (lambda v: _finite(v) and v >= 0, "a non-negative number"),
+    "positive": (lambda v: _finite(v) and v > 0, "a positive number"),
+    "share": (lambda v: _finite(v) and 0 <= v <= 1, "a number from 0 to 1"),
+    "list": (lambda v: isinstance(v, list), "a list"),
+    "dict": (lambda v: isinstance(v, dict), "an object"),
+}
+
+# What ``ondevice report`` reads of a record, section by section ("" is the top level). A kind ending
+# in "?" may also be null or absent.
+RECORD_FIELDS: dict[str, dict[str, str]] = {
+    "": {"created": "str", "incomplete_reason": "str?"},
+    "artifact": {
+        "path": "str",
+        "file": "str?",
+        "format": "str",
+        "sha256": "str?",
+        "size_bytes": "amount",
+        "verification": "dict?",
+    },
+    "target": {"name": "str"},
+    "runtime": {"name": "str?", "version": "str?", "runner": "str?"},
+    "settings": {"threads": "int", "warmup": "int", "runs": "int", "seq_len": "count?"},
+    "timing": {"samples_ms": "list", "load_ms": "amount?", "first_inference_ms": "amount?"}
+    | {k: "amount?" for k in _TIMING_STATS},
+    "memory": {"peak_rss_bytes": "amount?"},
+    "outputs": {"max_abs_diff": "amount?", "tolerance": "amount?", "match": "bool?", "same_label": "bool?"},
+}
+
+
+def check_fields(obj: dict, spec: dict[str, str], prefix: str = "") -> str | None:
+    """The first field of ``obj`` that is missing or not of its kind in ``spec`` (field -> a ``KINDS``
+    name, "?" at the end for one that may be null or absent), as a message; None when all are fine."""
+    for key, kind in spec.items():
+        optional = kind.endswith("?")
+        test, what = KINDS[kind.rstrip("?")]
+        value = obj.get(key)
+        if value is None:
+            if optional:
+                continue
+            return f"{prefix}{key} is {'null' if key in obj else 'missing'}"
+        if not test(value):
+            return f"{prefix}{key} must be {what}, not {_shown(value)}"
+    return None
+
+
+def _shown(value) -> str:
+    text = json.dumps(value) if isinstance(value, (int, float, str, bool, list, dict)) else repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def percentile(sorted_values: list[float], q: float) -> float:
@@ -159,19 +223,26 @@ def validate(record: dict) -> None:
         need(isinstance(record.get(key), dict), f"{key} is missing")
     need(isinstance(record.get("complete"), bool), "complete must be true or false")
     need(isinstance(record.get("emulated"), bool), "emulated must be true or false")
-    a, t, s = record["artifact"], record["timing"], record["settings"]
+    a, t = record["artifact"], record["timing"]
     for key in ("path", "format", "sha256", "size_bytes"):
         need(key in a, f"artifact.{key} is missing")
-    need(isinstance(t.get("samples_ms"), list), "timing.samples_ms is missing")
-    need(all(isinstance(x, (int, float)) and x >= 0 for x in t["samples_ms"]), "timing.samples_ms has bad values")
+    for section, spec in RECORD_FIELDS.items():
+        problem = check_fields(record[section] if section else record, spec, f"{section}." if section else "")
+        need(problem is None, str(problem))
+    need(
+        all(KINDS["amount"][0](x) for x in t["samples_ms"]),
+        "timing.samples_ms has bad values (each must be a non-negative number of milliseconds)",
+    )
     need(
         record["complete"] is False or len(t["samples_ms"]) > 0 or (t.get("summary_only") and t.get("mean_ms")),
         "a complete record has no samples",
     )
     need(record["complete"] or bool(record.get("incomplete_reason")), "an incomplete record needs a reason")
-    for key in ("threads", "warmup", "runs"):
-        need(isinstance(s.get(key), int), f"settings.{key} must be an integer")
-    need(isinstance(record["target"].get("name"), str), "target.name is missing")
+    need(not t["samples_ms"] or t.get("p50_ms") is not None, "timing.p50_ms is missing though there are samples")
+    problem = check_fields(a.get("verification") or {}, {"accuracy": "share?"}, "artifact.verification.")
+    need(problem is None, str(problem))
+    o = record["outputs"]
+    need(o.get("match") is None or o.get("tolerance") is not None, "outputs.tolerance is missing though match is set")
 
 
 def load(path: Path) -> dict:
@@ -207,5 +278,5 @@ def write(record: dict, out: Path) -> Path:
     validate(record)
     out = Path(out)
     path = out if out.suffix == ".json" else out / default_name(record)
-    write_json_atomic(path, record)
+    write_json(path, record)
     return path

@@ -26,11 +26,15 @@ def collect(paths: list[Path]) -> tuple[list[tuple[Path, dict]], list[Path]]:
     for p in map(Path, paths):
         if p.is_dir():
             for f in sorted(p.rglob("*.json")):
+                if not f.is_file():
+                    continue  # a directory named *.json, a dangling link
                 try:
                     data = json.loads(f.read_text())
-                except (json.JSONDecodeError, UnicodeDecodeError):
+                except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
                     skipped.append(f)
                     continue
+                except OSError as e:
+                    raise ProfileError(f"{f} cannot be read: {e.strerror or e}") from None
                 if isinstance(data, dict) and data.get("schema") == records.SCHEMA:
                     found.append((f, records.load(f)))  # a record of ours that is broken is an error
                 else:
@@ -159,7 +163,8 @@ def plot(pairs: list[tuple[Path, dict]], path: Path) -> Path:
         if r["timing"]["samples_ms"]:
             by_target.setdefault(r["target"]["name"], []).append(r)
     if not by_target:
-        raise ProfileError("no record has latency samples to plot")
+        names = ", ".join(str(path) for path, _ in pairs[:3]) + (", ..." if len(pairs) > 3 else "")
+        raise ProfileError(f"no record has latency samples to plot ({names}); leave out --plot")
     rows = len(by_target)
     tallest = max(len(v) for v in by_target.values())
     fig, axes = plt.subplots(
@@ -244,22 +249,13 @@ def plot(pairs: list[tuple[Path, dict]], path: Path) -> Path:
 
 def save_figure(fig, path: Path, dpi: int) -> Path:
     """Write a matplotlib figure to a PNG atomically, then close it."""
-    import os
-    import tempfile
-
     import matplotlib.pyplot as plt
 
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".png", dir=path.parent)
-    os.close(fd)
+    from ondevice.output import staged_file
+
     try:
-        fig.savefig(tmp, dpi=dpi)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+        with staged_file(path) as tmp:
+            fig.savefig(tmp, dpi=dpi, format="png")
     finally:
         plt.close(fig)
-    return path
+    return Path(path)

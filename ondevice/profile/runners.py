@@ -9,6 +9,7 @@ lines on stderr, which is what survives of a run that was cut short.
 from __future__ import annotations
 
 import json
+import re
 import signal
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -71,15 +72,54 @@ def partial_results(stderr: str) -> dict:
     return out
 
 
-def _describe_exit(returncode: int) -> str:
+def _signal_of(returncode: int) -> signal.Signals | None:
     # subprocess gives -N for a signal; a shell (adb shell, qemu's own reporting) gives 128+N.
     signum = -returncode if returncode < 0 else returncode - 128 if returncode > 128 else None
-    if signum:
-        try:
-            return f"crashed ({signal.Signals(signum).name})"
-        except ValueError:
-            pass
-    return f"exited with status {returncode}"
+    try:
+        return signal.Signals(signum) if signum else None
+    except ValueError:
+        return None
+
+
+def _describe_exit(returncode: int) -> str:
+    sig = _signal_of(returncode)
+    return f"crashed ({sig.name})" if sig else f"exited with status {returncode}"
+
+
+# ExecuTorch's log lines: "E 00:00:00.000867 executorch:program.cpp:592] No segments in program".
+_RUNTIME_LOG = re.compile(r"^([DIWEF]) \d+:\d+:\d+\.\d+ [\w.-]+:([\w./-]+:\d+)\] (.*)$")
+_ERROR_WORDS = re.compile(r"error|fault|fatal|abort|exception|invalid|corrupt|cannot|failed", re.IGNORECASE)
+
+
+def _cause(stderr: str) -> str | None:
+    """What a runner that stopped said last about why: the runtime's last error, not its chatter.
+
+    ExecuTorch's error and fatal log lines (E, F) are taken as they are; its info, debug and warning
+    lines ("Resetting threadpool to 2 threads") say nothing about a failure and are skipped. Of other
+    lines (a shell's "Segmentation fault", a Python exception) the last that reads like an error.
+    """
+    for line in reversed(stderr.strip().splitlines()):
+        line = line.strip()
+        if not line or line.startswith("ondevice: "):
+            continue
+        m = _RUNTIME_LOG.match(line)
+        if m:
+            if m.group(1) in "EF":
+                return f"{m.group(3)} [{m.group(2)}]"
+            continue
+        if _ERROR_WORDS.search(line):
+            return line[:200]
+    return None
+
+
+def _stage(partial: dict) -> str:
+    """How far a runner got, from the figures it printed before it stopped."""
+    if "load_ms" not in partial:
+        return "while loading the model"
+    if "first_inference_ms" not in partial and not partial.get("samples_ms"):
+        return "in its first inference"
+    n = len(partial.get("samples_ms") or [])
+    return f"after {n} timed run{'s' if n != 1 else ''}" if n else "while warming up"
 
 
 def parse_output(what: str, stdout: str, stderr: str, returncode: int) -> dict:
@@ -96,14 +136,28 @@ def parse_output(what: str, stdout: str, stderr: str, returncode: int) -> dict:
     if isinstance(result, dict) and "error" in result:
         raise RunnerFailed(f"{what}: {result['error']}", partial)
     if returncode != 0 or not isinstance(result, dict):
-        detail = _describe_exit(returncode) if returncode != 0 else "printed no result"
-        last = [line for line in stderr.strip().splitlines() if not line.startswith("ondevice: ")]
-        hint = f": {last[-1].strip()[:200]}" if last else ""
-        raise RunnerFailed(f"{what} {detail}{hint}", partial)
+        raise RunnerFailed(_failure(what, stderr, returncode, partial), partial)
     missing = [k for k in ("samples_ms", "load_ms", "first_inference_ms", "logits") if k not in result]
     if missing:
         raise RunnerFailed(f"{what} printed a result without {', '.join(missing)}", partial)
     return result
+
+
+def _failure(what: str, stderr: str, returncode: int, partial: dict) -> str:
+    """One line for a runner that crashed or stopped without a result: the signal, the cause, the stage.
+
+    A crash before the first inference is almost always a damaged or foreign model file (a runner that
+    loads a file with no manifest beside it has no checksum to check it against), and the line says so.
+    """
+    if returncode == 0:
+        return f"{what} printed no result" + (f": {c}" if (c := _cause(stderr)) else "")
+    sig = _signal_of(returncode)
+    cause = _cause(stderr) or (signal.strsignal(sig) if sig else None)
+    stage = _stage(partial)
+    line = f"{what} {_describe_exit(returncode)}" + (f": {cause}" if cause else "") + f" ({stage})"
+    if sig is not None and stage in ("while loading the model", "in its first inference"):
+        line += "; the model file is probably damaged: export it again (a bundle's checksums are checked first)"
+    return line
 
 
 def runtime_section(job: Job, result: dict) -> dict:

@@ -56,3 +56,37 @@ def test_settings_saved_for_the_app(minilm_dir, tmp_path):
     )
     vocab = (tmp_path / "vocab.txt").read_text(encoding="utf-8").splitlines()
     assert len(vocab) == 30522 and vocab[101] == "[CLS]"
+
+
+@pytest.mark.parametrize(
+    "settings,message",
+    [
+        ("[]", "the settings must be a JSON object, not a list"),
+        ("null", "the settings must be a JSON object, not null"),
+        ('{"lowercase": "yes"}', 'lowercase must be true or false, not "yes"'),
+        ('{"strip_accents": 0}', "strip_accents must be true or false or null, not 0"),
+        ('{"max_length": 0}', "max_length must be a positive integer, not 0"),
+        ('{"cls_id": -1}', "cls_id must be a non-negative integer, not -1"),
+        ('{"cls_token": ""}', 'cls_token must be a non-empty string, not ""'),
+        ('{"lowercse": true}', "'lowercse' is not a tokenizer setting"),
+        ("{", "is not valid JSON"),
+    ],
+)
+def test_a_settings_file_of_the_wrong_shape_is_one_line(minilm_dir, tmp_path, settings, message):
+    from ondevice.errors import CheckpointError
+
+    (tmp_path / "vocab.txt").write_bytes((minilm_dir / "vocab.txt").read_bytes())
+    (tmp_path / "tokenizer_settings.json").write_text(settings)
+    with pytest.raises(CheckpointError) as e:
+        Tokenizer.load(tmp_path)
+    assert message in str(e.value) and "tokenizer_settings.json" in str(e.value) and "\n" not in str(e.value)
+
+
+def test_settings_round_trip_through_from_dict():
+    from dataclasses import asdict
+
+    from ondevice.model.tokenizer import TokenizerSettings
+
+    s = TokenizerSettings(lowercase=False, strip_accents=None, max_length=64, continuing_subword_prefix="")
+    assert TokenizerSettings.from_dict(asdict(s), "x") == s
+    assert TokenizerSettings.from_dict({}, "x") == TokenizerSettings()

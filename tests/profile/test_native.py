@@ -66,3 +66,17 @@ def test_runner_errors_are_one_json_line(runner, tiny_bundle, tmp_path):
     assert code == 2 and "--runs takes an integer" in out["error"]
     code, out, _ = _run(runner, "--model", tiny_bundle / "model.fp32.pte", "--ids", ",".join(["7"] * 40))
     assert code == 1 and "--ids has 40 tokens" in out["error"]
+
+
+@pytest.mark.skipif(shutil.which("g++") is None, reason="needs g++")
+def test_a_damaged_program_is_refused_with_executorch_s_error_not_a_crash(runner, tiny_bundle, tmp_path):
+    """Bytes flipped in the program's tables (past the header a size check reads) used to crash the runner
+    (SIGSEGV while loading); its consistency is checked first, and ExecuTorch's error is what it reports."""
+    data = bytearray((tiny_bundle / "model.fp32.pte").read_bytes())
+    for i in range(64, 2048):
+        data[i] ^= 0x5A
+    bad = tmp_path / "damaged.pte"
+    bad.write_bytes(bytes(data))
+    code, out, _ = _run(runner, "--model", bad, "--runs", 1, "--warmup", 0)
+    assert code == 1
+    assert out["error"] == f"{bad}: not a loadable ExecuTorch program (Error 0x23: InvalidProgram)"

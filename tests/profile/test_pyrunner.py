@@ -54,3 +54,34 @@ def test_reading_runner_output():
     with pytest.raises(RunnerFailed, match="printed no result"):
         parse_output("r", "hello", "", 0)
     assert partial_results("noise\nondevice: sample_ms=x\nondevice: sample_ms=3\n") == {"samples_ms": [3.0]}
+
+
+def test_a_crash_names_its_cause_not_a_log_line():
+    """The runtime's own error (ExecuTorch's E lines), else the signal; where it stopped; never an info line."""
+    log = (
+        "I 00:00:00.000698 executorch:threadpool.cpp:66] Resetting threadpool to 2 threads.\n"
+        "E 00:00:00.000867 executorch:program.cpp:592] No segments in program: requested index 1\n"
+        "I 00:00:00.000900 executorch:cpuinfo_utils.cpp:125] CPU info and manual query on # of cpus dont match.\n"
+    )
+    with pytest.raises(RunnerFailed) as e:
+        parse_output("native runner on m.pte", "", log, -11)
+    line = str(e.value)
+    assert line.startswith("native runner on m.pte crashed (SIGSEGV): No segments in program: requested index 1")
+    assert "[program.cpp:592] (while loading the model)" in line and "probably damaged" in line
+    assert "threadpool" not in line and "cpuinfo" not in line
+    # Only info lines: the signal itself is the cause.
+    with pytest.raises(RunnerFailed) as e:
+        parse_output("r", "", log.splitlines()[0] + "\nondevice: load_ms=3\n", -7)
+    assert (
+        str(e.value) == "r crashed (SIGBUS): Bus error (in its first inference); the model file is probably damaged: "
+        "export it again (a bundle's checksums are checked first)"
+    )
+    # Later in a run, no damage is suggested.
+    with pytest.raises(RunnerFailed) as e:
+        parse_output("r", "", "ondevice: load_ms=3\nondevice: first_inference_ms=1\nondevice: sample_ms=2\n", -6)
+    assert str(e.value) == "r crashed (SIGABRT): Aborted (after 1 timed run)"
+    # A runner that exits with a status and prints no JSON: its last error-like line.
+    with pytest.raises(
+        RunnerFailed, match=r"^r exited with status 3: ValueError: bad ids \(while loading the model\)$"
+    ):
+        parse_output("r", "", "Traceback (most recent call last):\nValueError: bad ids\n", 3)

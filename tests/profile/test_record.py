@@ -1,6 +1,7 @@
 """The result record: statistics, validation, atomic writing, partial runs."""
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -103,3 +104,36 @@ def test_unreadable_files(tmp_path):
     (tmp_path / "bad.json").write_text("{not json")
     with pytest.raises(ProfileError, match="not valid JSON"):
         record.load(tmp_path / "bad.json")
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (lambda r: r.update(timing=None), "timing is missing"),
+        (lambda r: r["timing"].update(p50_ms="2.5"), 'timing.p50_ms must be a non-negative number, not "2.5"'),
+        (lambda r: r["timing"].update(p50_ms=float("nan")), "timing.p50_ms must be a non-negative number, not NaN"),
+        (lambda r: r["timing"].update(p50_ms=None), "timing.p50_ms is missing though there are samples"),
+        (lambda r: r["timing"].update(samples_ms=[1.0, float("inf")]), "timing.samples_ms has bad values"),
+        (lambda r: r["timing"].update(samples_ms=[True]), "timing.samples_ms has bad values"),
+        (lambda r: r["artifact"].update(size_bytes=None), "artifact.size_bytes is null"),
+        (lambda r: r["artifact"].update(verification={"accuracy": 91}), "artifact.verification.accuracy must be"),
+        (lambda r: r["target"].pop("name"), "target.name is missing"),
+        (lambda r: r.update(created=20261123), "created must be a string, not 20261123"),
+        (lambda r: r["settings"].update(warmup=True), "settings.warmup must be an integer, not true"),
+        (lambda r: r["outputs"].update(match=True), "outputs.tolerance is missing though match is set"),
+    ],
+)
+def test_every_field_report_reads_is_checked_by_kind(change, message, tmp_path):
+    """The record reader is the one place a record is checked: what report reads is there and of its kind."""
+    r = _record()
+    change(r)
+    with pytest.raises(ProfileError, match=f"not a valid profile record: {re.escape(message)}"):
+        record.validate(r)
+
+
+def test_check_fields_names_the_first_bad_field():
+    spec = {"a": "str", "b": "amount?", "c": "positive"}
+    assert record.check_fields({"a": "x", "c": 1}, spec) is None
+    assert record.check_fields({"a": "x", "b": None, "c": 0}, spec, "s.") == "s.c must be a positive number, not 0"
+    assert record.check_fields({"c": 1}, spec) == "a is missing"
+    assert record.check_fields({"a": None, "c": 1}, spec) == "a is null"

@@ -63,3 +63,22 @@ def test_report_refuses_bad_input(tmp_path):
     bad.write_text(json.dumps({"schema": "ondevice.profile", "schema_version": 1}))
     r = CliRunner().invoke(cli, ["report", str(bad)])
     assert r.exit_code != 0 and "not a valid profile record" in r.stderr and "Traceback" not in r.output
+
+
+def test_report_writes_nothing_when_an_output_or_the_plot_is_refused(tmp_path):
+    ok = record.write(_rec("host", "model.fp32.pte", "executorch", "fp32", 9e6, [2.0, 3.0], 0.9), tmp_path / "ok")
+    partial = _rec("host", "model.fp32.onnx", "onnx", "fp32", 9e6, [1.0], 0.9)
+    partial.update(complete=False, incomplete_reason="runner crashed before its first timed run")
+    partial["timing"].update(samples_ms=[], p50_ms=None)
+    partial = record.write(partial, tmp_path / "partial")
+    (tmp_path / "d").mkdir()
+    md, png = tmp_path / "r.md", tmp_path / "r.png"
+    for argv, message in [
+        ([str(ok), "--out", str(tmp_path / "d"), "--plot", str(png)], "--out"),
+        ([str(ok), "--out", str(md), "--plot", str(tmp_path / "d")], "--plot"),
+        ([str(partial), "--out", str(md), "--plot", str(png)], "no record has latency samples to plot"),
+    ]:
+        r = CliRunner().invoke(cli, ["report", *argv])
+        assert r.exit_code == 1 and message in r.stderr and "Traceback" not in r.output
+        assert not md.exists() and not png.exists()  # neither output, not even the one that could be written
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["d", "ok", "partial"]

@@ -29,7 +29,8 @@
 //   samples_ms: one wall-clock time per timed run (steady clock); logits: the output of the first
 //   inference; peak_rss_bytes: VmHWM from /proc/self/status (getrusage's ru_maxrss where it is absent).
 //
-// On failure: {"error": "one line"} on stdout and exit status 1 (2 for a bad command line).
+// On failure: {"error": "one line"} on stdout and exit status 1 (2 for a bad command line). A runtime
+// error names ExecuTorch's code, e.g. "not a loadable ExecuTorch program (Error 0x23: InvalidProgram)".
 //
 // Progress on stderr, one line per fact as soon as it is measured, so that a caller that loses the
 // process midway (a crash, a device that disconnects) still has the samples so far:
@@ -69,6 +70,7 @@ ThreadPool* get_threadpool();
 using executorch::aten::ScalarType;
 using executorch::extension::make_tensor_ptr;
 using executorch::extension::TensorPtr;
+using executorch::extension::Program;
 using executorch::extension::module::Module;
 using executorch::runtime::Error;
 using executorch::runtime::EValue;
@@ -103,6 +105,15 @@ std::string json_escape(const std::string& s) {
   std::printf("{\"error\": \"%s\"}\n", json_escape(message).c_str());
   std::fflush(stdout);
   std::exit(code);
+}
+
+// "Error 0x23: InvalidProgram": the code as ExecuTorch's headers define it, and its name.
+std::string describe(Error err) {
+  char code[16];
+  std::snprintf(code, sizeof code, "0x%02x", static_cast<unsigned>(err));
+  std::string name = executorch::runtime::to_string(err);
+  if (name.rfind("Error::", 0) == 0) name = name.substr(7);
+  return "Error " + std::string(code) + ": " + name;
 }
 
 std::string number(double v) {
@@ -193,7 +204,7 @@ double ms_since(std::chrono::steady_clock::time_point t0) {
 
 std::string pick_method(Module& module, const std::string& wanted) {
   auto names = module.method_names();
-  if (!names.ok()) fail("cannot read the program's methods (error " + std::to_string(int(names.error())) + ")");
+  if (!names.ok()) fail("cannot read the program's methods (" + describe(names.error()) + ")");
   if (!wanted.empty()) {
     if (!names->count(wanted)) fail("the program has no method '" + wanted + "'");
     return wanted;
@@ -218,13 +229,20 @@ int main(int argc, char** argv) {
     pool->_unsafe_reset_threadpool(static_cast<uint32_t>(args.threads));
   }
 
+  {
+    // A damaged .pte must be refused with ExecuTorch's own error, not crash the runner: check the
+    // program's internal consistency first, untimed (the timed load below is the app's, Minimal).
+    Module check(args.model, Module::LoadMode::Mmap);
+    Error err = check.load(Program::Verification::InternalConsistency);
+    if (err != Error::Ok) fail(args.model + ": not a loadable ExecuTorch program (" + describe(err) + ")");
+  }
   auto t0 = std::chrono::steady_clock::now();
   Module module(args.model, Module::LoadMode::Mmap);
   Error err = module.load();
-  if (err != Error::Ok) fail(args.model + ": not a loadable ExecuTorch program (error " + std::to_string(int(err)) + ")");
+  if (err != Error::Ok) fail(args.model + ": not a loadable ExecuTorch program (" + describe(err) + ")");
   std::string method = pick_method(module, args.method);
   err = module.load_method(method);
-  if (err != Error::Ok) fail("cannot load method '" + method + "' (error " + std::to_string(int(err)) + ")");
+  if (err != Error::Ok) fail("cannot load method '" + method + "' (" + describe(err) + ")");
   double load_ms = ms_since(t0);
   progress("load_ms", load_ms);
 
@@ -258,7 +276,7 @@ int main(int argc, char** argv) {
 
   auto run_once = [&]() {
     auto result = module.execute(method, inputs);
-    if (!result.ok()) fail("method '" + method + "' failed (error " + std::to_string(int(result.error())) + ")");
+    if (!result.ok()) fail("method '" + method + "' failed (" + describe(result.error()) + ")");
     return result;
   };
 

@@ -17,6 +17,9 @@ import java.util.Map;
  * size and sha256 before it is used.
  */
 public final class Bundle {
+    /** Real manifests take a few KB; a larger one is refused unread, as on the Python side. */
+    static final long MAX_MANIFEST_BYTES = 16L << 20;
+
     private final BundleSource source;
     private final Manifest manifest;
     private final List<String> labels;
@@ -49,7 +52,7 @@ public final class Bundle {
     public static Bundle open(BundleSource source) throws BundleException {
         String manifestText;
         try {
-            manifestText = new String(readAll(source, Manifest.FILE), StandardCharsets.UTF_8);
+            manifestText = new String(readAll(source, Manifest.FILE, MAX_MANIFEST_BYTES), StandardCharsets.UTF_8);
         } catch (FileNotFoundException e) {
             throw new BundleException("no " + Manifest.FILE + " in " + source.location() + ": it is not an ondevice "
                     + "bundle; make one with `ondevice export --target android --copy-to <assets dir>`");
@@ -114,17 +117,22 @@ public final class Bundle {
     private static byte[] readVerified(BundleSource source, Manifest manifest, String name) throws BundleException {
         requireListed(manifest, name);
         byte[] data;
+        long expectedSize = manifest.sizeBytes(name);
         try (InputStream in = openListed(source, name)) {
-            data = readStream(in);
+            data = readStream(in, expectedSize); // never more than the manifest promises
         } catch (IOException e) {
             throw new BundleException(name + " cannot be read (" + e.getMessage() + ")", e);
+        }
+        if (data == null) {
+            throw new BundleException(name + " has more bytes than " + Manifest.FILE + " says (" + expectedSize
+                    + "): the file was replaced; export the bundle again");
         }
         check(manifest, name, data.length, hex(sha256().digest(data)));
         return data;
     }
 
     private static List<String> readLabels(BundleSource source, Manifest manifest) throws BundleException {
-        String text = new String(readVerified(source, manifest, "labels.json"), StandardCharsets.UTF_8);
+        String text = new String(readVerified(source, manifest, Manifest.LABELS_FILE), StandardCharsets.UTF_8);
         List<String> labels = new ArrayList<>();
         try {
             Object doc = Json.parse(text);
@@ -170,8 +178,7 @@ public final class Bundle {
             String text = new String(readVerified(source, manifest, TokenizerJson.FILE), StandardCharsets.UTF_8);
             return TokenizerJson.read(text, s);
         }
-        String vocabFile = t.get("vocab_file") instanceof String ? (String) t.get("vocab_file") : "vocab.txt";
-        String text = new String(readVerified(source, manifest, vocabFile), StandardCharsets.UTF_8);
+        String text = new String(readVerified(source, manifest, manifest.vocabFile), StandardCharsets.UTF_8);
         Map<String, Integer> vocab = new HashMap<>();
         String[] lines = text.split("\n", -1);
         for (int i = 0; i < lines.length; i++) {
@@ -191,16 +198,28 @@ public final class Bundle {
         return new WordPieceTokenizer(vocab, s, added);
     }
 
-    static byte[] readAll(BundleSource source, String name) throws IOException {
+    static byte[] readAll(BundleSource source, String name, long limit) throws IOException {
         try (InputStream in = source.open(name)) {
-            return readStream(in);
+            byte[] data = readStream(in, limit);
+            if (data == null) {
+                throw new IOException("more than " + limit + " bytes, far too large for it");
+            }
+            return data;
         }
     }
 
     private static byte[] readStream(InputStream in) throws IOException {
+        return readStream(in, Long.MAX_VALUE);
+    }
+
+    /** The stream's bytes, or null when it holds more than {@code limit}. */
+    private static byte[] readStream(InputStream in, long limit) throws IOException {
         ByteArrayOutputStream out = new ByteArrayOutputStream();
         byte[] buf = new byte[1 << 16];
         for (int n; (n = in.read(buf)) > 0; ) {
+            if (out.size() + (long) n > limit) {
+                return null;
+            }
             out.write(buf, 0, n);
         }
         return out.toByteArray();

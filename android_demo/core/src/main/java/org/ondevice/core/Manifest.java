@@ -4,13 +4,31 @@ import java.util.ArrayList;
 import java.util.Collections;
 import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Locale;
 import java.util.Map;
+import java.util.regex.Pattern;
 
 /** The bundle manifest {@code ondevice.json}, as {@code ondevice export} writes it (ondevice/bundle.py). */
 public final class Manifest {
     public static final String FILE = "ondevice.json";
     /** The manifest schema this app reads; the Python side's {@code ondevice.bundle.SCHEMA_VERSION}. */
     public static final int SCHEMA_VERSION = 1;
+
+    /** Artifact formats and the file suffix each must have: the Python side's {@code ondevice.manifest.FORMATS}. */
+    static final Map<String, String> FORMATS;
+
+    static {
+        Map<String, String> formats = new LinkedHashMap<>();
+        formats.put("executorch", ".pte");
+        formats.put("tflite", ".tflite");
+        formats.put("onnx", ".onnx");
+        FORMATS = Collections.unmodifiableMap(formats);
+    }
+
+    /** The labels file every bundle has; the app reads it and it must match {@link #labels}. */
+    public static final String LABELS_FILE = "labels.json";
+
+    private static final Pattern SHA256 = Pattern.compile("[0-9a-fA-F]{64}");
 
     /** One model file of the bundle. */
     public static final class Artifact {
@@ -29,31 +47,46 @@ public final class Manifest {
         /** The export's verification figures for this file (max |Δlogit|, label agreement, ...), or null. */
         public final Map<String, Object> verification;
 
-        Artifact(Map<String, Object> a, String defaultEntryPoint) {
-            file = Json.string(a, "file");
-            format = Json.string(a, "format");
-            quantization = Json.string(a, "quantization");
-            sha256 = Json.string(a, "sha256");
-            sizeBytes = Json.integer(a, "size_bytes");
-            List<Integer> lens = new ArrayList<>();
-            for (Object o : a.containsKey("seq_lens") ? Json.array(a, "seq_lens") : listOf(a.get("seq_len"))) {
-                if (!(o instanceof Long)) {
-                    throw new Json.JsonException("artifact " + file + ": sequence lengths must be integers");
-                }
-                lens.add(((Long) o).intValue());
+        Artifact(Map<String, Object> a, String at) throws BundleException {
+            file = fileName(a, "file", at + ".file");
+            format = string(a, "format", at + ".format");
+            String suffix = FORMATS.get(format);
+            if (suffix == null) {
+                throw invalid(at + ".format", "'" + shorten(format) + "' is not a known format (known: "
+                        + String.join(", ", FORMATS.keySet()) + ")");
             }
+            if (!file.endsWith(suffix)) {
+                throw invalid(at + ".file", "'" + file + "' does not end in " + suffix + ", as " + format
+                        + " artifacts must");
+            }
+            quantization = string(a, "quantization", at + ".quantization");
+            sha256 = sha256(a, "sha256", at + ".sha256");
+            sizeBytes = size(a, "size_bytes", at + ".size_bytes");
+            List<Integer> lens = a.containsKey("seq_lens")
+                    ? positiveInts(a, "seq_lens", at + ".seq_lens")
+                    : Collections.singletonList((int) positive(a, "seq_len", at + ".seq_len"));
+            lens = new ArrayList<>(lens);
             Collections.sort(lens);
             seqLens = Collections.unmodifiableList(lens);
-            List<Object> inputs = Json.array(a, "inputs");
-            if (inputs.isEmpty() || !(inputs.get(0) instanceof Map)) {
-                throw new Json.JsonException("artifact " + file + ": no inputs listed");
+            List<Object> inputs = list(a, "inputs", at + ".inputs");
+            if (inputs.isEmpty()) {
+                throw invalid(at + ".inputs", "must list the artifact's inputs");
             }
-            @SuppressWarnings("unchecked")
-            Map<String, Object> first = (Map<String, Object>) inputs.get(0);
-            inputDtype = Json.string(first, "dtype");
+            String dtype = null;
+            for (int j = 0; j < inputs.size(); j++) {
+                Map<String, Object> input = object(inputs.get(j), at + ".inputs[" + j + "]");
+                string(input, "name", at + ".inputs[" + j + "].name");
+                String d = string(input, "dtype", at + ".inputs[" + j + "].dtype");
+                if (!d.equals("int32") && !d.equals("int64")) {
+                    throw invalid(at + ".inputs[" + j + "].dtype", "'" + shorten(d) + "' is not int32 or int64");
+                }
+                dtype = dtype == null ? d : dtype;
+            }
+            inputDtype = dtype;
             Map<Integer, String> points = new LinkedHashMap<>();
             Object export = a.get("export");
             Object listed = export instanceof Map ? ((Map<?, ?>) export).get("entry_points") : null;
+            String defaultEntryPoint = "tflite".equals(format) ? "serving_default" : "forward";
             for (int n : seqLens) {
                 Object name = listed instanceof Map ? ((Map<?, ?>) listed).get(String.valueOf(n)) : null;
                 // Without a list, the converters' rule: one length is "forward", several are "forward_<n>".
@@ -69,50 +102,96 @@ public final class Manifest {
             Map<String, Object> figures = checked instanceof Map ? (Map<String, Object>) checked : null;
             verification = figures;
         }
-
-        private static List<Object> listOf(Object o) {
-            List<Object> l = new ArrayList<>();
-            l.add(o);
-            return l;
-        }
     }
 
     public final int schemaVersion;
     public final List<String> labels;
     public final List<Integer> seqLens;
     public final Map<String, Object> tokenizer;
+    /** The tokenizer's vocabulary and settings files: plain names inside the bundle, each checksummed. */
+    public final String vocabFile;
+    public final String settingsFile;
     public final List<Artifact> artifacts;
     /** Every file of the bundle: name to {sha256, size_bytes}. */
     public final Map<String, Object> files;
     public final Map<String, Object> raw;
 
-    private Manifest(Map<String, Object> m) {
+    private Manifest(Map<String, Object> m) throws BundleException {
         raw = Collections.unmodifiableMap(m);
         schemaVersion = (int) Json.integer(m, "schema_version");
-        labels = Json.strings(m, "labels");
-        List<Integer> lens = new ArrayList<>();
-        for (Object o : Json.array(m, "seq_lens")) {
-            lens.add(((Number) o).intValue());
+        List<Object> labelList = list(m, "labels", "labels");
+        if (labelList.isEmpty()) {
+            throw invalid("labels", "must list at least one label");
         }
-        seqLens = Collections.unmodifiableList(lens);
-        tokenizer = Json.object(m, "tokenizer");
-        files = Json.object(m, "files");
-        List<Artifact> list = new ArrayList<>();
-        for (Object o : Json.array(m, "artifacts")) {
-            if (!(o instanceof Map)) {
-                throw new Json.JsonException("\"artifacts\" holds something that is not an object");
+        List<String> names = new ArrayList<>();
+        for (int i = 0; i < labelList.size(); i++) {
+            Object o = labelList.get(i);
+            if (!(o instanceof String) || ((String) o).isEmpty()) {
+                throw invalid("labels[" + i + "]", "must be a non-empty string, not " + kind(o));
             }
-            @SuppressWarnings("unchecked")
-            Map<String, Object> a = (Map<String, Object>) o;
-            String format = Json.string(a, "format");
-            list.add(new Artifact(a, "tflite".equals(format) ? "serving_default" : "forward"));
+            if (names.contains(o)) {
+                throw invalid("labels", "lists a label twice");
+            }
+            names.add((String) o);
         }
-        artifacts = Collections.unmodifiableList(list);
+        labels = Collections.unmodifiableList(names);
+        seqLens = Collections.unmodifiableList(positiveInts(m, "seq_lens", "seq_lens"));
+        tokenizer = object(m.get("tokenizer"), "tokenizer");
+        vocabFile = fileName(tokenizer, "vocab_file", "tokenizer.vocab_file");
+        settingsFile = fileName(tokenizer, "settings_file", "tokenizer.settings_file");
+        if (!m.containsKey("files")) {
+            throw new BundleException(FILE + ": files is missing: without the checksums of its files the bundle "
+                    + "cannot be checked; export the bundle again");
+        }
+        files = object(m.get("files"), "files");
+        for (Map.Entry<String, Object> e : files.entrySet()) {
+            String name = e.getKey();
+            if (!isPlainName(name)) {
+                throw invalid("files key", "'" + shorten(name) + "' is not a plain file name inside the bundle (no "
+                        + "directories, '..' or absolute paths)");
+            }
+            String at = "files['" + name + "']";
+            Map<String, Object> facts = object(e.getValue(), at);
+            sha256(facts, "sha256", at + ".sha256");
+            size(facts, "size_bytes", at + ".size_bytes");
+        }
+        List<Object> list = list(m, "artifacts", "artifacts");
+        if (list.isEmpty()) {
+            throw invalid("artifacts", "must list at least one artifact");
+        }
+        List<Artifact> parsed = new ArrayList<>();
+        for (int i = 0; i < list.size(); i++) {
+            Artifact a = new Artifact(object(list.get(i), "artifacts[" + i + "]"), "artifacts[" + i + "]");
+            boolean agrees = a.sha256.equalsIgnoreCase(sha256(a.file)) && a.sizeBytes == sizeBytes(a.file);
+            if (files.containsKey(a.file) && !agrees) {
+                throw invalid("artifacts[" + i + "]", "(" + a.file + ") has a sha256 or size that disagrees with "
+                        + "files['" + a.file + "']");
+            }
+            parsed.add(a);
+        }
+        artifacts = Collections.unmodifiableList(parsed);
+        // Every file the bundle uses must be covered by a checksum; nothing unchecked is ever read.
+        Map<String, String> used = new LinkedHashMap<>();
+        for (int i = 0; i < artifacts.size(); i++) {
+            used.put(artifacts.get(i).file, "artifacts[" + i + "].file");
+        }
+        used.put(vocabFile, "tokenizer.vocab_file");
+        used.put(settingsFile, "tokenizer.settings_file");
+        used.put(LABELS_FILE, "the labels file");
+        for (Map.Entry<String, String> e : used.entrySet()) {
+            if (!files.containsKey(e.getKey())) {
+                throw invalid("files", "has no checksum for " + e.getKey() + " (" + e.getValue() + "); every file "
+                        + "the bundle uses must be listed");
+            }
+        }
     }
 
     /**
-     * Reads the manifest's text. The schema version is checked before anything else, so a manifest from an
-     * incompatible release is refused as such, not as a missing field.
+     * Reads the manifest's text and checks it against the schema: the field at fault is named, e.g.
+     * "ondevice.json: artifacts[1].file must be a string, not an array; export the bundle again". The schema
+     * version is checked before anything else, so a manifest from an incompatible release is refused as such, not
+     * as a missing field. Every file name must be a plain name inside the bundle, and every file the bundle uses
+     * (each artifact, the vocabulary, the tokenizer settings, labels.json) must have a checksum in "files".
      */
     public static Manifest parse(String text) throws BundleException {
         Object doc;
@@ -139,6 +218,131 @@ public final class Manifest {
         } catch (Json.JsonException | ClassCastException e) {
             throw new BundleException(FILE + " is incomplete (" + e.getMessage() + "): export the bundle again");
         }
+    }
+
+    /** True for a bare file name: not empty, "." or "..", no '/' or '\', no control characters. */
+    public static boolean isPlainName(String name) {
+        if (name == null || name.isEmpty() || name.equals(".") || name.equals("..") || name.length() > 255) {
+            return false;
+        }
+        for (int i = 0; i < name.length(); i++) {
+            char c = name.charAt(i);
+            if (c == '/' || c == '\\' || c < 0x20 || c == 0x7F) {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    // ---- field checks that name the field: "ondevice.json: <field> <problem>; export the bundle again" ----
+
+    private static BundleException invalid(String field, String problem) {
+        return new BundleException(FILE + ": " + field + " " + problem + "; export the bundle again");
+    }
+
+    private static String kind(Object v) {
+        if (v == null) {
+            return "null";
+        }
+        if (v instanceof Map) {
+            return "an object";
+        }
+        if (v instanceof List) {
+            return "an array";
+        }
+        if (v instanceof String) {
+            return "a string";
+        }
+        if (v instanceof Boolean) {
+            return "a boolean";
+        }
+        return v instanceof Long ? "an integer" : "a number";
+    }
+
+    private static String shorten(String s) {
+        return s.length() > 60 ? s.substring(0, 60) + "..." : s;
+    }
+
+    private static Object required(Map<String, Object> map, String key, String field) throws BundleException {
+        if (!map.containsKey(key)) {
+            throw invalid(field, "is missing");
+        }
+        return map.get(key);
+    }
+
+    @SuppressWarnings("unchecked")
+    private static Map<String, Object> object(Object v, String field) throws BundleException {
+        if (!(v instanceof Map)) {
+            throw invalid(field, v == null ? "is missing" : "must be an object, not " + kind(v));
+        }
+        return (Map<String, Object>) v;
+    }
+
+    @SuppressWarnings("unchecked")
+    private static List<Object> list(Map<String, Object> map, String key, String field) throws BundleException {
+        Object v = required(map, key, field);
+        if (!(v instanceof List)) {
+            throw invalid(field, "must be a list, not " + kind(v));
+        }
+        return (List<Object>) v;
+    }
+
+    private static String string(Map<String, Object> map, String key, String field) throws BundleException {
+        Object v = required(map, key, field);
+        if (!(v instanceof String)) {
+            throw invalid(field, "must be a string, not " + kind(v));
+        }
+        return (String) v;
+    }
+
+    private static String fileName(Map<String, Object> map, String key, String field) throws BundleException {
+        String name = string(map, key, field);
+        if (!isPlainName(name)) {
+            throw invalid(field, "'" + shorten(name) + "' is not a plain file name inside the bundle (no directories, "
+                    + "'..' or absolute paths)");
+        }
+        return name;
+    }
+
+    private static String sha256(Map<String, Object> map, String key, String field) throws BundleException {
+        String v = string(map, key, field);
+        if (!SHA256.matcher(v).matches()) {
+            throw invalid(field, "must be a sha256 of 64 hexadecimal digits");
+        }
+        return v.toLowerCase(Locale.ROOT);
+    }
+
+    private static long size(Map<String, Object> map, String key, String field) throws BundleException {
+        Object v = required(map, key, field);
+        if (!(v instanceof Long) || (Long) v < 0) {
+            throw invalid(field, "must be a non-negative integer, not " + kind(v));
+        }
+        return (Long) v;
+    }
+
+    private static long positive(Map<String, Object> map, String key, String field) throws BundleException {
+        Object v = required(map, key, field);
+        if (!(v instanceof Long) || (Long) v < 1 || (Long) v > Integer.MAX_VALUE) {
+            throw invalid(field, "must be a positive integer, not " + kind(v));
+        }
+        return (Long) v;
+    }
+
+    private static List<Integer> positiveInts(Map<String, Object> map, String key, String field)
+            throws BundleException {
+        List<Object> values = list(map, key, field);
+        if (values.isEmpty()) {
+            throw invalid(field, "must list at least one length");
+        }
+        List<Integer> out = new ArrayList<>();
+        for (int i = 0; i < values.size(); i++) {
+            Object v = values.get(i);
+            if (!(v instanceof Long) || (Long) v < 1 || (Long) v > Integer.MAX_VALUE) {
+                throw invalid(field + "[" + i + "]", "must be a positive integer, not " + kind(v));
+            }
+            out.add(((Long) v).intValue());
+        }
+        return out;
     }
 
     /** The first artifact of the given format (and quantization, when not null). */

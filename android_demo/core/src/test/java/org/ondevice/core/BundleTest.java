@@ -169,6 +169,136 @@ public class BundleTest {
         assertEquals("tokenizer.json cannot be used: its normalizer is NFKC; this app implements BertNormalizer only", m);
     }
 
+    /** The golden bundle's manifest, as exported: each change starts from it. */
+    @SuppressWarnings("unchecked")
+    private static Map<String, Object> manifest() throws IOException {
+        return (Map<String, Object>) Json.parse(text(new File(Golden.bundle(), Manifest.FILE)));
+    }
+
+    /** The index of the model file's entry in the manifest's artifacts. */
+    @SuppressWarnings("unchecked")
+    private int modelIndex(Map<String, Object> manifest) {
+        List<Object> artifacts = (List<Object>) manifest.get("artifacts");
+        for (int i = 0; i < artifacts.size(); i++) {
+            if (modelFile().equals(((Map<String, Object>) artifacts.get(i)).get("file"))) {
+                return i;
+            }
+        }
+        throw new AssertionError(modelFile() + " is not in the manifest");
+    }
+
+    @SuppressWarnings("unchecked")
+    private Map<String, Object> modelEntry(Map<String, Object> manifest) {
+        return (Map<String, Object>) ((List<Object>) manifest.get("artifacts")).get(modelIndex(manifest));
+    }
+
+    @SuppressWarnings("unchecked")
+    private static Map<String, Object> files(Map<String, Object> manifest) {
+        return (Map<String, Object>) manifest.get("files");
+    }
+
+    private String refusalOf(Map<String, Object> manifest) throws IOException {
+        write(Manifest.FILE, Json.write(manifest));
+        return refusal();
+    }
+
+    @Test
+    public void manifestWithoutFilesIsRefused() throws Exception {
+        // Without checksums nothing could be checked: a changed model would run. Refused, not trusted.
+        Map<String, Object> m = manifest();
+        m.remove("files");
+        assertEquals("ondevice.json: files is missing: without the checksums of its files the bundle cannot be "
+                + "checked; export the bundle again", refusalOf(m));
+    }
+
+    @Test
+    public void usedFileWithoutChecksum() throws Exception {
+        Map<String, Object> m = manifest();
+        files(m).remove("labels.json");
+        String msg = refusalOf(m);
+        assertTrue(msg, msg.startsWith("ondevice.json: files has no checksum for labels.json (the labels file)"));
+        m = manifest();
+        files(m).remove(modelFile());
+        msg = refusalOf(m);
+        assertTrue(msg, msg.startsWith("ondevice.json: files has no checksum for " + modelFile() + " (artifacts["
+                + modelIndex(m) + "].file)"));
+    }
+
+    @Test
+    public void artifactPathOutsideTheBundle() throws Exception {
+        Files.copy(new File(dir, modelFile()).toPath(), new File(dir.getParentFile(), modelFile()).toPath());
+        for (String bad : new String[] {"../" + modelFile(), "/tmp/" + modelFile(), "sub/" + modelFile()}) {
+            Map<String, Object> m = manifest();
+            modelEntry(m).put("file", bad);
+            files(m).put(bad, files(m).remove(modelFile()));
+            String msg = refusalOf(m);
+            assertTrue(msg, msg.contains("'" + bad + "' is not a plain file name inside the bundle"));
+            assertTrue(msg, msg.startsWith("ondevice.json: "));
+        }
+    }
+
+    @Test
+    @SuppressWarnings("unchecked")
+    public void vocabularyPathOutsideTheBundle() throws Exception {
+        Map<String, Object> m = manifest();
+        ((Map<String, Object>) m.get("tokenizer")).put("vocab_file", "/etc/passwd");
+        assertEquals("ondevice.json: tokenizer.vocab_file '/etc/passwd' is not a plain file name inside the bundle "
+                + "(no directories, '..' or absolute paths); export the bundle again", refusalOf(m));
+    }
+
+    @Test
+    public void symbolicLinkOutOfTheBundle() throws Exception {
+        // The link's target is an identical copy, so the checksum would pass: the path itself is refused.
+        File outside = new File(dir.getParentFile(), "outside-" + modelFile());
+        Files.move(new File(dir, modelFile()).toPath(), outside.toPath());
+        Files.createSymbolicLink(new File(dir, modelFile()).toPath(), outside.toPath());
+        String msg = refusal();
+        assertTrue(msg, msg.startsWith(modelFile() + " cannot be read (a symbolic link to "));
+        assertTrue(msg, msg.contains("outside the bundle; refused"));
+    }
+
+    @Test
+    public void manifestOfTheWrongShape() throws Exception {
+        write(Manifest.FILE, "[" + text(new File(dir, Manifest.FILE)) + "]");
+        assertTrue(refusal().startsWith("ondevice.json is not a JSON object"));
+
+        Map<String, Object> m = manifest();
+        m.remove("labels");
+        assertEquals("ondevice.json: labels is missing; export the bundle again", refusalOf(m));
+
+        m = manifest();
+        m.put("artifacts", "model.onnx");
+        assertEquals("ondevice.json: artifacts must be a list, not a string; export the bundle again", refusalOf(m));
+
+        m = manifest();
+        String at = "ondevice.json: artifacts[" + modelIndex(m) + "]";
+        modelEntry(m).put("file", new ArrayList<Object>());
+        assertEquals(at + ".file must be a string, not an array; export the bundle again", refusalOf(m));
+
+        m = manifest();
+        modelEntry(m).put("format", "coreml");
+        String msg = refusalOf(m);
+        assertTrue(msg, msg.startsWith(at + ".format 'coreml' is not a known format"));
+
+        m = manifest();
+        modelEntry(m).put("seq_lens", "16");
+        msg = refusalOf(m);
+        assertTrue(msg, msg.startsWith(at + ".seq_lens must be a list, not a string"));
+
+        m = manifest();
+        modelEntry(m).put("sha256", "0000000000000000000000000000000000000000000000000000000000000000");
+        msg = refusalOf(m);
+        assertTrue(msg, msg.contains("has a sha256 or size that disagrees with files['" + modelFile() + "']"));
+    }
+
+    @Test
+    public void plainNames() {
+        assertTrue(Manifest.isPlainName("model.int8-dynamic.pte"));
+        for (String bad : new String[] {"", ".", "..", "../x", "/etc/passwd", "a/b", "a\\b", "a\nb"}) {
+            assertTrue(bad, !Manifest.isPlainName(bad));
+        }
+    }
+
     private void write(String name, String content) throws IOException {
         Files.write(new File(dir, name).toPath(), content.getBytes(StandardCharsets.UTF_8));
     }
