@@ -300,6 +300,15 @@ public final class Json {
         if (v == null) {
             return "missing or null";
         }
+        return v instanceof Map || v instanceof List || v instanceof String ? kind(v) : v.toString();
+    }
+
+    /** A JSON value's kind, for messages: "null", "an object", "an array", "a string", "a boolean",
+     *  "an integer", "a number". */
+    static String kind(Object v) {
+        if (v == null) {
+            return "null";
+        }
         if (v instanceof Map) {
             return "an object";
         }
@@ -309,7 +318,10 @@ public final class Json {
         if (v instanceof String) {
             return "a string";
         }
-        return v.toString();
+        if (v instanceof Boolean) {
+            return "a boolean";
+        }
+        return v instanceof Long ? "an integer" : "a number";
     }
 
     // ---- writing ----

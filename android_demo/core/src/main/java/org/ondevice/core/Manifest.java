@@ -127,7 +127,7 @@ public final class Manifest {
         for (int i = 0; i < labelList.size(); i++) {
             Object o = labelList.get(i);
             if (!(o instanceof String) || ((String) o).isEmpty()) {
-                throw invalid("labels[" + i + "]", "must be a non-empty string, not " + kind(o));
+                throw invalid("labels[" + i + "]", "must be a non-empty string, not " + Json.kind(o));
             }
             if (names.contains(o)) {
                 throw invalid("labels", "lists a label twice");
@@ -240,25 +240,6 @@ public final class Manifest {
         return new BundleException(FILE + ": " + field + " " + problem + "; export the bundle again");
     }
 
-    private static String kind(Object v) {
-        if (v == null) {
-            return "null";
-        }
-        if (v instanceof Map) {
-            return "an object";
-        }
-        if (v instanceof List) {
-            return "an array";
-        }
-        if (v instanceof String) {
-            return "a string";
-        }
-        if (v instanceof Boolean) {
-            return "a boolean";
-        }
-        return v instanceof Long ? "an integer" : "a number";
-    }
-
     private static String shorten(String s) {
         return s.length() > 60 ? s.substring(0, 60) + "..." : s;
     }
@@ -273,7 +254,7 @@ public final class Manifest {
     @SuppressWarnings("unchecked")
     private static Map<String, Object> object(Object v, String field) throws BundleException {
         if (!(v instanceof Map)) {
-            throw invalid(field, v == null ? "is missing" : "must be an object, not " + kind(v));
+            throw invalid(field, v == null ? "is missing" : "must be an object, not " + Json.kind(v));
         }
         return (Map<String, Object>) v;
     }
@@ -282,7 +263,7 @@ public final class Manifest {
     private static List<Object> list(Map<String, Object> map, String key, String field) throws BundleException {
         Object v = required(map, key, field);
         if (!(v instanceof List)) {
-            throw invalid(field, "must be a list, not " + kind(v));
+            throw invalid(field, "must be a list, not " + Json.kind(v));
         }
         return (List<Object>) v;
     }
@@ -290,7 +271,7 @@ public final class Manifest {
     private static String string(Map<String, Object> map, String key, String field) throws BundleException {
         Object v = required(map, key, field);
         if (!(v instanceof String)) {
-            throw invalid(field, "must be a string, not " + kind(v));
+            throw invalid(field, "must be a string, not " + Json.kind(v));
         }
         return (String) v;
     }
@@ -315,7 +296,7 @@ public final class Manifest {
     private static long size(Map<String, Object> map, String key, String field) throws BundleException {
         Object v = required(map, key, field);
         if (!(v instanceof Long) || (Long) v < 0) {
-            throw invalid(field, "must be a non-negative integer, not " + kind(v));
+            throw invalid(field, "must be a non-negative integer, not " + Json.kind(v));
         }
         return (Long) v;
     }
@@ -323,7 +304,7 @@ public final class Manifest {
     private static long positive(Map<String, Object> map, String key, String field) throws BundleException {
         Object v = required(map, key, field);
         if (!(v instanceof Long) || (Long) v < 1 || (Long) v > Integer.MAX_VALUE) {
-            throw invalid(field, "must be a positive integer, not " + kind(v));
+            throw invalid(field, "must be a positive integer, not " + Json.kind(v));
         }
         return (Long) v;
     }
@@ -338,7 +319,7 @@ public final class Manifest {
         for (int i = 0; i < values.size(); i++) {
             Object v = values.get(i);
             if (!(v instanceof Long) || (Long) v < 1 || (Long) v > Integer.MAX_VALUE) {
-                throw invalid(field + "[" + i + "]", "must be a positive integer, not " + kind(v));
+                throw invalid(field + "[" + i + "]", "must be a positive integer, not " + Json.kind(v));
             }
             out.add(((Long) v).intValue());
         }
