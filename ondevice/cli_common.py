@@ -8,7 +8,7 @@ import json
 import click
 
 from ondevice.errors import ConfigError, OndeviceError
-from ondevice.output import Terminated, describe
+from ondevice.output import Terminated, check_stopped, describe
 
 
 def handle_errors(fn):
@@ -17,7 +17,9 @@ def handle_errors(fn):
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
         try:
-            return fn(*args, **kwargs)
+            result = fn(*args, **kwargs)
+            check_stopped()  # a signal whose exception a library swallowed still ends the command
+            return result
         except ConfigError as e:
             raise click.UsageError(str(e)) from None
         except OndeviceError as e:

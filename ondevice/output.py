@@ -17,6 +17,7 @@ import os
 import re
 import shutil
 import signal
+import sys
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
@@ -28,6 +29,10 @@ from ondevice.errors import OutputError
 MARK = ".ondevice-tmp-"
 _STAGED = re.compile(r"^\..*" + re.escape(MARK) + r"(\d+)-")
 _live: set[Path] = set()  # staged paths of this process, removed by the signal handler's exception
+# Signals received. Python swallows an exception raised inside a __del__ or a weakref callback (it
+# prints "Exception ignored in" and goes on), so the handler's exception can be lost; the record
+# stays, and ``check_stopped`` raises it again before anything is committed and when a command ends.
+_received: list[int] = []
 
 
 class Terminated(BaseException):
@@ -44,16 +49,35 @@ class Terminated(BaseException):
 
 
 def install_signal_handlers() -> None:
-    """SIGTERM and SIGHUP raise ``Terminated`` in the main thread (once: a second signal while the
-    cleanup runs is ignored, so the cleanup finishes)."""
+    """SIGTERM and SIGHUP raise ``Terminated`` and SIGINT ``KeyboardInterrupt`` in the main thread
+    (once: a second signal while the cleanup runs is ignored, so the cleanup finishes). Where Python
+    swallows that exception, ``check_stopped`` raises it again and nothing is printed for it."""
 
     def handler(signum, frame):
-        for s in (signal.SIGTERM, signal.SIGHUP):
+        for s in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
             signal.signal(s, signal.SIG_IGN)
-        raise Terminated(signum)
+        _received.append(signum)
+        raise _stop(signum)
 
-    for s in (signal.SIGTERM, signal.SIGHUP):
+    default_hook = sys.unraisablehook
+
+    def unraisable(info):
+        if not isinstance(info.exc_value, (Terminated, KeyboardInterrupt)):
+            default_hook(info)
+
+    sys.unraisablehook = unraisable
+    for s in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
         signal.signal(s, handler)
+
+
+def _stop(signum: int) -> BaseException:
+    return KeyboardInterrupt() if signum == signal.SIGINT else Terminated(signum)
+
+
+def check_stopped() -> None:
+    """Raise the exception of a signal already received, in case Python swallowed it."""
+    if _received:
+        raise _stop(_received[0])
 
 
 def describe(e: OSError) -> str:
@@ -198,6 +222,7 @@ def staged_dir(out: Path) -> Iterator[Path]:
 
     with _staged(out, make) as tmp:
         yield tmp
+        check_stopped()
         replace_dir(tmp, out)
 
 
@@ -217,6 +242,7 @@ def staged_file(path: Path, mode: int = 0o666) -> Iterator[Path]:
     with _staged(path, make) as tmp:
         yield tmp
         os.chmod(tmp, mode & ~_umask())  # mkstemp's 0600 would make the file private
+        check_stopped()
         os.replace(tmp, path)
 
 

@@ -87,3 +87,52 @@ def test_signal(case, delay, wait_for_staged, workspace, tiny_bert_dir):
         check(case, workspace, signal_after=(0.0, signum), signal_when=ready)
     else:
         check(case, workspace, signal_after=(delay, signum))
+
+
+SWALLOWED = """
+import os, signal, sys
+from pathlib import Path
+
+import click
+
+from ondevice import output
+from ondevice.cli_common import handle_errors
+
+
+class SignalledWhileCollected:
+    def __del__(self):  # Python prints and swallows an exception raised here
+        os.kill(os.getpid(), signal.SIG{name})
+        for _ in range(10_000):
+            pass
+
+
+@click.command()
+@click.argument("out", type=click.Path(path_type=Path))
+@handle_errors
+def write(out):
+    SignalledWhileCollected()
+    output.write_text(out / "result.txt", "finished")
+
+
+output.install_signal_handlers()
+write()
+"""
+
+
+@pytest.mark.parametrize("name,code", [("TERM", 143), ("INT", 130)])
+def test_signal_swallowed_by_a_finalizer(name, code, tmp_path):
+    """A signal that lands in a __del__ or a weakref callback (as one did during an export, in a
+    torch weakref callback) has its exception swallowed by Python; the command must still stop
+    before it commits anything, without a traceback, with the signal's exit code."""
+    import subprocess
+    import sys
+
+    script = tmp_path / "swallow.py"
+    script.write_text(SWALLOWED.format(name=name))
+    out = tmp_path / "out"
+    done = subprocess.run([sys.executable, str(script), str(out)], capture_output=True, text=True, timeout=120)
+    assert done.returncode == code, done.stderr
+    lines = [line for line in done.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("Error: stopped by"), done.stderr
+    assert "nothing was left half-written" in lines[0]
+    assert not out.exists() or list(out.iterdir()) == [], sorted(p.name for p in out.iterdir())
