@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 from timing import interleaved
 
-import converters
+from ondevice import converters
 from ondevice.bundle import load_manifest, load_tokenizer
 from ondevice.output import write_json
 

@@ -24,7 +24,7 @@ import numpy as np
 import torch
 from timing import interleaved
 
-import converters
+from ondevice import converters
 from ondevice.bundle import load_manifest, load_tokenizer
 from ondevice.model import load_model
 from ondevice.output import write_json

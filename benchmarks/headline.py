@@ -211,7 +211,7 @@ def load(entry: Entry, args) -> None:
 
         entry.infer = infer
     elif entry.tool == "ondevice":
-        import converters
+        from ondevice import converters
 
         runner = converters.open_runner(entry.path, threads=args.threads)
         entry.input_dtype = runner.input_dtype

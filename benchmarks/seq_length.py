@@ -59,8 +59,8 @@ def models(linformer_ks: list[int]) -> dict:
 
 
 def build(work: Path, ckpts: dict, lengths: tuple[int, ...]) -> dict[tuple[str, int], Path]:
-    import converters
-    from converters.common import ExportOptions
+    from ondevice import converters
+    from ondevice.converters.common import ExportOptions
 
     work.mkdir(parents=True, exist_ok=True)
     paths = {}
@@ -85,7 +85,7 @@ def peak_rss(path: Path, threads: int) -> int:
 def measure(args) -> dict:
     from timing import interleaved
 
-    import converters
+    from ondevice import converters
     from ondevice.compress.stats import flops
 
     ckpts = models(args.linformer_k)

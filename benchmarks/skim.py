@@ -81,8 +81,8 @@ def models(args) -> dict:
 
 
 def export(args, ckpts: dict) -> dict[str, Path]:
-    import converters
-    from converters.common import ExportOptions
+    from ondevice import converters
+    from ondevice.converters.common import ExportOptions
 
     args.work.mkdir(parents=True, exist_ok=True)
     paths = {}
@@ -97,8 +97,8 @@ def export(args, ckpts: dict) -> dict[str, Path]:
 
 
 def encoder_flops(config, counts: list[int]) -> dict:
-    from converters.common import pick_length
     from ondevice.compress.stats import flops
+    from ondevice.converters.common import pick_length
 
     per_sentence = [flops(config, pick_length(list(BUCKETS), n))["encoder"] for n in counts]
     return {"fixed-128": flops(config, 128)["encoder"], "buckets_mean": float(np.mean(per_sentence))}
@@ -107,8 +107,8 @@ def encoder_flops(config, counts: list[int]) -> dict:
 def measure(args) -> dict:
     from timing import interleaved
 
-    import converters
-    from converters.common import pick_length
+    from ondevice import converters
+    from ondevice.converters.common import pick_length
     from ondevice.data import read_dataset
     from ondevice.evaluate import predict_logits
     from ondevice.profile.host import cpu_facts

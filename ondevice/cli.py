@@ -390,7 +390,7 @@ def inspect(artifact: Path, as_json: bool) -> None:
         raise click.ClickException(f"{artifact}: no such file or bundle")
     manifest_path = bundle / MANIFEST
     if name is not None and not manifest_path.exists() and not manifest_path.is_symlink():
-        import converters
+        from ondevice import converters
 
         converters.module(converters.format_of(artifact)).check_file(artifact)
         info = {"file": str(artifact), "size_bytes": artifact.stat().st_size, "manifest": None, "verified": False}
@@ -463,9 +463,9 @@ def run(artifact: Path, texts: tuple[str, ...], fmt, quantize, threads: int, as_
     quiet_libraries()
     import numpy as np
 
-    import converters
-    from converters.common import pick_length
+    from ondevice import converters
     from ondevice.bundle import load_manifest, load_tokenizer, select_artifact
+    from ondevice.converters.common import pick_length
     from ondevice.limits import prepare_texts
 
     # Refuses text that is not valid Unicode ("text 2: ..."), cuts one longer than any model takes.

@@ -7,7 +7,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from converters.common import pick_length
+from ondevice.converters.common import pick_length
 from ondevice.data import Dataset
 from ondevice.model import Checkpoint
 from ondevice.progress import progress

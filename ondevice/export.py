@@ -14,9 +14,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-import converters
-from converters.common import QUANTIZATIONS, ExportOptions
+from ondevice import converters
 from ondevice.bundle import MANIFEST, BundleWriter, parameter_groups
+from ondevice.converters.common import QUANTIZATIONS, ExportOptions
 from ondevice.data import Dataset
 from ondevice.errors import ConfigError, ExportError
 from ondevice.model import Checkpoint

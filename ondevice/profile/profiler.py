@@ -83,7 +83,7 @@ def _artifact_info(path: Path, fmt: str, entry: dict | None, manifest: dict | No
 
 def resolve_artifacts(paths: list[Path]) -> list[Artifact]:
     """Artifacts from bundle directories and artifact files, checked before anything runs them."""
-    import converters
+    from ondevice import converters
     from ondevice.bundle import MANIFEST, load_manifest
 
     out = []

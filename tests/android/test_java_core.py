@@ -19,9 +19,9 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from converters.common import pick_length
 from ondevice.bundle import MANIFEST, sha256
 from ondevice.cli import cli
+from ondevice.converters.common import pick_length
 from ondevice.data import read_dataset
 from ondevice.model import Tokenizer
 from ondevice.system import TOOLS
@@ -215,7 +215,7 @@ def golden(tmp_path_factory, tiny_bert_dir, sst2_dev) -> Path:
         write_token_golden(vtok, hard_cases(), out / f"tokens_hard_{name}.jsonl", SEQ_LENS)
         write_token_golden(vtok, code_point_texts(), out / f"tokens_codepoints_{name}.jsonl", None)
 
-    import converters
+    from ondevice import converters
 
     runner = converters.module("onnx").Runner(bundle / artifact["file"], threads=1)
     try:

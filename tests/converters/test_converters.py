@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-import converters
-from converters.common import ExportOptions
+from ondevice import converters
+from ondevice.converters.common import ExportOptions
 from ondevice.errors import ArtifactError
 from ondevice.model import load_model
 
@@ -93,7 +93,7 @@ def test_tflite_static_ranges_cover_every_calibration_sentence(tiny):
     from ai_edge_litert.interpreter import Interpreter
     from ai_edge_quantizer import recipe
 
-    from converters import tflite
+    from ondevice.converters import tflite
 
     ids, mask = tiny.tokenizer(SENTENCES * 4, max_length=16)
     opts = ExportOptions(quantize="int8-static", seq_lens=(16,), calibration_ids=ids, calibration_mask=mask)
@@ -111,7 +111,7 @@ def test_tflite_static_ranges_cover_every_calibration_sentence(tiny):
 def test_onnx_smoothing_keeps_the_product_and_evens_out_channels(tiny):
     """SmoothQuant before ONNX Runtime's per-tensor int8: the smoothed model computes what the model
     does, and the inputs that its query and up-projections quantize have channel peaks closer together."""
-    from converters import onnx as conv
+    from ondevice.converters import onnx as conv
 
     ids, mask = tiny.tokenizer(SENTENCES * 4, max_length=16)
     opts = ExportOptions(quantize="int8-dynamic", seq_lens=(16,), calibration_ids=ids, calibration_mask=mask)

@@ -150,7 +150,7 @@ def _host_logits(pte):
     """The host's logits for the sentence the profiler feeds, through ExecuTorch's own Python runtime."""
     import numpy as np
 
-    import converters
+    from ondevice import converters
     from ondevice.profile.profiler import resolve_artifacts, token_ids
 
     (artifact,) = resolve_artifacts([pte])

@@ -17,7 +17,7 @@ def _run(*args):
 
 @pytest.mark.parametrize("fmt", ["tflite", "onnx"])
 def test_same_logits_as_the_converters_runner(tiny_bundle, fmt):
-    import converters
+    from ondevice import converters
 
     path = tiny_bundle / f"model.fp32.{fmt}"
     ids = [101, 7592, 2088, 102]

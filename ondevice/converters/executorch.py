@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from converters.common import (
+from ondevice.converters.common import (
     ExportOptions,
     check_inputs,
     example_inputs,
@@ -271,7 +271,7 @@ def export(model: torch.nn.Module, path: Path, opts: ExportOptions) -> dict:
 
 def check_file(path: Path) -> None:
     """A .pte's flatbuffer identifier and its extended header's sizes, checked before loading."""
-    from converters.common import check_flatbuffer
+    from ondevice.converters.common import check_flatbuffer
 
     data = check_flatbuffer(path, b"ET12", "ExecuTorch .pte")
     if data[8:12] == b"eh00":

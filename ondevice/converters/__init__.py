@@ -23,7 +23,7 @@ def module(fmt: str):
 
     if fmt not in FORMATS:
         raise ConfigError(f"unknown format {fmt!r}; use one of {', '.join(FORMATS)}")
-    return importlib.import_module(f"converters.{fmt}")
+    return importlib.import_module(f"ondevice.converters.{fmt}")
 
 
 def format_of(path: Path) -> str:

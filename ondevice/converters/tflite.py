@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from converters.common import (
+from ondevice.converters.common import (
     STATIC_KEEPS_DYNAMIC,
     ExportOptions,
     check_flatbuffer,

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from converters.common import (
+from ondevice.converters.common import (
     INPUT_NAMES,
     ExportOptions,
     check_inputs,
