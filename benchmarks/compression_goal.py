@@ -24,8 +24,8 @@ import numpy as np
 import torch
 from timing import interleaved
 
-from ondevice import converters
-from ondevice.bundle import load_manifest, load_tokenizer
+from ondevice import Classifier
+from ondevice.bundle import load_manifest
 from ondevice.model import load_model
 from ondevice.output import write_json
 
@@ -66,11 +66,9 @@ def main() -> None:
         a = c["artifact"]
         if a["seq_len"] != seq_len:
             raise SystemExit(f"{name}: sequence length {a['seq_len']}, not {seq_len}")
-        runner = converters.open_runner(c["bundle"] / a["file"], threads=args.threads)
-        tok = load_tokenizer(c["bundle"], c["manifest"])
-        i, m = tok([SENTENCE], max_length=seq_len)
-        inputs = (i.astype(runner.input_dtype), m.astype(runner.input_dtype))
-        timed[name] = lambda r=runner, x=inputs: r.run(*x)
+        clf = Classifier(c["bundle"] / a["file"], threads=args.threads)
+        inputs = clf.encode([SENTENCE], seq_len)
+        timed[name] = lambda clf=clf, x=inputs: clf.logits(*x)
 
     with torch.no_grad():
         samples = interleaved(timed, args.warmup, args.runs)

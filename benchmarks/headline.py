@@ -1,7 +1,8 @@
 """Headline benchmark: ondevice against PyTorch eager, ONNX Runtime, stock ExecuTorch and stock LiteRT.
 
     python benchmarks/headline.py --out profiles/results/headline.json
-    ondevice report profiles/results/headline.json --readme README.md --plot profiles/results/headline.png
+    ondevice report profiles/results/headline.json --page docs/results.md --readme README.md \
+        --plot profiles/results/headline.png
 
 One command, from nothing but the project and the data: it fine-tunes the default MiniLM on SST-2
 (unless --model names a fine-tuned checkpoint), compresses it with every shipped recipe, exports
@@ -211,11 +212,12 @@ def load(entry: Entry, args) -> None:
 
         entry.infer = infer
     elif entry.tool == "ondevice":
-        from ondevice import converters
+        from ondevice import Classifier
 
-        runner = converters.open_runner(entry.path, threads=args.threads)
-        entry.input_dtype = runner.input_dtype
-        entry.infer = runner.run
+        # Fed the same token ids as its peers (``encode``): the bundle's tokenizer is never built.
+        clf = Classifier(entry.path, threads=args.threads)
+        entry.input_dtype = clf.input_dtype
+        entry.infer = clf.logits
     else:
         import stock
 
@@ -280,12 +282,10 @@ def probe(args, name: str) -> None:
     tokenizer = Tokenizer.load(args.model)
     if entry.tool == "pytorch-eager":
         import torch  # noqa: F401  the runtime's libraries belong to the baseline
-    elif entry.tool == "ondevice" or entry.format == "executorch":
-        import executorch.runtime  # noqa: F401
-    elif entry.format == "onnx":
-        import onnxruntime  # noqa: F401
     else:
-        import ai_edge_litert.interpreter  # noqa: F401
+        from ondevice import converters
+
+        converters.runtime("executorch" if entry.tool == "ondevice" else entry.format)
     baseline = rss_kb("VmRSS")
     load(entry, args)
     feed = encode(tokenizer, SENTENCE, 128, entry.input_dtype)

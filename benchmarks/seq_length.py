@@ -2,7 +2,7 @@
 
     python benchmarks/seq_length.py --out profiles/results/seq-length-host.json
     python benchmarks/seq_length.py --render profiles/results/seq-length-host.json \
-        --plot profiles/results/seq-length-host.png --readme README.md   # the README's table and plot
+        --plot profiles/results/seq-length-host.png --page   # the table and plot in docs/compression.md
 
 Greenformers claims low-rank factorization pays at short sequences and Linformer at long ones; this
 measures where Linformer overtakes low-rank on this machine. The models come from the built-in default
@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import copy
 import json
+import os
 import subprocess
 import sys
 import time
@@ -189,7 +190,7 @@ def render(data: dict, plot: Path | None) -> str:
     return "\n".join(out) + "\n"
 
 
-def readme_section(data: dict, plot: str | None) -> str:
+def page_section(data: dict, plot: str | None) -> str:
     body = render(data, None)
     image = f"\n![latency and peak memory against sequence length]({plot})\n" if plot else ""
     return f"{START}\n{body}{image}{END}\n"
@@ -206,16 +207,23 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=20)
     ap.add_argument("--render", type=Path, help="Print the table of a result file instead of measuring.")
     ap.add_argument("--plot", type=Path)
-    ap.add_argument("--readme", type=Path, help="With --render: replace the README's generated section.")
+    ap.add_argument(
+        "--page",
+        type=Path,
+        nargs="?",
+        const=ROOT / "docs" / "compression.md",
+        help="With --render: replace this markdown page's generated section (default: docs/compression.md).",
+    )
     args = ap.parse_args()
     if args.render:
         data = json.loads(args.render.read_text())
         print(render(data, args.plot), end="")
-        if args.readme:
-            from ondevice.profile.headline import update_readme
+        if args.page:
+            from ondevice.profile.headline import update_section
 
-            plot = str(args.plot.resolve().relative_to(args.readme.resolve().parent)) if args.plot else None
-            update_readme(args.readme, readme_section(data, plot), START, END)
+            # The image link is relative to the page that shows it.
+            plot = os.path.relpath(args.plot.resolve(), args.page.resolve().parent) if args.plot else None
+            update_section(args.page, page_section(data, plot), START, END)
         return
     args.linformer_k = args.linformer_k or [64]
     from ondevice.output import write_json

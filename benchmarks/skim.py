@@ -1,9 +1,9 @@
 """Token-skimming study: SST-2 dev accuracy, encoder FLOPs and `.pte` latency of skimming MiniLM; writes JSON.
 
     python benchmarks/skim.py --out profiles/results/skim-host.json
-    python benchmarks/skim.py --render profiles/results/skim-host.json --readme README.md   # the README's table
+    python benchmarks/skim.py --render profiles/results/skim-host.json --page   # the table in docs/compression.md
 
-Every model starts from the fine-tuned MiniLM (--model; fine-tune it first, see the README):
+Every model starts from the fine-tuned MiniLM (--model; fine-tune it first, see docs/model.md):
 
 - dense: as it is;
 - attention-*: training-free skimming (keep the tokens that received the most attention in the
@@ -98,7 +98,7 @@ def export(args, ckpts: dict) -> dict[str, Path]:
 
 def encoder_flops(config, counts: list[int]) -> dict:
     from ondevice.compress.stats import flops
-    from ondevice.converters.common import pick_length
+    from ondevice.converters.inputs import pick_length
 
     per_sentence = [flops(config, pick_length(list(BUCKETS), n))["encoder"] for n in counts]
     return {"fixed-128": flops(config, 128)["encoder"], "buckets_mean": float(np.mean(per_sentence))}
@@ -108,7 +108,7 @@ def measure(args) -> dict:
     from timing import interleaved
 
     from ondevice import converters
-    from ondevice.converters.common import pick_length
+    from ondevice.converters.inputs import pick_length
     from ondevice.data import read_dataset
     from ondevice.evaluate import predict_logits
     from ondevice.profile.host import cpu_facts
@@ -212,7 +212,7 @@ def render(data: dict) -> str:
     return "\n".join(out) + "\n"
 
 
-def readme_section(data: dict) -> str:
+def page_section(data: dict) -> str:
     return f"{START}\n{render(data)}{END}\n"
 
 
@@ -225,18 +225,24 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--runs", type=int, default=50)
     ap.add_argument("--render", type=Path, help="Print the table of a result file instead of measuring.")
-    ap.add_argument("--readme", type=Path, help="With --render: replace the README's generated section.")
+    ap.add_argument(
+        "--page",
+        type=Path,
+        nargs="?",
+        const=ROOT / "docs" / "compression.md",
+        help="With --render: replace this markdown page's generated section (default: docs/compression.md).",
+    )
     args = ap.parse_args()
     if args.render:
         data = json.loads(args.render.read_text())
         print(render(data), end="")
-        if args.readme:
-            from ondevice.profile.headline import update_readme
+        if args.page:
+            from ondevice.profile.headline import update_section
 
-            update_readme(args.readme, readme_section(data), START, END)
+            update_section(args.page, page_section(data), START, END)
         return
     if not (args.model / "config.json").is_file():
-        sys.exit(f"skim: no fine-tuned model at {args.model}; fine-tune one first (see the README)")
+        sys.exit(f"skim: no fine-tuned model at {args.model}; fine-tune one first (see docs/model.md)")
     from ondevice.output import write_json
 
     write_json(args.out, measure(args))

@@ -14,7 +14,8 @@ one, so that in the real-sentence regime each runs at the sentence's own length:
   (int8 weights, embedding tables included, dynamic activations). Its dynamic sequence axis fails on
   BERT, so it has signatures for 32, 64 and 128 tokens and pads to the smallest that fits.
 
-Each ``runner_*`` returns ``infer(input_ids, attention_mask) -> logits`` for (1, L) int64 arrays.
+Each ``runner_*`` returns ``infer(input_ids, attention_mask) -> logits`` for (1, L) int64 arrays, run
+through the format's run half (``ondevice.converters.<format>_runtime``), as ondevice's own artifacts are.
 """
 
 from __future__ import annotations
@@ -62,6 +63,7 @@ def export_onnx(model: torch.nn.Module, out: Path, quantize: bool) -> Path:
             dynamo=False,
         )
         if quantize:
+            # The peer's own quantizer, as optimum uses it: converter tooling that ships inside onnxruntime.
             from onnxruntime.quantization import QuantType, quantize_dynamic
 
             fp32 = tmp.with_name(tmp.name + ".fp32.onnx")
@@ -75,13 +77,10 @@ def export_onnx(model: torch.nn.Module, out: Path, quantize: bool) -> Path:
 
 
 def runner_onnx(path: Path, threads: int):
-    import onnxruntime as ort
+    from ondevice import converters
 
-    so = ort.SessionOptions()
-    so.intra_op_num_threads = threads
-    so.inter_op_num_threads = 1
-    session = ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
-    return lambda ids, mask: session.run(None, {"input_ids": ids, "attention_mask": mask})[0]
+    runner = converters.runtime("onnx").Runner(path, threads, dynamic=MAX_LEN)
+    return runner.run
 
 
 # ExecuTorch, stock
@@ -113,13 +112,10 @@ def export_executorch(model: torch.nn.Module, out: Path, quantize: bool) -> Path
 
 
 def runner_executorch(path: Path, threads: int):
-    import executorch.kernels.quantized  # noqa: F401  registers quantized_decomposed kernels
-    from executorch.extension.pybindings import portable_lib
-    from executorch.runtime import Runtime
+    from ondevice import converters
 
-    portable_lib._unsafe_reset_threadpool(threads)
-    method = Runtime.get().load_program(path).load_method("forward")
-    return lambda ids, mask: method.execute([torch.from_numpy(ids), torch.from_numpy(mask)])[0].numpy()
+    runner = converters.runtime("executorch").Runner(path, threads, dynamic=MAX_LEN)
+    return runner.run
 
 
 # LiteRT, stock
@@ -153,21 +149,17 @@ def export_litert(model: torch.nn.Module, out: Path, quantize: bool) -> Path:
 
 def runner_litert(path: Path, threads: int):
     """Pads each sentence to the smallest signature that holds it."""
-    from ai_edge_litert.interpreter import Interpreter
+    from ondevice import converters
+    from ondevice.converters.inputs import pick_length
 
-    interpreter = Interpreter(model_path=str(path), num_threads=threads)
-    runners = {int(name[3:]): interpreter.get_signature_runner(name) for name in interpreter.get_signature_list()}
-    # Inputs are named after their position (args_0, args_1), and int64 comes out as int32.
-    inputs = {n: list(r.get_input_details().items()) for n, r in runners.items()}
+    runner = converters.runtime("tflite").Runner(path, threads)
 
     def infer(ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
-        n = next((k for k in sorted(runners) if k >= ids.shape[1]), max(runners))
-        (ids_name, ids_detail), (mask_name, mask_detail) = inputs[n]
-        pad_ids = np.zeros((1, n), dtype=ids_detail["dtype"])
-        pad_mask = np.zeros((1, n), dtype=mask_detail["dtype"])
-        pad_ids[:, : ids.shape[1]], pad_mask[:, : ids.shape[1]] = ids[:, :n], mask[:, :n]
-        out = runners[n](**{ids_name: pad_ids, mask_name: pad_mask})
-        return next(iter(out.values()))
+        n = pick_length(runner.seq_lens, ids.shape[1])
+        padded = [np.zeros((1, n), dtype=a.dtype) for a in (ids, mask)]
+        for p, a in zip(padded, (ids, mask), strict=True):
+            p[:, : a.shape[1]] = a[:, :n]
+        return runner.run(*padded)
 
     return infer
 

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ondevice import __version__
+from ondevice.converters.formats import FORMATS
 from ondevice.errors import ArtifactError, ExportError
 from ondevice.jsonfile import read_json
 from ondevice.manifest import LABELS_FILE, SCHEMA_VERSION, TOKENIZER_JSON, validate
@@ -30,12 +31,6 @@ if TYPE_CHECKING:  # ondevice.model pulls in torch: imported where a tokenizer i
 MANIFEST = "ondevice.json"
 MAX_MANIFEST_BYTES = 16 << 20  # real manifests take a few KB; a larger file is refused unread
 _AGAIN = "; export the bundle again"
-RUNTIMES = {"executorch": "executorch", "tflite": "ai-edge-litert", "onnx": "onnxruntime"}
-CONVERTERS = {
-    "executorch": ["torch", "executorch", "torchao"],
-    "tflite": ["litert-torch", "ai-edge-quantizer"],
-    "onnx": ["torch", "onnx", "onnxruntime"],
-}
 
 
 def _version(pkg: str) -> str | None:
@@ -51,21 +46,6 @@ def sha256(path: Path) -> str:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()
-
-
-def parameter_groups(model) -> dict[str, int]:
-    """Parameters of the embeddings, the encoder blocks and the head: where the bytes go."""
-    groups = {"embeddings": 0, "encoder": 0, "head": 0}
-    for name, p in model.named_parameters():
-        key = (
-            "embeddings"
-            if name.startswith("embeddings.")
-            else "encoder"
-            if name.startswith(("blocks.", "linformer."))
-            else "head"
-        )
-        groups[key] += p.numel()
-    return groups
 
 
 class BundleWriter:
@@ -107,13 +87,14 @@ class BundleWriter:
         (self.tmp / "labels.json").write_text(json.dumps(ckpt.labels) + "\n")
 
     def add_artifact(self, name: str, fmt: str, quantize: str, opts, info: dict, verification: dict) -> None:
+        f = FORMATS[fmt]
         self.artifacts.append(
             {
                 "file": name,
                 "format": fmt,
                 "quantization": quantize,
-                "runtime": {"name": RUNTIMES[fmt], "version": _version(RUNTIMES[fmt])},
-                "converter": {pkg: _version(pkg) for pkg in CONVERTERS[fmt]},
+                "runtime": {"name": f.runtime_package, "version": _version(f.runtime_package)},
+                "converter": {pkg: _version(pkg) for pkg in f.converter_packages},
                 "inputs": [
                     {"name": "input_ids", "dtype": opts.input_dtype, "shape": [1, opts.seq_len]},
                     {"name": "attention_mask", "dtype": opts.input_dtype, "shape": [1, opts.seq_len]},

@@ -1,9 +1,10 @@
-"""What every command module shares: error handling, status lines, JSON or text output."""
+"""What every command module shares: error handling, status lines, JSON or text output, option types."""
 
 from __future__ import annotations
 
 import functools
 import json
+import sys
 
 import click
 
@@ -38,6 +39,29 @@ def handle_errors(fn):
             raise click.ClickException(f"{where}{describe(e)}") from None
 
     return wrapper
+
+
+class SeqLens(click.ParamType):
+    """Sequence lengths as a comma-separated list ("32,64,128"); blank entries are skipped."""
+
+    name = "text"  # the metavar help shows: TEXT, as for any other comma-separated option
+
+    def convert(self, value, param, ctx) -> list[int]:
+        if isinstance(value, list):  # Click may hand a converted value back; convert must accept it
+            return value
+        try:
+            return [int(n) for n in value.split(",") if n.strip()]
+        except ValueError:
+            # Named without quotes ("--seq-len"), as the message has always read.
+            hint = " / ".join(param.opts) if param is not None else None
+            raise click.BadParameter(
+                f"{value!r} is not a comma-separated list of integers", ctx, param, param_hint=hint
+            ) from None
+
+
+def command_line() -> str:
+    """The command as typed, for the record a checkpoint keeps of how it was made."""
+    return " ".join(["ondevice", *sys.argv[1:]])
 
 
 def status(message: str) -> None:

@@ -7,27 +7,11 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from ondevice.converters.common import pick_length
+from ondevice.converters.inputs import pick_length
 from ondevice.data import Dataset
 from ondevice.model import Checkpoint
+from ondevice.model.tokenizer import length_sorted_batches, pad_batch
 from ondevice.progress import progress
-
-
-def length_sorted_batches(lengths: Sequence[int], batch_size: int) -> list[np.ndarray]:
-    """Index batches of similar length, so that dynamic padding wastes little compute."""
-    order = np.argsort(np.asarray(lengths), kind="stable")
-    return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
-
-
-def pad_batch(rows: list[list[int]], pad_id: int, width: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
-    """(input_ids, attention_mask) of shape (B, max(longest row, width)), right-padded."""
-    width = max(width, *(len(r) for r in rows))
-    ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
-    mask = torch.zeros((len(rows), width), dtype=torch.long)
-    for j, r in enumerate(rows):
-        ids[j, : len(r)] = torch.tensor(r)
-        mask[j, : len(r)] = 1
-    return ids, mask
 
 
 @torch.no_grad()

@@ -15,11 +15,12 @@ import numpy as np
 import torch
 
 from ondevice import converters
-from ondevice.bundle import MANIFEST, BundleWriter, parameter_groups
+from ondevice.bundle import MANIFEST, BundleWriter
 from ondevice.converters.common import QUANTIZATIONS, ExportOptions
-from ondevice.data import Dataset
+from ondevice.data import Dataset, read_dataset
 from ondevice.errors import ConfigError, ExportError
 from ondevice.model import Checkpoint
+from ondevice.model.encoder import parameter_groups
 from ondevice.output import check_writable, staged_file
 from ondevice.progress import progress
 
@@ -29,6 +30,9 @@ TARGETS = {
     "linux-arm64": {"formats": ["executorch", "tflite", "onnx"], "input_dtype": "int32"},
     "host": {"formats": ["executorch", "tflite", "onnx"], "input_dtype": "int64"},
 }
+ASSETS = Path(__file__).resolve().parent / "assets"
+VERIFY_DATA = ASSETS / "sst2_dev_sample.tsv"  # 200 SST-2 dev sentences
+CALIBRATION_DATA = ASSETS / "sst2_train_sample.tsv"  # 256 of train, seed 0
 
 
 @dataclass
@@ -112,6 +116,28 @@ def reference_logits(ckpt: Checkpoint, ids: np.ndarray, mask: np.ndarray, batch:
     return np.concatenate(out)
 
 
+def export_data(
+    ckpt: Checkpoint, req: ExportRequest, data_path: Path | None = None, calibration_path: Path | None = None
+) -> tuple[Dataset, Dataset | None]:
+    """The sentences an export verifies on and, for int8-static, calibrates on.
+
+    Verification reads ``data_path``, by default SST-2 dev sentences. Calibration reads
+    ``calibration_path``, by default SST-2 training sentences: kept apart from the ones verified on,
+    so that a static quantization is not judged on the sentences its ranges were fitted to.
+
+    Returns:
+        (verification data, calibration data or None when no int8-static artifact is requested).
+
+    Raises:
+        DataError: a file that cannot be read as sentences.
+    """
+    data = read_dataset(data_path or VERIFY_DATA, ckpt.labels)
+    calibration = None
+    if "int8-static" in req.quantizations:
+        calibration = read_dataset(calibration_path or CALIBRATION_DATA, ckpt.labels)
+    return data, calibration
+
+
 def export_bundle(
     ckpt: Checkpoint,
     out: Path,
@@ -145,7 +171,7 @@ def export_bundle(
         for fmt, q in bar:
             bar.set_postfix_str(f"{fmt} {q}")
             mod = converters.module(fmt)
-            name = f"model.{q}{converters.FORMATS[fmt]}"
+            name = f"model.{q}{converters.FORMATS[fmt].extension}"
             path = writer.path(name)
             opts = ExportOptions(
                 quantize=q,
@@ -155,7 +181,7 @@ def export_bundle(
                 calibration_mask=cal_mask,
             )
             info = mod.export(ckpt.model, path, opts)
-            runner = mod.Runner(path, threads=req.threads)
+            runner = converters.runtime(fmt).Runner(path, threads=req.threads)
             try:
                 if runner.seq_lens != req.seq_lens:
                     raise ExportError(f"{name} carries lengths {runner.seq_lens}, expected {req.seq_lens}")

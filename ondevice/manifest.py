@@ -23,11 +23,10 @@ import json
 import re
 from pathlib import PurePosixPath
 
+from ondevice.converters.formats import FORMATS
 from ondevice.errors import ArtifactError
 
 SCHEMA_VERSION = 1
-# format -> the artifact file's suffix
-FORMATS = {"executorch": ".pte", "tflite": ".tflite", "onnx": ".onnx"}
 LABELS_FILE = "labels.json"
 TOKENIZER_JSON = "tokenizer.json"  # used instead of the vocabulary when ``files`` lists it (as the app does)
 _SHA256 = re.compile(r"[0-9a-fA-F]{64}")
@@ -230,8 +229,8 @@ def _artifact(c: _Checker, a: object, at: str, files: dict, num_labels: int) -> 
     fmt = c.get(a, "format", f"{at}.format", "string")
     if fmt not in FORMATS:
         c.fail(f"{at}.format", f"{fmt[:50]!r} is not a known format (known: {', '.join(FORMATS)})")
-    if not name.endswith(FORMATS[fmt]):
-        c.fail(f"{at}.file", f"{name!r} does not end in {FORMATS[fmt]}, as {fmt} artifacts must")
+    if not name.endswith(FORMATS[fmt].extension):
+        c.fail(f"{at}.file", f"{name!r} does not end in {FORMATS[fmt].extension}, as {fmt} artifacts must")
     c.get(a, "quantization", f"{at}.quantization", "string")
     seq_len = c.get(a, "seq_len", f"{at}.seq_len", "integer", optional="seq_lens" in a)
     if seq_len is not None and seq_len < 1:

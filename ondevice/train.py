@@ -3,7 +3,8 @@
 Both are made for CPUs: batches of similar length with dynamic padding, the word-embedding table
 frozen by default (its dense gradient and optimizer update cost more than the encoder's at
 SST-2's short lengths), a wall-clock bound that also anneals the learning rate, and the best
-dev-accuracy weights kept.
+dev-accuracy weights kept. ``prepare_finetune`` settles the labels and refuses bad input before
+any training; ``finetune_record`` is what a fine-tuned checkpoint keeps of its run.
 """
 
 from __future__ import annotations
@@ -12,16 +13,21 @@ import copy
 import math
 import time
 from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
 from typing import Callable
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+from safetensors.torch import save
 
-from ondevice.data import Dataset
+from ondevice.data import Dataset, read_train_dev
 from ondevice.errors import ConfigError
-from ondevice.evaluate import length_sorted_batches, pad_batch, predict_logits
-from ondevice.model import Checkpoint
+from ondevice.evaluate import predict_logits
+from ondevice.model import Checkpoint, load_model, save_checkpoint
+from ondevice.model.checkpoint import checkpoint_bytes, is_ondevice_checkpoint
+from ondevice.model.tokenizer import length_sorted_batches, pad_batch
+from ondevice.output import check_writable
 from ondevice.progress import progress
 
 
@@ -339,3 +345,99 @@ def head_state(ckpt: Checkpoint) -> dict[str, torch.Tensor]:
         for k, v in ckpt.model.state_dict().items()
         if k.startswith(("pre_classifier.", "classifier."))
     }
+
+
+def prepare_finetune(
+    model: str,
+    train_path: Path,
+    dev_path: Path,
+    out: Path,
+    labels: list[str] | None = None,
+    allow_new_labels: bool = False,
+    pooling: str | None = None,
+) -> tuple[Checkpoint, Dataset, Dataset]:
+    """The model to fine-tune and its training and dev data, agreeing on one list of labels.
+
+    The label names are ``labels`` (--labels), else an ondevice checkpoint's own, else those of the
+    training data, where a class the dev data never shows is refused as a likely typo unless
+    ``allow_new_labels`` (``ondevice.data.check_new_labels``). Any other model gets a new head with
+    that many labels. Everything that can be refused is refused here, ``out`` included, so that no
+    training time is spent on a run that cannot be saved.
+
+    Args:
+        model: a model spec (``ondevice.model.load_model``).
+        train_path, dev_path: labelled files.
+        out: the checkpoint directory the run will be saved to.
+        labels: the label names in index order, or None.
+        allow_new_labels: accept a training label the dev data lacks.
+        pooling: the sentence pooling of a new head (None: the checkpoint's).
+
+    Returns:
+        (checkpoint with its labels set, training data, dev data).
+
+    Raises:
+        ConfigError: bad ``labels``, ``out`` a file, or ``pooling`` on an ondevice checkpoint.
+        DataError, CheckpointError, OutputError: unreadable data or model, no room at ``out``.
+    """
+    if labels is not None and (len(labels) < 2 or not all(labels) or len(set(labels)) != len(labels)):
+        raise ConfigError("--labels needs at least two distinct, non-empty names")
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"--out {out} exists and is not a directory")
+    path = Path(model).expanduser()
+    base_labels = None
+    if path.is_dir() and is_ondevice_checkpoint(path):
+        base = load_model(model)
+        base_labels = base.labels
+    train, dev = read_train_dev(train_path, dev_path, labels or base_labels, allow_new_labels)
+    if base_labels is None:
+        overrides = {"pooling": pooling} if pooling else {}
+        base = load_model(model, num_labels=len(train.labels), **overrides)
+    elif pooling and pooling != base.config.pooling:
+        raise ConfigError("--pooling cannot change the pooling of an ondevice checkpoint")
+    base.labels = list(train.labels)
+    check_writable(out, checkpoint_bytes(base.model))
+    return base, train, dev
+
+
+def training_report(result: FinetuneResult) -> dict:
+    """The record of a training run that fine-tuning and distillation (a recipe step) both keep."""
+    return {
+        "best_dev_accuracy": result.best_accuracy,
+        "best_step": result.best_step,
+        "steps": result.steps,
+        "seconds": round(result.seconds, 1),
+        "stopped_by_time": result.stopped_by_time,
+        "history": result.history,
+    }
+
+
+def finetune_record(result: FinetuneResult, *, base: str, train: Path, dev: Path, command: str, threads: int) -> dict:
+    """The "finetune" entry of a fine-tuned checkpoint's info.json: where it came from and how it trained."""
+    run = training_report(result)
+    history = run.pop("history")  # after the figures, as the record has always been laid out
+    return {
+        "base": base,
+        "train": str(train),
+        "dev": str(dev),
+        "command": command,
+        **run,
+        "threads": threads,
+        "history": history,
+        "config": result.config,
+    }
+
+
+def result_line(result: FinetuneResult) -> str:
+    """One line on a finished run: the best dev accuracy, where it was reached, how long it took."""
+    return (
+        f"best dev accuracy {result.best_accuracy:.4f} at step {result.best_step} of {result.steps}, "
+        f"{result.seconds / 60:.1f} min" + (" (stopped by --max-minutes)" if result.stopped_by_time else "")
+    )
+
+
+def save_finetuned(ckpt: Checkpoint, out: Path, record: dict, head_only: bool) -> None:
+    """Save ``ckpt`` with its run's ``record``; a head-only run also writes head.safetensors, the
+    head alone (what the built-in default model ships on top of a stock encoder)."""
+    ckpt.info = {**ckpt.info, "finetune": record}
+    extra = {"head.safetensors": save(head_state(ckpt))} if head_only else None
+    save_checkpoint(ckpt, out, extra_files=extra)

@@ -290,6 +290,18 @@ def test_bad_options(runner, dev_subset, tmp_path):
     assert r.exit_code == 2 and "--data" in r.stderr
 
 
+@pytest.mark.parametrize("command", ["export", "profile"])
+def test_seq_len_takes_a_comma_separated_list_of_integers(runner, command, tmp_path):
+    """One option type for --seq-len: blank entries skipped, anything else not an integer refused in one line."""
+    from ondevice.cli_common import SeqLens
+
+    assert SeqLens().convert(" 32, ,64,", None, None) == [32, 64]
+    r = runner.invoke(cli, [command, str(tmp_path), "--seq-len", "32,6x4"])
+    assert r.exit_code == 2
+    message = "Invalid value for --seq-len: '32,6x4' is not a comma-separated list of integers"
+    assert _one_line_error(r) == f"Error: {message}"
+
+
 def test_setup_check_reports_every_system_tool_and_fails_when_one_is_missing():
     from ondevice import system
 

@@ -1,1 +1,1 @@
-"""One module per command group; each registers itself in ondevice/cli.py."""
+"""One module per command group; ondevice/cli.py registers each command with the `ondevice` group."""

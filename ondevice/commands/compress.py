@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
-import sys
 from pathlib import Path
 
 import click
 
-from ondevice.cli_common import emit, handle_errors, quiet_libraries, status
+from ondevice.cli_common import command_line, emit, handle_errors, quiet_libraries, status
 from ondevice.errors import ConfigError
 
 DEV_HOLDOUT = 1000
@@ -101,7 +100,7 @@ def compress(model, recipe, data_path, dev_path, out, max_minutes, threads, seed
         f"dev {len(dev)}, {torch.get_num_threads()} threads"
     )
     records = run_recipe(ckpt, plan, train, dev, seed=seed, on_step=lambda r: status(_step_line(r)))
-    ckpt.info["compression"]["command"] = " ".join(["ondevice", *sys.argv[1:]])
+    ckpt.info["compression"]["command"] = command_line()
     ckpt.info["compression"]["base"] = str(model or "default")
     ckpt.source = str(out)
     save_checkpoint(ckpt, out)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from ondevice.cli_common import emit, handle_errors, quiet_libraries, status
+from ondevice.cli_common import SeqLens, emit, handle_errors, quiet_libraries, status
 from ondevice.output import check_writable
 
 DEFAULT_OUT = Path("profiles") / "results"
@@ -20,7 +20,8 @@ DEFAULT_OUT = Path("profiles") / "results"
 @click.option("--runs", type=click.IntRange(1), default=None, help="Timed runs (default: the target's).")
 @click.option(
     "--seq-len",
-    "seq_len",
+    "seq_lens",
+    type=SeqLens(),
     default=None,
     help="Sequence length(s) to run, comma-separated (default: each artifact's longest).",
 )
@@ -49,7 +50,7 @@ DEFAULT_OUT = Path("profiles") / "results"
 @click.option("--json", "as_json", is_flag=True, help="Print the records as JSON.")
 @handle_errors
 def profile(
-    artifacts, target_spec, threads, warmup, runs, seq_len, runner, serials, all_devices, out, list_targets, as_json
+    artifacts, target_spec, threads, warmup, runs, seq_lens, runner, serials, all_devices, out, list_targets, as_json
 ) -> None:
     """Measure ARTIFACTS (bundle directories or .pte/.tflite/.onnx files) on a target.
 
@@ -82,12 +83,6 @@ def profile(
         return
     if not artifacts:
         raise click.UsageError("give one or more artifacts or bundle directories (or --list-targets)")
-    try:
-        seq_lens = [int(n) for n in seq_len.split(",") if n.strip()] if seq_len else []
-    except ValueError:
-        raise click.BadParameter(
-            f"{seq_len!r} is not a comma-separated list of integers", param_hint="--seq-len"
-        ) from None
     target = targets.resolve(target_spec)
     if out.suffix == ".json" and len(artifacts) > 1:
         raise ConfigError("--out FILE.json takes one record; give a directory for several artifacts")
@@ -95,7 +90,9 @@ def profile(
     if tool and (runner not in ("benchmark_model", "native") or target.kind != "android"):
         raise ConfigError(f"--runner {runner}=PATH: only benchmark_model and native on android targets take a path")
     tools = {runner: str(Path(tool).resolve())} if tool else {}
-    opts = Options(threads=threads, warmup=warmup, runs=runs, seq_lens=seq_lens, runner=runner or None, tools=tools)
+    opts = Options(
+        threads=threads, warmup=warmup, runs=runs, seq_lens=seq_lens or [], runner=runner or None, tools=tools
+    )
     runs_on = _devices(target, list(serials), all_devices)
     if out.suffix == ".json" and len(runs_on) > 1:
         raise ConfigError("--out FILE.json takes one record; give a directory for several devices")

@@ -20,14 +20,21 @@ from ondevice.output import check_writable, write_text
     "--plot", "plot_path", type=click.Path(path_type=Path), default=None, help="Render the plots to this PNG."
 )
 @click.option(
+    "--page",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="Headline result: replace this markdown page's generated section with every table "
+    "(this project's: docs/results.md).",
+)
+@click.option(
     "--readme",
     type=click.Path(path_type=Path, dir_okay=False),
     default=None,
-    help="Headline result: replace the README's generated section with the tables.",
+    help="Headline result: replace this README's generated summary with one small table (this project's: README.md).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON summary instead of the table.")
 @handle_errors
-def report(results, out, plot_path, readme, as_json) -> None:
+def report(results, out, plot_path, page, readme, as_json) -> None:
     """Tables and plots from RESULTS (record files, or directories searched for them).
 
     Made from the JSON records only: latency distribution per artifact, and size vs p50 latency
@@ -36,24 +43,27 @@ def report(results, out, plot_path, readme, as_json) -> None:
 
     A headline benchmark result (``benchmarks/headline.py``) is reported on its own: tables per
     regime with each column's winner marked, where ondevice stands against its goals, and a Pareto
-    plot of size and latency against accuracy; ``--readme`` puts them into the README.
+    plot of size and latency against accuracy; ``--page`` puts them into a documentation page and
+    ``--readme`` a summary table into the README.
 
     \b
     Example:
         ondevice report profiles/results --out report.md --plot report.png
-        ondevice report profiles/results/headline.json --readme README.md --plot profiles/results/headline.png
+        ondevice report profiles/results/headline.json --page docs/results.md --readme README.md \\
+            --plot profiles/results/headline.png
     """
     from ondevice.profile import headline
     from ondevice.profile import report as rep
 
-    _check_destinations({"--out": out, "--plot": plot_path, "--readme": readme})
+    _check_destinations({"--out": out, "--plot": plot_path, "--page": page, "--readme": readme})
     if any(headline.is_headline(_peek(p)) for p in results):
         if len(results) != 1:
             raise ProfileError("report a headline benchmark result on its own, not with other results")
-        _headline(results[0], out, plot_path, readme, as_json)
+        _headline(results[0], out, plot_path, page, readme, as_json)
         return
-    if readme:
-        raise ProfileError("--readme takes a headline benchmark result (benchmarks/headline.py)")
+    for option, path in (("--page", page), ("--readme", readme)):
+        if path:
+            raise ProfileError(f"{option} takes a headline benchmark result (benchmarks/headline.py)")
 
     pairs, skipped = rep.collect(list(results))
     if skipped:
@@ -85,7 +95,7 @@ def report(results, out, plot_path, readme, as_json) -> None:
 def _check_destinations(paths: dict[str, Path | None]) -> None:
     """Refuse, before reading anything, an output that cannot be written, so that a report is written
     whole or not at all."""
-    example = {"--out": "report.md", "--plot": "report.png", "--readme": "README.md"}
+    example = {"--out": "report.md", "--plot": "report.png", "--page": "results.md", "--readme": "README.md"}
     for option, path in paths.items():
         if path is None:
             continue
@@ -104,7 +114,9 @@ def _peek(path: Path):
         return None
 
 
-def _headline(path: Path, out: Path | None, plot_path: Path | None, readme: Path | None, as_json: bool) -> None:
+def _headline(
+    path: Path, out: Path | None, plot_path: Path | None, page: Path | None, readme: Path | None, as_json: bool
+) -> None:
     from ondevice.profile import headline
 
     data = headline.load(path)
@@ -113,11 +125,15 @@ def _headline(path: Path, out: Path | None, plot_path: Path | None, readme: Path
         headline.plot(data, plot_path)
         status(f"wrote {plot_path}")
         # The image link is relative to the markdown file that shows it.
-        link = os.path.relpath(plot_path.resolve(), (readme or out or Path("README.md")).resolve().parent)
+        shown_in = page or out
+        link = os.path.relpath(plot_path.resolve(), shown_in.resolve().parent if shown_in else Path.cwd())
     text = headline.markdown(data, link)
     _write_text(out, text)
+    if page:
+        headline.update_section(page, text, headline.START, headline.END)
+        status(f"updated {page}")
     if readme:
-        headline.update_readme(readme, text)
+        headline.update_section(readme, headline.summary_markdown(data), headline.SUMMARY_START, headline.SUMMARY_END)
         status(f"updated {readme}")
     emit({"headline": str(path), "goals": data.get("goals"), "runs": len(data["runs"])}, as_json, text)
 

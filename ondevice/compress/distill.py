@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ondevice.compress import technique
 from ondevice.errors import ConfigError
-from ondevice.train import DistillConfig, distill
+from ondevice.train import DistillConfig, distill, training_report
 
 
 @technique(DistillConfig, "distill")
@@ -14,15 +14,3 @@ def apply_distill(model, cfg: DistillConfig, student=None, teacher=None, train=N
     if student.model is not model:
         raise ConfigError("distill: the student checkpoint must hold the model being compressed")
     return training_report(distill(student, teacher, train, dev, cfg))
-
-
-def training_report(result) -> dict:
-    """A step's record of a training run (``ondevice.train.FinetuneResult``)."""
-    return {
-        "best_dev_accuracy": result.best_accuracy,
-        "best_step": result.best_step,
-        "steps": result.steps,
-        "seconds": round(result.seconds, 1),
-        "stopped_by_time": result.stopped_by_time,
-        "history": result.history,
-    }

@@ -4,7 +4,7 @@ agree with its own in the most dimensions.
 Nagarajan et al. find the keys that matter to a query by comparing sign bits, which custom hardware
 does with XNOR and popcount, and compute exact attention over those keys only. Here the selection is
 a ±1 matrix product and a top-k, followed by the full score matrix with the other keys masked; it
-changes what the model computes (and can be recovered by distillation), not how much: see the README
+changes what the model computes (and can be recovered by distillation), not how much: see docs/compression.md
 for what it costs and whether it pays on these runtimes.
 """
 

@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 
 from ondevice.errors import ConfigError
-from ondevice.evaluate import pad_batch
+from ondevice.model.tokenizer import pad_batch
 from ondevice.progress import progress
 
 METHODS = ("taylor", "ablation")

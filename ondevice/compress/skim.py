@@ -22,11 +22,10 @@ from dataclasses import dataclass
 import torch
 
 from ondevice.compress import technique
-from ondevice.compress.distill import training_report
 from ondevice.errors import ConfigError
 from ondevice.model.config import SKIM_PREDICTORS
 from ondevice.model.encoder import SkimPredictor
-from ondevice.train import DistillConfig, distill
+from ondevice.train import DistillConfig, distill, training_report
 
 
 @dataclass

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 
 from ondevice.model.config import EncoderConfig
-from ondevice.model.encoder import SKIM_INNER
+from ondevice.model.encoder import SKIM_INNER, parameter_groups
 
 
 def _linear_macs(in_f: int, out_f: int, rank: int) -> int:
@@ -50,8 +50,6 @@ def flops(config: EncoderConfig, seq_len: int) -> dict[str, int]:
 
 
 def summary(model, seq_len: int) -> dict:
-    from ondevice.bundle import parameter_groups
-
     groups = parameter_groups(model)
     return {
         "parameters": sum(groups.values()),

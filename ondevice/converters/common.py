@@ -1,17 +1,15 @@
-"""What the format modules share: export options, example inputs, file checks."""
+"""What the export halves share: export options, example inputs, which linears keep dynamic int8, mixed precision."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import torch
 
-from ondevice.errors import ArtifactError, ConfigError, ExportError
+from ondevice.errors import ConfigError, ExportError
 
 QUANTIZATIONS = ("fp32", "int8-dynamic", "int8-static")
-INPUT_NAMES = ("input_ids", "attention_mask")
 
 
 @dataclass
@@ -37,10 +35,6 @@ class ExportOptions:
     def seq_len(self) -> int:
         """The longest length: what the calibration rows and the tokenizer settings use."""
         return self.seq_lens[-1]
-
-    def entry_point(self, length: int, single: str) -> str:
-        """The method or signature name for a length: ``single`` when there is one length."""
-        return single if len(self.seq_lens) == 1 else f"{single}_{length}"
 
     @property
     def torch_dtype(self) -> torch.dtype:
@@ -70,41 +64,6 @@ def example_inputs(opts: ExportOptions, length: int | None = None) -> tuple[torc
     ids[0, :4] = torch.tensor([101, 2023, 2003, 102])
     mask[0, :4] = 1
     return ids, mask
-
-
-def check_flatbuffer(path: Path, identifier: bytes, what: str) -> bytes:
-    """Read a flatbuffer file and check its identifier and root offset before any runtime sees it."""
-    path = Path(path)
-    if not path.is_file():
-        raise ArtifactError(f"{path}: no such file")
-    data = path.read_bytes()
-    if len(data) < 16 or data[4:8] != identifier:
-        raise ArtifactError(f"{path}: not a {what} file (bad header), or truncated")
-    root = int.from_bytes(data[:4], "little")
-    if root >= len(data):
-        raise ArtifactError(f"{path}: truncated {what} file")
-    return data
-
-
-def run_rows(fn, input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
-    """Run a batch-1 artifact over every row of a batch."""
-    return np.concatenate([fn(input_ids[i : i + 1], attention_mask[i : i + 1]) for i in range(len(input_ids))])
-
-
-def check_inputs(input_ids: np.ndarray, attention_mask: np.ndarray, seq_lens: list[int], path: Path) -> None:
-    if input_ids.ndim != 2 or input_ids.shape != attention_mask.shape:
-        raise ArtifactError(f"{path}: inputs must be two (B, L) arrays of the same shape")
-    if input_ids.shape[1] not in seq_lens:
-        takes = " or ".join(map(str, seq_lens))
-        raise ArtifactError(f"{path}: takes sequences of {takes} tokens, got {input_ids.shape[1]}")
-
-
-def pick_length(seq_lens: list[int], n_tokens: int) -> int:
-    """The smallest of an artifact's lengths that holds ``n_tokens``; the longest if none does."""
-    for n in sorted(seq_lens):
-        if n >= n_tokens:
-            return n
-    return max(seq_lens)
 
 
 # int8-static in TFLite and ONNX: the linears that keep dynamic (per-token or per-batch) int8

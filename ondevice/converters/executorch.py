@@ -1,4 +1,5 @@
-"""ExecuTorch: torch.export -> XNNPACK lowering -> .pte, and a host runner on ExecuTorch's pybindings.
+"""ExecuTorch, the export half: torch.export -> XNNPACK lowering -> .pte. It runs on ExecuTorch's
+pybindings (``executorch_runtime``).
 
 Quantization (all through torchao, which the XNNPACK partitioner and ExecuTorch's quant-fusion pass
 understand):
@@ -17,19 +18,17 @@ import logging
 from collections import Counter
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from ondevice.converters.common import (
     ExportOptions,
-    check_inputs,
     example_inputs,
     keeps_dynamic,
     low_precision_linears,
     low_precision_tables,
-    run_rows,
 )
-from ondevice.errors import ArtifactError, ExportError
+from ondevice.converters.formats import entry_point
+from ondevice.errors import ExportError
 from ondevice.model.encoder import fixed_length
 from ondevice.output import write_bytes
 
@@ -86,7 +85,9 @@ def _prepare(model: torch.nn.Module, opts: ExportOptions) -> dict[str, torch.exp
     _delegable_norms(model)
     if opts.quantize == "fp32":
         return {
-            opts.entry_point(n, "forward"): torch.export.export(fixed_length(model, n), example_inputs(opts, n))
+            entry_point("executorch", opts.seq_lens, n): torch.export.export(
+                fixed_length(model, n), example_inputs(opts, n)
+            )
             for n in opts.seq_lens
         }
     if opts.quantize == "int8-dynamic":
@@ -107,14 +108,16 @@ def _prepare(model: torch.nn.Module, opts: ExportOptions) -> dict[str, torch.exp
             quantize_(model, config, lambda m, name, fqn=fqn: name == fqn)
         _quantize_tables(model)
         return {
-            opts.entry_point(n, "forward"): torch.export.export(fixed_length(model, n), example_inputs(opts, n))
+            entry_point("executorch", opts.seq_lens, n): torch.export.export(
+                fixed_length(model, n), example_inputs(opts, n)
+            )
             for n in opts.seq_lens
         }
     if low_precision_linears(model) or low_precision_tables(model):
         raise ExportError("4-bit weights (mixed precision) are exported with --quantize int8-dynamic only")
     # int8-static: activation ranges are calibrated for each length on its own
     _quantize_tables(model)
-    return {opts.entry_point(n, "forward"): _static(model, opts, n) for n in opts.seq_lens}
+    return {entry_point("executorch", opts.seq_lens, n): _static(model, opts, n) for n in opts.seq_lens}
 
 
 def _static(model: torch.nn.Module, opts: ExportOptions, length: int) -> torch.export.ExportedProgram:
@@ -266,65 +269,7 @@ def export(model: torch.nn.Module, path: Path, opts: ExportOptions) -> dict:
         log.propagate = old_propagate
     report["why_not_delegated"] = _summarize_reasons(reasons.messages)
     write_bytes(path, program.buffer)
-    return {"entry_points": {str(n): opts.entry_point(n, "forward") for n in opts.seq_lens}, "delegation": report}
-
-
-def check_file(path: Path) -> None:
-    """A .pte's flatbuffer identifier and its extended header's sizes, checked before loading."""
-    from ondevice.converters.common import check_flatbuffer
-
-    data = check_flatbuffer(path, b"ET12", "ExecuTorch .pte")
-    if data[8:12] == b"eh00":
-        program_size = int.from_bytes(data[16:24], "little")
-        segment_base = int.from_bytes(data[24:32], "little")
-        segment_size = int.from_bytes(data[32:40], "little")
-        expected = segment_base + segment_size if segment_size else program_size
-        if len(data) < expected:
-            raise ArtifactError(f"{path}: truncated .pte ({len(data)} bytes, its header says {expected})")
-
-
-class Runner:
-    """Runs a .pte with ExecuTorch's Python runtime (portable, optimized and quantized kernels + XNNPACK)."""
-
-    format = "executorch"
-
-    def __init__(self, path: Path, threads: int = 2):
-        check_file(path)
-        import executorch.kernels.quantized  # noqa: F401  registers quantized_decomposed kernels
-        from executorch.extension.pybindings import portable_lib
-        from executorch.runtime import Runtime
-
-        self.path = Path(path)
-        portable_lib._unsafe_reset_threadpool(threads)
-        self.threads = threads
-        try:
-            self.program = Runtime.get().load_program(self.path)
-            self.methods = {}
-            for name in self.program.method_names:
-                if name == "forward" or name.startswith("forward_"):
-                    method = self.program.load_method(name)
-                    self.methods[int(method.metadata.input_tensor_meta(0).sizes()[1])] = method
-        except RuntimeError as e:
-            raise ArtifactError(f"{path}: ExecuTorch cannot load it: {e}") from None
-        if not self.methods:
-            raise ArtifactError(f"{path}: has no forward method")
-        self.seq_lens = sorted(self.methods)
-        self.seq_len = self.seq_lens[-1]
-        # ExecuTorch's ScalarType codes: 3 is Int (int32), 4 is Long (int64).
-        meta = self.methods[self.seq_len].metadata
-        self.input_dtype = np.int32 if meta.input_tensor_meta(0).dtype() == 3 else np.int64
-
-    def run(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
-        check_inputs(input_ids, attention_mask, self.seq_lens, self.path)
-        method = self.methods[input_ids.shape[1]]
-
-        def one(ids, mask):
-            out = method.execute(
-                [torch.from_numpy(ids.astype(self.input_dtype)), torch.from_numpy(mask.astype(self.input_dtype))]
-            )
-            return out[0].numpy()
-
-        return run_rows(one, input_ids, attention_mask)
-
-    def close(self) -> None:
-        self.methods = self.program = None
+    return {
+        "entry_points": {str(n): entry_point("executorch", opts.seq_lens, n) for n in opts.seq_lens},
+        "delegation": report,
+    }

@@ -1,4 +1,5 @@
-"""ONNX, for comparison: torch.onnx.export -> .onnx, int8 through onnxruntime.quantization; runs on ONNX Runtime.
+"""ONNX, for comparison, the export half: torch.onnx.export -> .onnx, int8 through onnxruntime.quantization.
+It runs on ONNX Runtime (``onnx_runtime``).
 
 - int8-dynamic: quantize_dynamic (int8 weights, per channel; activations quantized on the fly;
   the embedding tables' Gather ops too).
@@ -16,23 +17,20 @@ import copy
 import tempfile
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from ondevice.converters.common import (
-    INPUT_NAMES,
     ExportOptions,
-    check_inputs,
     example_inputs,
     keeps_dynamic,
     low_precision_linears,
     low_precision_tables,
 )
-from ondevice.errors import ArtifactError, ExportError
+from ondevice.converters.formats import INPUT_NAMES, ONNX_SEQ_LENS_KEY
+from ondevice.errors import ExportError
 from ondevice.output import write_bytes
 
 OPSET = 17
-SEQ_LENS_KEY = "ondevice.seq_lens"
 
 
 def _export_fp32(model: torch.nn.Module, opts: ExportOptions, path: Path) -> None:
@@ -174,7 +172,7 @@ def export(model: torch.nn.Module, path: Path, opts: ExportOptions) -> dict:
             import onnx
 
             proto = onnx.load(str(out))  # the quantizers do not keep model properties: set them last
-            onnx.helper.set_model_props(proto, {SEQ_LENS_KEY: ",".join(map(str, opts.seq_lens))})
+            onnx.helper.set_model_props(proto, {ONNX_SEQ_LENS_KEY: ",".join(map(str, opts.seq_lens))})
             data = proto.SerializeToString()
     except ExportError:
         raise
@@ -191,59 +189,3 @@ def export(model: torch.nn.Module, path: Path, opts: ExportOptions) -> dict:
     if opts.quantize != "fp32" and (low_precision_linears(model) or low_precision_tables(model)):
         facts["mixed_precision"] = "not applied: ONNX Runtime's quantizers store every weight in 8 bits here"
     return facts
-
-
-def check_file(path: Path) -> None:
-    import onnx
-
-    path = Path(path)
-    if not path.is_file():
-        raise ArtifactError(f"{path}: no such file")
-    try:
-        onnx.checker.check_model(onnx.load(str(path)))
-    except Exception as e:  # protobuf decode errors and checker errors
-        raise ArtifactError(f"{path}: not a valid ONNX model, or truncated: {str(e).splitlines()[0][:200]}") from None
-
-
-class Runner:
-    """Runs a .onnx with ONNX Runtime's CPU execution provider."""
-
-    format = "onnx"
-
-    def __init__(self, path: Path, threads: int = 2):
-        import onnxruntime as ort
-
-        check_file(path)
-        self.path = Path(path)
-        self.threads = threads
-        so = ort.SessionOptions()
-        so.intra_op_num_threads = threads
-        so.inter_op_num_threads = 1
-        try:
-            self.session = ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
-        except Exception as e:  # onnxruntime raises its own exception types
-            raise ArtifactError(f"{path}: ONNX Runtime cannot load it: {str(e).splitlines()[0]}") from None
-        inp = {i.name: i for i in self.session.get_inputs()}
-        if set(inp) != set(INPUT_NAMES):
-            raise ArtifactError(f"{path}: expected inputs input_ids and attention_mask, found {sorted(inp)}")
-        props = self.session.get_modelmeta().custom_metadata_map
-        if SEQ_LENS_KEY in props:
-            self.seq_lens = sorted(int(n) for n in props[SEQ_LENS_KEY].split(","))
-        else:  # an .onnx from elsewhere: its static length
-            self.seq_lens = [int(inp["input_ids"].shape[1])]
-        self.seq_len = self.seq_lens[-1]
-        self.input_dtype = np.int32 if inp["input_ids"].type == "tensor(int32)" else np.int64
-
-    def run(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
-        check_inputs(input_ids, attention_mask, self.seq_lens, self.path)
-        outs = []
-        for i in range(len(input_ids)):  # exported with batch 1, as the phone runs it
-            feed = {
-                "input_ids": input_ids[i : i + 1].astype(self.input_dtype),
-                "attention_mask": attention_mask[i : i + 1].astype(self.input_dtype),
-            }
-            outs.append(self.session.run(None, feed)[0])
-        return np.concatenate(outs)
-
-    def close(self) -> None:
-        self.session = None

@@ -1,4 +1,5 @@
-"""TFLite / LiteRT: litert-torch conversion -> .tflite, quantized with ai-edge-quantizer; runs on ai-edge-litert.
+"""TFLite / LiteRT, the export half: litert-torch conversion -> .tflite, quantized with ai-edge-quantizer.
+It runs on ai-edge-litert (``tflite_runtime``).
 
 - fp32: litert-torch's converter as it is (int64 inputs become int32).
 - int8-dynamic: dynamic-range quantization (recipe dynamic_wi8_afp32): int8 weights, including the
@@ -25,17 +26,13 @@ import torch
 from ondevice.converters.common import (
     STATIC_KEEPS_DYNAMIC,
     ExportOptions,
-    check_flatbuffer,
-    check_inputs,
     example_inputs,
     low_precision_linears,
     low_precision_tables,
-    run_rows,
 )
-from ondevice.errors import ArtifactError, ExportError
+from ondevice.converters.formats import entry_point
+from ondevice.errors import ExportError
 from ondevice.output import write_bytes
-
-SIGNATURE = "serving_default"
 
 
 def _convert_fp32(model: torch.nn.Module, opts: ExportOptions) -> bytes:
@@ -46,7 +43,7 @@ def _convert_fp32(model: torch.nn.Module, opts: ExportOptions) -> bytes:
     for n in opts.seq_lens:  # one signature per length; the weights are stored once
         ids, mask = example_inputs(opts, n)
         converter.signature(
-            opts.entry_point(n, SIGNATURE), model, sample_kwargs={"input_ids": ids, "attention_mask": mask}
+            entry_point("tflite", opts.seq_lens, n), model, sample_kwargs={"input_ids": ids, "attention_mask": mask}
         )
     edge = converter.convert()
     with tempfile.TemporaryDirectory() as d:
@@ -113,7 +110,7 @@ def _quantize(
             rules = [static_fc, *dynamic, tables]
             qt.load_quantization_recipe(rules)
             samples = {
-                opts.entry_point(n, SIGNATURE): [
+                entry_point("tflite", opts.seq_lens, n): [
                     {"input_ids": ids.numpy().astype(np.int32), "attention_mask": mask.numpy().astype(np.int32)}
                     for ids, mask in opts.calibration_batches(n)
                 ]
@@ -177,7 +174,10 @@ def export(model: torch.nn.Module, path: Path, opts: ExportOptions) -> dict:
     except Exception as e:  # the converters raise many exception types
         raise ExportError(f"TFLite export failed: {type(e).__name__}: {str(e).splitlines()[0]}") from e
     write_bytes(path, data)
-    return {"entry_points": {str(n): opts.entry_point(n, SIGNATURE) for n in opts.seq_lens}, "ops": _op_counts(path)}
+    return {
+        "entry_points": {str(n): entry_point("tflite", opts.seq_lens, n) for n in opts.seq_lens},
+        "ops": _op_counts(path),
+    }
 
 
 def _op_counts(path: Path) -> dict[str, int]:
@@ -188,62 +188,3 @@ def _op_counts(path: Path) -> dict[str, int]:
     it = Interpreter(model_path=str(path))
     ops = Counter(d["op_name"] for d in it._get_ops_details())
     return dict(ops.most_common())
-
-
-def check_file(path: Path) -> None:
-    check_flatbuffer(path, b"TFL3", "TFLite .tflite")
-
-
-class Runner:
-    """Runs a .tflite with ai-edge-litert's interpreter (tflite_runtime on small ARM devices)."""
-
-    format = "tflite"
-
-    def __init__(self, path: Path, threads: int = 2):
-        check_file(path)
-        try:
-            from ai_edge_litert.interpreter import Interpreter
-        except ImportError:  # small ARM Linux devices
-            from tflite_runtime.interpreter import Interpreter
-        self.path = Path(path)
-        self.threads = threads
-        try:
-            self.interpreter = Interpreter(model_path=str(path), num_threads=threads)
-            names = list(self.interpreter.get_signature_list())
-            self.runners = {}
-            for name in names:
-                runner = self.interpreter.get_signature_runner(name)
-                details = runner.get_input_details()
-                if set(details) != {"input_ids", "attention_mask"}:
-                    raise ArtifactError(
-                        f"{path}: expected inputs input_ids and attention_mask, found {sorted(details)}"
-                    )
-                self.runners[int(details["input_ids"]["shape"][1])] = runner
-                self.input_dtype = details["input_ids"]["dtype"]
-        except (ValueError, RuntimeError) as e:
-            raise ArtifactError(f"{path}: LiteRT cannot load it: {str(e).splitlines()[0]}") from None
-        if not self.runners:
-            raise ArtifactError(f"{path}: has no signatures")
-        self.seq_lens = sorted(self.runners)
-        self.seq_len = self.seq_lens[-1]
-
-    @staticmethod
-    def _dequantize(runner, logits: np.ndarray) -> np.ndarray:
-        # A full-integer model's logits are int8: dequantize with the tensor's own scale and zero point.
-        if logits.dtype == np.float32:
-            return logits
-        q = next(iter(runner.get_output_details().values()))["quantization_parameters"]
-        return (logits.astype(np.float32) - int(q["zero_points"][0])) * float(q["scales"][0])
-
-    def run(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
-        check_inputs(input_ids, attention_mask, self.seq_lens, self.path)
-        runner = self.runners[input_ids.shape[1]]
-
-        def one(ids, mask):
-            out = runner(input_ids=ids.astype(self.input_dtype), attention_mask=mask.astype(self.input_dtype))
-            return self._dequantize(runner, next(iter(out.values())))
-
-        return run_rows(one, input_ids, attention_mask)
-
-    def close(self) -> None:
-        self.runners = self.interpreter = None

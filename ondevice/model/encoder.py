@@ -420,3 +420,18 @@ class Classifier(nn.Module):
 
     def num_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters())
+
+
+def parameter_groups(model: Classifier) -> dict[str, int]:
+    """Parameters of the embeddings, the encoder blocks and the head: where the bytes go."""
+    groups = {"embeddings": 0, "encoder": 0, "head": 0}
+    for name, p in model.named_parameters():
+        key = (
+            "embeddings"
+            if name.startswith("embeddings.")
+            else "encoder"
+            if name.startswith(("blocks.", "linformer."))
+            else "head"
+        )
+        groups[key] += p.numel()
+    return groups

@@ -4,7 +4,7 @@
 - ``record``: the versioned result record every target writes and ``ondevice report`` reads.
 - ``runners``: the runner command-line contract, jobs, and reading a runner's output.
 - ``cpp/runner.cpp`` + ``native``: the native ExecuTorch runner and its build; ``pyrunner``: the
-  Python-runtime runner with the same contract.
+  Python-runtime runner with the same contract, a script over the converters' run halves.
 - ``profiler``: plans jobs and drives a target's backend; ``report``: tables and plots.
 
 A backend for a target kind (``host.HostBackend``, ``qemu.QemuBackend``, ``android.AndroidBackend``)

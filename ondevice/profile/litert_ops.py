@@ -7,8 +7,8 @@ option ``enable_profiling``, a few runs between ``LiteRtStartProfiler`` and ``Li
 the recorded events. With XNNPACK (LiteRT's CPU default) the events are XNNPACK's own operators
 ("Fully Connected (NC, QD8, F32, QC8W) GEMM", ...), which is where the time goes.
 
-Standalone like ``pyrunner.py``, which imports it: the standard library and NumPy only. ``operators``
-returns None where the wheel has no ``libLiteRt.so`` (``tflite_runtime``, older wheels).
+The standard library and NumPy only, like the run half that imports it (``converters.tflite_runtime``).
+``operators`` returns None where the wheel has no ``libLiteRt.so`` (``tflite_runtime``, older wheels).
 """
 
 from __future__ import annotations
@@ -46,6 +46,7 @@ class LiteRtError(Exception):
 
 
 def _library():
+    # The wheel's libLiteRt.so is LiteRT's C API, profiler included, which its Python classes do not reach.
     spec = importlib.util.find_spec("ai_edge_litert")
     if spec is None or spec.origin is None:
         return None

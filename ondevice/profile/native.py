@@ -22,6 +22,7 @@ import zipfile
 from pathlib import Path
 
 from ondevice.errors import ProfileError
+from ondevice.output import staged_dir
 
 SOURCE = Path(__file__).resolve().parent / "cpp" / "runner.cpp"
 BINARY = "ondevice-et-runner"
@@ -67,6 +68,7 @@ def _compiler(arch: str) -> str:
 def _wheel_tree(arch: str, version: str) -> Path:
     """The ``executorch`` package directory (include/ and lib/) of the wheel for ``arch``."""
     if arch == _host_arch():
+        # The runner is C++ compiled against the wheel's headers and libraries, not run through its Python API.
         tree = Path(importlib.metadata.distribution("executorch").locate_file("executorch"))
         if not (tree / "include").is_dir() or not (tree / "lib").is_dir():
             raise ProfileError(f"the installed executorch at {tree} ships no include/ or lib/; cannot build the runner")
@@ -74,7 +76,8 @@ def _wheel_tree(arch: str, version: str) -> Path:
     dest = cache_root() / "wheels" / f"executorch-{version}-{arch}"
     if (dest / "executorch" / "lib").is_dir():
         return dest / "executorch"
-    with tempfile.TemporaryDirectory(dir=_mkdir(cache_root() / "wheels")) as tmp:
+    # Downloaded into a scratch directory; the tree is staged beside ``dest`` (ondevice.output).
+    with tempfile.TemporaryDirectory(dir=_mkdir(cache_root() / "wheels")) as tmp, staged_dir(dest) as unpacked:
         cmd = [
             sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--only-binary=:all:",
             "--platform", WHEEL_PLATFORMS[arch], "--python-version", "3.11", "--implementation", "cp",
@@ -85,12 +88,10 @@ def _wheel_tree(arch: str, version: str) -> Path:
         if proc.returncode != 0 or not wheels:
             last = (proc.stderr.strip().splitlines() or ["no wheel"])[-1]
             raise ProfileError(f"cannot download the {arch} executorch=={version} wheel: {last}")
-        unpacked = Path(tmp) / "unpacked"
         with zipfile.ZipFile(wheels[0]) as z:
             for member in z.namelist():
                 if member.startswith(("executorch/include/", "executorch/lib/")):
                     z.extract(member, unpacked)
-        os.replace(unpacked, dest)
     return dest / "executorch"
 
 
@@ -123,9 +124,7 @@ def build(arch: str | None = None) -> Path:
     missing = [f"lib{n}.so" for n in LIBRARIES if not (libs / f"lib{n}.so").is_file()]
     if missing:
         raise ProfileError(f"the {arch} executorch wheel lacks {', '.join(missing)}; cannot build the runner")
-    with tempfile.TemporaryDirectory(dir=_mkdir(out.parent)) as tmp:
-        stage = Path(tmp) / "runner"
-        stage.mkdir()
+    with staged_dir(out) as stage:
         cmd = [
             compiler, "-std=c++17", "-O2", "-o", str(stage / BINARY), str(SOURCE),
             f"-I{tree / 'include'}", f"-I{tree / 'include/executorch/runtime/core/portable_type/c10'}",
@@ -139,9 +138,6 @@ def build(arch: str | None = None) -> Path:
             raise ProfileError(f"building the {arch} runner failed: {(errors or ['unknown error'])[0]}")
         for n in LIBRARIES:
             shutil.copy2(libs / f"lib{n}.so", stage / f"lib{n}.so")
-        if out.exists():  # another process built it meanwhile
-            return out / BINARY
-        os.replace(stage, out)
     return out / BINARY
 
 

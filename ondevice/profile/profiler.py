@@ -14,12 +14,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from ondevice.errors import ProfileError
+from ondevice.converters.formats import entry_point, format_of
+from ondevice.errors import ArtifactError, ProfileError
 from ondevice.profile import record as records
 from ondevice.profile.runners import Job, RunnerFailed
 from ondevice.profile.targets import Target
 
-FORMATS = {".pte": "executorch", ".tflite": "tflite", ".onnx": "onnx"}
 # The sentence every job feeds (SST-2 dev); shapes are static, so the latency does not depend on it.
 SENTENCE = "it 's a charming and often affecting journey ."
 DEFAULT_IDS = [101, 2009, 1005, 1055, 1037, 11951, 1998, 2411, 12473, 4990, 1012, 102]
@@ -47,15 +47,6 @@ class Options:
     runner: str | None = None  # only this runner
     compare: bool = True  # emulated targets: compare outputs with the host's
     tools: dict[str, str] = field(default_factory=dict)  # runner -> what the user provides (android: a tool, a dir)
-
-
-def _entry_point(fmt: str, seq_lens: list[int], length: int) -> str:
-    # The names the exporters give (converters.common.ExportOptions.entry_point); ONNX has one graph
-    # with a dynamic axis, and its runner takes forward_<length> to mean that length.
-    single = {"executorch": "forward", "tflite": "serving_default", "onnx": "forward"}[fmt]
-    if fmt == "onnx":
-        return f"forward_{length}"
-    return single if len(seq_lens) == 1 else f"{single}_{length}"
 
 
 def _artifact_info(path: Path, fmt: str, entry: dict | None, manifest: dict | None, bundle: Path | None) -> dict:
@@ -97,9 +88,10 @@ def resolve_artifacts(paths: list[Path]) -> list[Artifact]:
             continue
         if not p.is_file():
             raise ProfileError(f"{p}: no such artifact or bundle")
-        fmt = FORMATS.get(p.suffix)
-        if fmt is None:
-            raise ProfileError(f"{p}: not a .pte, .tflite or .onnx file, nor a bundle directory")
+        try:
+            fmt = format_of(p)
+        except ArtifactError:
+            raise ProfileError(f"{p}: not a .pte, .tflite or .onnx file, nor a bundle directory") from None
         if (p.parent / MANIFEST).exists() or (p.parent / MANIFEST).is_symlink():
             manifest = load_manifest(p.parent)  # checks every file's sha256
             entry = next((a for a in manifest["artifacts"] if a["file"] == p.name), None)
@@ -108,7 +100,7 @@ def resolve_artifacts(paths: list[Path]) -> list[Artifact]:
             info = _artifact_info(p, fmt, entry, manifest, p.parent)
             out.append(Artifact(p, fmt, info, entry["seq_lens"], p.parent, manifest))
         else:
-            converters.module(fmt).check_file(p)  # a truncated or foreign file is refused here
+            converters.runtime(fmt).check_file(p)  # a truncated or foreign file is refused here
             out.append(Artifact(p, fmt, _artifact_info(p, fmt, None, None, None)))
     if not out:
         raise ProfileError("no artifacts to profile")
@@ -143,7 +135,7 @@ def plan(artifacts: list[Artifact], target: Target, opts: Options) -> list[Job]:
         for n in lengths:
             if n is not None and a.seq_lens and n not in a.seq_lens:
                 raise ProfileError(f"{a.path.name} has sequence lengths {', '.join(map(str, a.seq_lens))}, not {n}")
-            method = _entry_point(a.format, a.seq_lens, n) if n and a.seq_lens else None
+            method = entry_point(a.format, a.seq_lens, n) if n and a.seq_lens else None
             if method is None and n is not None and a.format in ("onnx", "tflite"):
                 method = f"forward_{n}"  # a file without a manifest: its runner finds the graph for n tokens
             for r in runners:

@@ -20,7 +20,9 @@ import sys
 import tempfile
 from pathlib import Path
 
+from ondevice.converters.formats import FORMATS
 from ondevice.errors import ProfileError
+from ondevice.output import staged_dir
 from ondevice.profile import native
 from ondevice.profile.host import run_process
 from ondevice.profile.runners import PYRUNNER, Job, runtime_section
@@ -41,7 +43,8 @@ DEBIAN_PACKAGES = (
     "libkeyutils1",
 )  # fmt: skip
 ARCH_ALL_PACKAGES = ("media-types",)  # no :arm64 variant
-WHEELS = ("numpy", "onnxruntime", "ai-edge-litert")
+# .pte files run on the native runner here: ExecuTorch's Python runtime needs torch.
+WHEELS = ("numpy", FORMATS["onnx"].runtime_package, FORMATS["tflite"].runtime_package)
 WHEEL_PLATFORMS = (
     "manylinux_2_28_aarch64",
     "manylinux_2_27_aarch64",
@@ -136,10 +139,8 @@ def setup(progress=None) -> Path:
     if shutil.which("dpkg") is None or shutil.which("apt-get") is None:
         raise ProfileError("the arm64 sysroot is made from Debian packages; dpkg and apt-get are not on this machine")
     root.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=root.parent) as tmp:
-        stage, debs = Path(tmp) / "sysroot", Path(tmp) / "debs"
-        stage.mkdir()
-        debs.mkdir()
+    with tempfile.TemporaryDirectory(dir=root.parent) as debs, staged_dir(root) as stage:
+        debs = Path(debs)
         steps = [
             ("dpkg arm64", _ensure_arm64_apt),
             ("arm64 packages", lambda: _download_debs(debs)),
@@ -160,9 +161,6 @@ def setup(progress=None) -> Path:
         if not (stage / "usr" / "bin" / "python3.11").is_file():
             raise ProfileError("the arm64 packages did not provide usr/bin/python3.11")
         (stage / ".ondevice-ready").write_text(f"{LAYOUT_VERSION}\n")
-        if root.exists():
-            shutil.rmtree(root)
-        os.replace(stage, root)
     return root
 
 

@@ -16,6 +16,7 @@ import sys
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from ondevice.converters.formats import FORMATS
 from ondevice.errors import ConfigError
 
 if sys.version_info >= (3, 11):
@@ -24,7 +25,6 @@ else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
 KINDS = ("host", "qemu", "android")
-FORMATS = ("executorch", "tflite", "onnx")
 RUNNERS = {
     "host": ("native", "python"),
     "qemu": ("native", "python"),

@@ -21,7 +21,7 @@ from click.testing import CliRunner
 
 from ondevice.bundle import MANIFEST, sha256
 from ondevice.cli import cli
-from ondevice.converters.common import pick_length
+from ondevice.converters.inputs import pick_length
 from ondevice.data import read_dataset
 from ondevice.model import Tokenizer
 from ondevice.system import TOOLS
@@ -217,7 +217,7 @@ def golden(tmp_path_factory, tiny_bert_dir, sst2_dev) -> Path:
 
     from ondevice import converters
 
-    runner = converters.module("onnx").Runner(bundle / artifact["file"], threads=1)
+    runner = converters.runtime("onnx").Runner(bundle / artifact["file"], threads=1)
     try:
         ids, mask = tok(dev[:300], max_length=SEQ_LENS[-1])
         logits = runner.run(ids, mask)

@@ -1,4 +1,5 @@
-"""The README's sequence-length and token-skimming tables are what the studies' renderers make of the committed JSON."""
+"""The sequence-length and token-skimming tables of docs/compression.md are what the studies' renderers make of
+the committed JSON."""
 
 import json
 import sys
@@ -10,13 +11,13 @@ import seq_length  # noqa: E402
 import skim  # noqa: E402
 
 
-def test_readme_section_is_generated_from_the_committed_json():
+def test_seq_length_section_is_generated_from_the_committed_json():
     data = json.loads((ROOT / "profiles" / "results" / "seq-length-host.json").read_text())
     assert {r["seq_len"] for r in data["rows"]} == {64, 128, 256, 512}
     assert {r["model"] for r in data["rows"]} == {"dense", "low-rank", "linformer-k64"}
     assert all(len(r["samples_ms"]) == data["settings"]["runs"] for r in data["rows"])
-    section = seq_length.readme_section(data, "profiles/results/seq-length-host.png")
-    assert section in (ROOT / "README.md").read_text()
+    section = seq_length.page_section(data, "../profiles/results/seq-length-host.png")
+    assert section in (ROOT / "docs" / "compression.md").read_text()
 
 
 def test_crossover_is_the_first_length_where_linformer_is_faster():
@@ -34,4 +35,4 @@ def test_skim_section_is_generated_from_the_committed_json():
     for m in data["models"].values():
         for regime in ("fixed-128", "buckets"):
             assert 0.5 < m["accuracy"][regime]["pte"] <= 1.0 and m["accuracy"][regime]["label_agreement"] >= 0.98
-    assert skim.readme_section(data) in (ROOT / "README.md").read_text()
+    assert skim.page_section(data) in (ROOT / "docs" / "compression.md").read_text()

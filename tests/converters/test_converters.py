@@ -27,7 +27,7 @@ def _reference(ckpt, ids, mask):
 def test_export_and_run(tiny, fmt, quantize, tmp_path):
     ids, mask = tiny.tokenizer(SENTENCES * 8, max_length=32)
     opts = ExportOptions(quantize=quantize, seq_lens=(16, 32), calibration_ids=ids, calibration_mask=mask)
-    path = tmp_path / f"m{converters.FORMATS[fmt]}"
+    path = tmp_path / f"m{converters.FORMATS[fmt].extension}"
     info = converters.module(fmt).export(tiny.model, path, opts)
     assert path.is_file() and not list(tmp_path.glob(".*"))  # written atomically, no temporary left
     runner = converters.open_runner(path, threads=1)
@@ -58,8 +58,8 @@ def test_export_and_run(tiny, fmt, quantize, tmp_path):
 def artifacts(tiny, tmp_path_factory):
     d = tmp_path_factory.mktemp("artifacts")
     out = {}
-    for fmt, ext in converters.FORMATS.items():
-        out[fmt] = d / f"m{ext}"
+    for fmt, f in converters.FORMATS.items():
+        out[fmt] = d / f"m{f.extension}"
         converters.module(fmt).export(tiny.model, out[fmt], ExportOptions(seq_lens=(16,)))
     return out
 
@@ -94,14 +94,16 @@ def test_tflite_static_ranges_cover_every_calibration_sentence(tiny):
     from ai_edge_quantizer import recipe
 
     from ondevice.converters import tflite
+    from ondevice.converters.formats import entry_point
 
     ids, mask = tiny.tokenizer(SENTENCES * 4, max_length=16)
     opts = ExportOptions(quantize="int8-static", seq_lens=(16,), calibration_ids=ids, calibration_mask=mask)
     fp32 = tflite._convert_fp32(tiny.model, opts)
     rules = [dict(recipe.static_wi8_ai8()[0], operation="FULLY_CONNECTED")]
     samples = [{"input_ids": i.numpy(), "attention_mask": m.numpy()} for i, m in opts.calibration_batches(16)]
-    ranges = tflite._calibrate(fp32, rules, {tflite.SIGNATURE: samples})
-    run = Interpreter(model_content=fp32).get_signature_runner(tflite.SIGNATURE)
+    signature = entry_point("tflite", opts.seq_lens, 16)
+    ranges = tflite._calibrate(fp32, rules, {signature: samples})
+    run = Interpreter(model_content=fp32).get_signature_runner(signature)
     logits = np.concatenate([run(**s)["output_0"] for s in samples])
     (out,) = [v for k, v in ranges.items() if k.endswith("output_0_output")]
     assert np.isclose(out["min"].min(), logits.min(), atol=1e-5)
@@ -133,3 +135,41 @@ def test_onnx_smoothing_keeps_the_product_and_evens_out_channels(tiny):
     for block in range(len(tiny.model.blocks)):
         for path in (f"blocks.{block}.attention.query", f"blocks.{block}.ffn.up"):
             assert spread(smoothed, path + ".inner") < spread(tiny.model, path), path
+
+
+def test_run_halves_need_no_torch(artifacts):
+    """The emulated ARM64 Python has no torch: the LiteRT and ONNX run halves import and run without it."""
+    import subprocess
+    import sys
+
+    script = (
+        "import sys; sys.modules['torch'] = None\n"
+        "import numpy as np\n"
+        "from ondevice import converters\n"
+        "ids = np.zeros((2, 16), np.int64); ids[:, :3] = [101, 7592, 102]\n"
+        f"for path in {[str(artifacts['tflite']), str(artifacts['onnx'])]!r}:\n"
+        "    runner = converters.open_runner(path, threads=1)\n"
+        "    print(runner.run(ids, (ids > 0).astype(np.int64)).shape)\n"
+        "assert 'ondevice.converters.common' not in sys.modules\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["(2,", "3)", "(2,", "3)"]
+
+
+def test_litert_model_with_positional_inputs(tiny, tmp_path):
+    """A model converted from positional arguments (stock litert-torch) names its inputs args_0 and args_1;
+    the runner feeds them by position, and finds its signature by length."""
+    import litert_torch
+
+    ids, mask = tiny.tokenizer(SENTENCES, max_length=16)
+    example = (torch.from_numpy(ids[:1]).to(torch.int32), torch.from_numpy(mask[:1]).to(torch.int32))
+    path = tmp_path / "positional.tflite"
+    litert_torch.signature("seq16", tiny.model.eval(), example).convert().export(str(path))
+    runner = converters.open_runner(path, threads=1)
+    assert runner.seq_lens == [16] and runner.entry_points == {16: "seq16"}
+    assert np.abs(runner.run(ids, mask) - _reference(tiny, ids, mask)).max() <= 1e-4
+    alone = converters.runtime("tflite").Runner(path, threads=1, method="forward_16")
+    assert alone.entry_points == {16: "seq16"}
+    with pytest.raises(ArtifactError, match="no signature 'serving_default_32'; it has seq16"):
+        converters.runtime("tflite").Runner(path, method="serving_default_32")

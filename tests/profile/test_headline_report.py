@@ -1,4 +1,5 @@
-"""`ondevice report` on the headline benchmark's result: the README section is generated from the JSON."""
+"""`ondevice report` on the headline benchmark's result: the results page and the README's summary are
+generated from the JSON."""
 
 import json
 from pathlib import Path
@@ -19,9 +20,14 @@ def result() -> dict:
     return headline.load(RESULT)
 
 
-def test_committed_readme_section_is_what_report_makes_of_the_committed_json(result):
+def test_committed_results_page_is_what_report_makes_of_the_committed_json(result):
+    page = (ROOT / "docs" / "results.md").read_text()
+    assert headline.markdown(result, "../profiles/results/headline.png") in page
+
+
+def test_committed_readme_summary_is_what_report_makes_of_the_committed_json(result):
     readme = (ROOT / "README.md").read_text()
-    assert headline.markdown(result, "profiles/results/headline.png") in readme
+    assert headline.summary_markdown(result) in readme
 
 
 def test_result_has_every_tool_regime_and_field(result):
@@ -48,16 +54,16 @@ def test_result_has_the_emulated_arm64_table_of_the_same_artifacts(result):
     assert all(r["logits_match_host"] for r in timed if "fp32" in r["name"])  # fp32 must compute the host's logits
 
 
-def test_report_writes_readme_section_and_plot(tmp_path, result):
-    readme = tmp_path / "README.md"
-    readme.write_text(
+def test_report_writes_page_section_and_plot(tmp_path, result):
+    page = tmp_path / "results.md"
+    page.write_text(
         "# Title\n\nintro\n\n## Benchmarks\n\n" + headline.START + "\nSTALE-TEXT\n" + headline.END + "\n\n## After\n"
     )
     plot = tmp_path / "plots" / "headline.png"
-    args = ["report", str(RESULT), "--readme", str(readme), "--plot", str(plot)]
+    args = ["report", str(RESULT), "--page", str(page), "--plot", str(plot)]
     out = CliRunner().invoke(cli, args)
     assert out.exit_code == 0, out.output
-    text = readme.read_text()
+    text = page.read_text()
     assert "STALE-TEXT" not in text and text.startswith("# Title") and text.rstrip().endswith("## After")
     assert "](plots/headline.png)" in text
     for r in result["runs"]:
@@ -65,6 +71,26 @@ def test_report_writes_readme_section_and_plot(tmp_path, result):
     assert text.count(headline.END) == 1
     assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     again = CliRunner().invoke(cli, args)  # regenerating changes nothing
+    assert again.exit_code == 0 and page.read_text() == text
+
+
+def test_report_writes_the_readme_summary_beside_the_page(tmp_path, result):
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    readme, page = tmp_path / "README.md", docs / "results.md"
+    readme.write_text(
+        "# Title\n\n" + headline.SUMMARY_START + "\nSTALE-TEXT\n" + headline.SUMMARY_END + "\n\n## After\n"
+    )
+    plot = tmp_path / "plots" / "headline.png"
+    args = ["report", str(RESULT), "--page", str(page), "--readme", str(readme), "--plot", str(plot)]
+    out = CliRunner().invoke(cli, args)
+    assert out.exit_code == 0, out.output
+    text = readme.read_text()
+    assert "STALE-TEXT" not in text and text.startswith("# Title") and text.rstrip().endswith("## After")
+    assert headline.summary_markdown(result) in text and headline.START.split(" (")[0] not in text
+    assert "| pytorch eager fp32 |" in text and f"| {result['goals']['sentences']['best']} |" in text
+    assert "](../plots/headline.png)" in page.read_text()  # relative to the page, not to the README
+    again = CliRunner().invoke(cli, args)
     assert again.exit_code == 0 and readme.read_text() == text
 
 
@@ -92,19 +118,21 @@ def test_bad_headline_result_is_one_line_error(tmp_path, mutate, message):
     mutate(data)
     bad = tmp_path / "headline.json"
     bad.write_text(json.dumps(data))
-    readme = tmp_path / "README.md"
+    readme, page = tmp_path / "README.md", tmp_path / "results.md"
     readme.write_text("keep\n")
-    out = CliRunner().invoke(cli, ["report", str(bad), "--readme", str(readme)])
+    page.write_text("keep\n")
+    out = CliRunner().invoke(cli, ["report", str(bad), "--readme", str(readme), "--page", str(page)])
     assert out.exit_code != 0
     assert message in out.output and "Traceback" not in out.output
-    assert readme.read_text() == "keep\n"
+    assert readme.read_text() == "keep\n" and page.read_text() == "keep\n"
 
 
-def test_readme_needs_a_headline_result(tmp_path):
+@pytest.mark.parametrize("option", ["--readme", "--page"])
+def test_readme_needs_a_headline_result(tmp_path, option):
     out = CliRunner().invoke(
-        cli, ["report", str(ROOT / "profiles" / "results" / "host"), "--readme", str(tmp_path / "R.md")]
+        cli, ["report", str(ROOT / "profiles" / "results" / "host"), option, str(tmp_path / "R.md")]
     )
-    assert out.exit_code != 0 and "--readme takes a headline" in out.output
+    assert out.exit_code != 0 and f"{option} takes a headline" in out.output
     assert not (tmp_path / "R.md").exists()
 
 
