@@ -28,7 +28,7 @@ def _run(binary, *args):
 
 @pytest.mark.skipif(shutil.which("g++") is None, reason="needs g++")
 def test_runner_output_matches_executorch_python(runner, tiny_bundle):
-    from ondevice.converters.executorch import Runner
+    from ondevice.converters.executorch_runtime import Runner
 
     pte = tiny_bundle / "model.fp32.pte"
     ids = [101, 2009, 1005, 1055, 1037, 11951, 102]
