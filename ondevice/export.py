@@ -30,6 +30,10 @@ TARGETS = {
     "linux-arm64": {"formats": ["executorch", "tflite", "onnx"], "input_dtype": "int32"},
     "host": {"formats": ["executorch", "tflite", "onnx"], "input_dtype": "int64"},
 }
+# The tokenizer kinds (TokenizerSettings.kind) that the Android app's core (android_demo/core)
+# reproduces exactly; a model with another kind is refused for --target android. The other targets
+# run their bundles with the Python tokenizer, which reads every kind.
+APP_TOKENIZERS = frozenset({"WordPiece"})
 ASSETS = Path(__file__).resolve().parent / "assets"
 VERIFY_DATA = ASSETS / "sst2_dev_sample.tsv"  # 200 SST-2 dev sentences
 CALIBRATION_DATA = ASSETS / "sst2_train_sample.tsv"  # 256 of train, seed 0
@@ -71,6 +75,21 @@ class ExportRequest:
     @property
     def seq_len(self) -> int:
         return self.seq_lens[-1]
+
+
+def check_target(ckpt: Checkpoint, req: ExportRequest) -> None:
+    """Refuse a model that the target cannot run whole: for Android, a tokenizer the app lacks.
+
+    Raises:
+        ConfigError: naming the tokenizer's kind, what the app runs and the targets that take it.
+    """
+    kind = ckpt.tokenizer.settings.kind
+    if req.target == "android" and kind not in APP_TOKENIZERS:
+        raise ConfigError(
+            f"--target android: this model's tokenizer is {kind} (tokenizer.json's model.type), and the Android "
+            f"app reproduces {', '.join(sorted(APP_TOKENIZERS))} tokenizers only, so it would feed the model "
+            f"other ids; export with --target host or linux-arm64, whose Python runtime runs {kind}"
+        )
 
 
 def verify(logits: np.ndarray, reference: np.ndarray, targets: list[int] | None, quantize: str, t: Thresholds) -> dict:
@@ -147,6 +166,7 @@ def export_bundle(
     copy_to: Path | None = None,
 ) -> dict:
     """Export, verify and bundle. Returns the manifest. On any failure nothing is left at ``out``."""
+    check_target(ckpt, req)
     cfg = ckpt.config
     for n in req.seq_lens:
         cfg.check_length(n, "--seq-len", lowest=8)

@@ -10,8 +10,9 @@ and the Android app read:
 - every file name (artifact files, the tokenizer's vocabulary and settings files, the keys of
   ``files``) is a plain name inside the bundle: no directories, no ``..``, nothing absolute;
 - every file the bundle uses (each artifact, the vocabulary, the tokenizer settings, labels.json, and
-  tokenizer.json where ``files`` lists it) is covered by a checksum in ``files``, so a manifest
-  cannot switch checking off by leaving ``files`` out;
+  tokenizer.json where ``files`` lists it or the tokenizer's ``kind`` is BPE or Unigram, which are read
+  from it alone) is covered by a checksum in ``files``, so a manifest cannot switch checking off by
+  leaving ``files`` out;
 - an artifact's own sha256 and size agree with its entry in ``files``.
 
 The Android core (``android_demo/core/.../Manifest.java``) applies the same rules.
@@ -171,6 +172,8 @@ def validate(manifest: object, where: str) -> dict:
     used["tokenizer.vocab_file"] = tokenizer["vocab_file"]
     used["tokenizer.settings_file"] = tokenizer["settings_file"]
     used["the labels file"] = LABELS_FILE
+    if tokenizer.get("kind", "WordPiece") != "WordPiece":  # BPE and Unigram are read from tokenizer.json only
+        used[f"the {tokenizer['kind']} tokenizer"] = TOKENIZER_JSON
     for field, name in used.items():
         if name not in files:
             c.fail("files", f"has no checksum for {name} ({field}); every file the bundle uses must be listed")

@@ -128,6 +128,7 @@ def _format_manifest(where: Path, m: dict) -> str:
         f"target    {m['target']}",
         f"model     {m['model']['source']}",
         f"labels    {', '.join(m['labels'])}",
+        f"tokenizer {m['tokenizer'].get('kind', 'WordPiece')}",
         f"seq len   {', '.join(map(str, m['seq_lens']))}",
         "",
         f"{'artifact':<28} {'size MB':>8} {'max|Δ|':>9} {'agree':>7} {'acc':>7} {'ref acc':>7}",

@@ -46,10 +46,8 @@ def apply_linformer(model, cfg: LinformerConfig, **_) -> dict:
     config = model.config
     if any(layer.linformer_k for layer in config.layers):
         raise ConfigError("linformer: the model already has Linformer attention")
-    if cfg.n > config.max_position_embeddings:
-        raise ConfigError(
-            f"linformer: n ({cfg.n}) is longer than the position table ({config.max_position_embeddings})"
-        )
+    if cfg.n > config.positions:
+        raise ConfigError(f"linformer: n ({cfg.n}) is longer than the position table ({config.positions})")
     if cfg.ks is not None:
         if len(cfg.ks) != config.num_layers:
             raise ConfigError(f"linformer: ks lists {len(cfg.ks)} values for {config.num_layers} layers")

@@ -19,7 +19,10 @@ def flops(config: EncoderConfig, seq_len: int) -> dict[str, int]:
     softmax and activations are left out. Returns the embeddings, encoder and head parts and the total.
     """
     C, D, L = config.hidden_size, config.head_dim, seq_len
-    emb = L * config.embedding_rank * C if config.embedding_rank else 0  # the factorized table's projection
+    E = config.embedding_dim
+    emb = L * config.embedding_rank * E if config.embedding_rank else 0  # the factorized table's projection
+    if E != C:
+        emb += L * E * C  # ELECTRA's projection of its narrower embeddings to the hidden size
     enc = 0
     for layer in config.layers:
         r = layer.ranks

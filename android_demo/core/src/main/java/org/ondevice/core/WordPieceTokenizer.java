@@ -2,8 +2,6 @@ package org.ondevice.core;
 
 import java.text.Normalizer;
 import java.util.ArrayList;
-import java.util.Arrays;
-import java.util.Collections;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
@@ -20,7 +18,7 @@ import java.util.Map;
  * than {@code max_input_chars_per_word}. Character classes come from {@link CharClasses}, taken from
  * {@code tokenizers} itself, not from the platform, whose Unicode version differs between Android releases.
  */
-public final class WordPieceTokenizer {
+public final class WordPieceTokenizer implements Tokenizer {
     /** What the normalizer and the model are configured with. */
     public static final class Settings {
         public boolean cleanText = true;
@@ -50,28 +48,6 @@ public final class WordPieceTokenizer {
         }
     }
 
-    /** Model inputs for one text at one fixed length. */
-    public static final class Encoding {
-        /** Token ids, [CLS] first, [SEP] last, then padding; length {@code seqLen}. */
-        public final int[] inputIds;
-        /** 1 for each real token, 0 for padding. */
-        public final int[] attentionMask;
-        /** Tokens the text needs with [CLS] and [SEP], before truncation. */
-        public final int tokens;
-        public final int seqLen;
-
-        Encoding(int[] inputIds, int[] attentionMask, int tokens, int seqLen) {
-            this.inputIds = inputIds;
-            this.attentionMask = attentionMask;
-            this.tokens = tokens;
-            this.seqLen = seqLen;
-        }
-
-        public boolean truncated() {
-            return tokens > seqLen;
-        }
-    }
-
     private final Map<String, Integer> vocab;
     private final Settings settings;
     private final List<AddedToken> addedTokens;
@@ -86,11 +62,23 @@ public final class WordPieceTokenizer {
         return settings;
     }
 
+    @Override
     public int vocabSize() {
         return vocab.size();
     }
 
+    @Override
+    public int sepId() {
+        return settings.sepId;
+    }
+
+    @Override
+    public int padId() {
+        return settings.padId;
+    }
+
     /** Ids of the text with [CLS] and [SEP], neither truncated nor padded. */
+    @Override
     public int[] ids(String text) {
         List<Integer> out = new ArrayList<>();
         out.add(settings.clsId);
@@ -134,51 +122,9 @@ public final class WordPieceTokenizer {
         return ids;
     }
 
-    /** Tokens the text needs with [CLS] and [SEP], before truncation. */
-    public int countTokens(String text) {
-        return ids(text).length;
-    }
-
-    /**
-     * Ids and attention mask at a fixed length: too long a text keeps its first {@code seqLen - 1} ids and ends with
-     * [SEP]; a shorter one is padded with the pad id and mask 0.
-     */
-    public Encoding encode(String text, int seqLen) {
-        return fit(ids(text), seqLen);
-    }
-
-    /** {@link #encode(String, int)} at the smallest of the lengths that holds the text (the longest if none does). */
-    public Encoding encode(String text, List<Integer> seqLens) {
-        int[] ids = ids(text);
-        return fit(ids, pickLength(seqLens, ids.length));
-    }
-
-    private Encoding fit(int[] ids, int seqLen) {
-        if (seqLen < 2) {
-            throw new IllegalArgumentException("a sequence length must hold [CLS] and [SEP], got " + seqLen);
-        }
-        int[] inputIds = new int[seqLen];
-        int[] mask = new int[seqLen];
-        Arrays.fill(inputIds, settings.padId);
-        int n = Math.min(ids.length, seqLen);
-        System.arraycopy(ids, 0, inputIds, 0, n);
-        if (ids.length > seqLen) {
-            inputIds[seqLen - 1] = settings.sepId;
-        }
-        Arrays.fill(mask, 0, n, 1);
-        return new Encoding(inputIds, mask, ids.length, seqLen);
-    }
-
     /** The smallest of the lengths that holds the text's tokens; the longest when none does. */
     public static int pickLength(List<Integer> seqLens, int tokens) {
-        List<Integer> sorted = new ArrayList<>(seqLens);
-        Collections.sort(sorted);
-        for (int n : sorted) {
-            if (n >= tokens) {
-                return n;
-            }
-        }
-        return sorted.get(sorted.size() - 1);
+        return Encoding.pickLength(seqLens, tokens);
     }
 
     // ---- normalization ----

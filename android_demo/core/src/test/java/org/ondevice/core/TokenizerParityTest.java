@@ -25,7 +25,7 @@ public class TokenizerParityTest {
 
     /** Every record: the untruncated ids, and ids + mask at the length Python picked from the bundle's lengths. */
     private static void check(String golden, Bundle bundle) throws Exception {
-        WordPieceTokenizer tok = bundle.tokenizer();
+        Tokenizer tok = bundle.tokenizer();
         List<Integer> seqLens = bundle.manifest().seqLens;
         List<String> failures = new ArrayList<>();
         int n = 0;
@@ -38,7 +38,7 @@ public class TokenizerParityTest {
                 failures.add(Golden.show(text) + "\n    python " + Arrays.toString(full) + "\n    java   "
                         + Arrays.toString(ids));
             } else if (rec.containsKey("seq_len")) {
-                WordPieceTokenizer.Encoding e = tok.encode(text, seqLens);
+                Tokenizer.Encoding e = tok.encode(text, seqLens);
                 int seqLen = ((Long) rec.get("seq_len")).intValue();
                 if (e.seqLen != seqLen
                         || !Arrays.equals(Golden.ints(rec.get("input_ids")), e.inputIds)
@@ -89,7 +89,7 @@ public class TokenizerParityTest {
 
     @Test
     public void truncationKeepsSepLast() {
-        WordPieceTokenizer tok = bundle.tokenizer();
+        WordPieceTokenizer tok = (WordPieceTokenizer) bundle.tokenizer();
         StringBuilder sb = new StringBuilder();
         for (int i = 0; i < 500; i++) {
             sb.append("word ");
