@@ -38,7 +38,7 @@ final class AddedTokens {
         split(text, normalized, sink);
     }
 
-    private static void split(String text, List<WordPieceTokenizer.AddedToken> tokens, Sink sink) {
+    static void split(String text, List<WordPieceTokenizer.AddedToken> tokens, Sink sink) {
         int start = 0;
         int i = 0;
         while (i < text.length()) {

@@ -80,40 +80,20 @@ public final class WordPieceTokenizer implements Tokenizer {
     /** Ids of the text with [CLS] and [SEP], neither truncated nor padded. */
     @Override
     public int[] ids(String text) {
-        List<Integer> out = new ArrayList<>();
+        final List<Integer> out = new ArrayList<>();
         out.add(settings.clsId);
-        int start = 0;
-        int i = 0;
         // Special tokens are found leftmost first, the longest where several start at one place.
-        while (i < text.length()) {
-            AddedToken match = null;
-            for (AddedToken t : addedTokens) {
-                if (text.startsWith(t.content, i) && (match == null || t.content.length() > match.content.length())) {
-                    match = t;
-                }
+        AddedTokens.split(text, addedTokens, new AddedTokens.Sink() {
+            @Override
+            public void text(String segment) {
+                words(segment, out);
             }
-            if (match == null) {
-                i++;
-                continue;
+
+            @Override
+            public void token(int id) {
+                out.add(id);
             }
-            int from = i;
-            int to = i + match.content.length();
-            if (match.lstrip) {
-                while (from > start && isWhitespace(text.charAt(from - 1))) {
-                    from--;
-                }
-            }
-            if (match.rstrip) {
-                while (to < text.length() && isWhitespace(text.charAt(to))) {
-                    to++;
-                }
-            }
-            words(text.substring(start, from), out);
-            out.add(match.id);
-            start = to;
-            i = to;
-        }
-        words(text.substring(start), out);
+        });
         out.add(settings.sepId);
         int[] ids = new int[out.size()];
         for (int k = 0; k < ids.length; k++) {
