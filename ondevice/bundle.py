@@ -96,8 +96,7 @@ class BundleWriter:
                 "runtime": {"name": f.runtime_package, "version": _version(f.runtime_package)},
                 "converter": {pkg: _version(pkg) for pkg in f.converter_packages},
                 "inputs": [
-                    {"name": "input_ids", "dtype": opts.input_dtype, "shape": [1, opts.seq_len]},
-                    {"name": "attention_mask", "dtype": opts.input_dtype, "shape": [1, opts.seq_len]},
+                    {"name": name, "dtype": opts.input_dtype, "shape": [1, opts.seq_len]} for name in opts.input_names
                 ],
                 "outputs": [{"name": "logits", "dtype": "float32", "shape": [1, None]}],
                 "seq_len": opts.seq_len,

@@ -6,6 +6,9 @@
         for p in clf.classify(["a gorgeous , witty , seductive movie ."]):
             print(p.label, p.scores, p.ms)
 
+A bundle of a sentence-pair model (its tokenizer settings say ``text_pair``) classifies
+``(text, text_pair)`` tuples instead of texts.
+
 It reads a bundle the way the app does: the manifest and every file's checksum first
 (``ondevice.bundle.load_manifest``), the tokenizer from the bundle's own files, the artifact in its
 own runtime (the converters' host runner). Each text runs at the smallest of the artifact's lengths
@@ -32,6 +35,8 @@ from ondevice.limits import prepare_texts
 if TYPE_CHECKING:
     from ondevice.model.tokenizer import Tokenizer
 
+Text = str | tuple[str, str]  # one text, or a sentence pair (text, text_pair)
+
 
 @dataclass(frozen=True)
 class Prediction:
@@ -39,9 +44,10 @@ class Prediction:
 
     Attributes:
         text: the text as classified (one longer than ``ondevice.limits.MAX_TEXT_CHARS`` is cut first).
+        text_pair: the second text of a sentence pair (None for a model of single texts).
         label: the most probable label.
         scores: every label's probability (the softmax of the logits), in the manifest's label order.
-        tokens: how many tokens the text has, [CLS] and [SEP] included, before truncation.
+        tokens: how many tokens the text (or pair) has, [CLS] and [SEP] included, before truncation.
         seq_len: the artifact length it ran at.
         truncated: whether the text had more tokens than ``seq_len`` and was cut to it.
         ms: milliseconds of the runtime call alone (tokenization not included).
@@ -54,6 +60,7 @@ class Prediction:
     seq_len: int
     truncated: bool
     ms: float
+    text_pair: str | None = None
 
 
 class Classifier:
@@ -121,20 +128,27 @@ class Classifier:
         """The integer type the runtime takes its inputs in (int32 or int64)."""
         return self._open().input_dtype
 
-    def encode(self, texts: Sequence[str], length: int | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """Token ids and attention mask of ``texts``, padded or cut to ``length``, in the runtime's dtype.
+    @property
+    def text_pair(self) -> bool:
+        """Whether the model classifies sentence pairs: ``classify`` then takes (text, text_pair) tuples."""
+        return bool(self.manifest["tokenizer"].get("text_pair", False))
+
+    def encode(self, texts: Sequence[Text], length: int | None = None) -> tuple[np.ndarray, ...]:
+        """The model's inputs for ``texts``, padded or cut to ``length``, in the runtime's dtype.
 
         Args:
-            texts: the texts of one batch.
+            texts: the texts (or pairs) of one batch.
             length: one of ``seq_lens``; the longest when None.
 
         Returns:
-            ``(input_ids, attention_mask)``, each of shape (len(texts), length).
+            ``(input_ids, attention_mask)``, and ``token_type_ids`` for a pair model that takes them,
+            each of shape (len(texts), length).
         """
-        ids, mask = self.tokenizer(texts, max_length=length or self.seq_len)
-        return ids.astype(self.input_dtype), mask.astype(self.input_dtype)
+        return tuple(a.astype(self.input_dtype) for a in self.tokenizer(texts, max_length=length or self.seq_len))
 
-    def logits(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
+    def logits(
+        self, input_ids: np.ndarray, attention_mask: np.ndarray, token_type_ids: np.ndarray | None = None
+    ) -> np.ndarray:
         """The artifact's raw output for a batch encoded at one of its lengths (see ``encode``).
 
         Returns:
@@ -143,33 +157,36 @@ class Classifier:
         Raises:
             ArtifactError: the artifact gives a different number of logits than the bundle has labels.
         """
-        out = self._open().run(input_ids, attention_mask)
+        out = self._open().run(input_ids, attention_mask, token_type_ids)
         if out.shape[-1] != len(self.labels):
             raise ArtifactError(
                 f"{self.artifact['file']} gives {out.shape[-1]} logits for the manifest's {len(self.labels)} labels"
             )
         return out
 
-    def classify(self, texts: str | Sequence[str]) -> list[Prediction]:
-        """One prediction per text, each run alone at the shortest of the artifact's lengths that holds it.
+    def classify(self, texts: Text | Sequence[Text]) -> list[Prediction]:
+        """One prediction per text (or pair), each run alone at the shortest of the artifact's lengths that
+        holds it.
 
         Raises:
-            ConfigError: a text that is not a string or not valid Unicode (named "text N").
+            ConfigError: a text that is not a string or not valid Unicode (named "text N" or "text_pair N");
+                a pair given to a model of single texts, or a single text to a model of pairs.
         """
-        texts = prepare_texts([texts] if isinstance(texts, str) else texts, "text", ConfigError)
+        texts = self._prepare(texts)
         counts = self.tokenizer.lengths(texts)
         out = []
         for text, tokens in zip(texts, counts, strict=True):
             n = pick_length(self.seq_lens, tokens)
-            ids, mask = self.encode([text], n)
+            inputs = self.encode([text], n)
             t0 = time.perf_counter()
-            logits = self.logits(ids, mask)[0]
+            logits = self.logits(*inputs)[0]
             ms = (time.perf_counter() - t0) * 1000
             p = np.exp(logits - logits.max())  # softmax, shifted so that exp cannot overflow
             p = p / p.sum()
             out.append(
                 Prediction(
-                    text=text,
+                    text=text[0] if self.text_pair else text,
+                    text_pair=text[1] if self.text_pair else None,
                     label=self.labels[int(p.argmax())],
                     scores={name: float(v) for name, v in zip(self.labels, p, strict=True)},
                     tokens=tokens,
@@ -179,6 +196,21 @@ class Classifier:
                 )
             )
         return out
+
+    def _prepare(self, texts: Text | Sequence[Text]) -> list[Text]:
+        """The batch as a list, each text checked and cut (``limits.prepare_texts``), pairs as tuples."""
+        if not self.text_pair:
+            batch = [texts] if isinstance(texts, str) else list(texts)
+            if any(isinstance(t, (tuple, list)) for t in batch):
+                raise ConfigError("this model classifies single texts, not sentence pairs")
+            return prepare_texts(batch, "text", ConfigError)
+        batch = [texts] if isinstance(texts, tuple) else list(texts)
+        for i, item in enumerate(batch, start=1):
+            if not isinstance(item, (tuple, list)) or len(item) != 2:
+                raise ConfigError(f"text {i}: this model classifies sentence pairs; give (text, text_pair)")
+        firsts = prepare_texts([a for a, _ in batch], "text", ConfigError)
+        seconds = prepare_texts([b for _, b in batch], "text_pair", ConfigError)
+        return list(zip(firsts, seconds, strict=True))
 
     def close(self) -> None:
         """Free the runtime's model; the classifier cannot be used afterwards. Closing twice is harmless."""

@@ -79,3 +79,32 @@ def quiet_libraries() -> None:
 
     warnings.filterwarnings("ignore")
     logging.getLogger("torch").setLevel(logging.ERROR)
+
+
+def column_options(fn):
+    """``--text-columns`` and ``--label-column`` for a command that reads TSV or CSV data: handed to it as
+    one ``columns`` argument (``ondevice.data.Columns``, or None for the default layout)."""
+
+    @click.option(
+        "--text-columns",
+        default=None,
+        help="TSV/CSV: the column(s) holding the text, counted from 1; two for sentence pairs "
+        "(default: 2, the layout label TAB text; 2,3 for label TAB text TAB text_pair).",
+    )
+    @click.option(
+        "--label-column",
+        type=int,
+        default=None,
+        help="TSV/CSV: the column holding the label, counted from 1 (default 1).",
+    )
+    @functools.wraps(fn)
+    def wrapper(*args, text_columns, label_column, **kwargs):
+        from ondevice.data import parse_columns
+
+        try:
+            columns = parse_columns(text_columns, label_column)
+        except OndeviceError as e:
+            raise click.UsageError(str(e)) from None
+        return fn(*args, columns=columns, **kwargs)
+
+    return wrapper

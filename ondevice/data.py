@@ -1,9 +1,11 @@
 """Labelled text from GLUE-style TSV, CSV and JSONL files.
 
 TSV and CSV: the first column is the label, the second the text; a header row is optional and
-its names are not trusted (SST-2's train and dev headers differ). JSONL: one object per line
-with ``text`` and ``label``. Label names come from the model's labels.json when given, else
-from the data.
+its names are not trusted (SST-2's train and dev headers differ). Sentence pairs (NLI, paraphrase)
+have a third column, the second text; other layouts name their columns (``Columns``: the label's
+and the texts', counted from 1 as ``cut -f`` does). JSONL: one object per line with ``text`` and
+``label``, and ``text_pair`` for pairs. Label names come from the model's labels.json when given,
+else from the data.
 
 Files are read line by line in binary, never whole: a line over ``limits.MAX_LINE_BYTES`` is
 refused without reading more of it, each line is decoded on its own (so an error names its line),
@@ -35,6 +37,65 @@ class Example:
     text: str
     label: int
     line: int = 0  # where it was read (1-based line of its file; 0 when it came from elsewhere)
+    text_pair: str | None = None  # the second text of a sentence pair
+
+
+@dataclass(frozen=True)
+class Columns:
+    """Which columns of a TSV or CSV row hold the label and the text or texts, counted from 1.
+
+    ``explicit``: named by the user (``--text-columns``, ``--label-column``); a row may then have
+    other columns too, but every row as many as the first. The default layouts (label, text) and
+    (label, text, text_pair) take exactly their columns, so that a tab inside a text is caught.
+    """
+
+    label: int = 1
+    texts: tuple[int, ...] = (2,)
+    explicit: bool = False
+
+    @property
+    def pairs(self) -> bool:
+        return len(self.texts) == 2
+
+    @property
+    def width(self) -> int:
+        return max(self.label, *self.texts)
+
+    def describe(self) -> str:
+        names = {self.label: "label", self.texts[0]: "text"}
+        if self.pairs:
+            names[self.texts[1]] = "text_pair"
+        return ", ".join(names.get(i, "…") for i in range(1, self.width + 1))
+
+
+SINGLE = Columns()
+PAIRS = Columns(texts=(2, 3))
+
+
+def parse_columns(text_columns: str | None, label_column: int | None) -> Columns | None:
+    """``--text-columns 4,5`` and ``--label-column 1`` as Columns; None when neither is given.
+
+    Raises:
+        DataError: a column that is not a positive integer, more than two texts, or a column used twice.
+    """
+    if text_columns is None and label_column is None:
+        return None
+    texts = (2,)
+    if text_columns is not None:
+        parts = [p.strip() for p in str(text_columns).split(",")]
+        if not 1 <= len(parts) <= 2 or not all(p.isascii() and p.isdigit() and 0 < int(p) < 10_000 for p in parts):
+            raise DataError(
+                f"--text-columns {str(text_columns)[:40]!r}: give one or two column numbers counted from 1, "
+                "e.g. 2 for one text or 2,3 for a sentence pair"
+            )
+        texts = tuple(int(p) for p in parts)
+    label = 1 if label_column is None else label_column
+    if not 0 < label < 10_000:
+        raise DataError(f"--label-column {label}: give a column number counted from 1")
+    if len({label, *texts}) != 1 + len(texts):
+        raise DataError(f"columns overlap: the label is column {label}, the texts {', '.join(map(str, texts))}")
+    # The default layouts keep their strict reading (exactly their columns), however they were asked for.
+    return Columns(label, texts, explicit=(label, texts) not in ((1, (2,)), (1, (2, 3))))
 
 
 @dataclass
@@ -48,7 +109,15 @@ class Dataset:
         return len(self.examples)
 
     @property
-    def texts(self) -> list[str]:
+    def pairs(self) -> bool:
+        """Whether the examples are sentence pairs (all are, or none)."""
+        return bool(self.examples) and self.examples[0].text_pair is not None
+
+    @property
+    def texts(self) -> list[str] | list[tuple[str, str]]:
+        """What the tokenizer takes: the texts, or (text, text_pair) tuples."""
+        if self.pairs:
+            return [(e.text, e.text_pair) for e in self.examples]
         return [e.text for e in self.examples]
 
     @property
@@ -160,59 +229,91 @@ class _Lines:
         return raw
 
 
-def label_and_text(fields: Sequence[str], where: str, delimiter: str, found: int | None = None) -> tuple[str, str]:
-    """The one place that says which columns of a delimited row are the label and the text.
+class _Picker:
+    """The one place that says which columns of a delimited row are the label and the texts.
 
-    Args:
-        fields: the row's fields, in order.
-        where: ``file:line``, for the message.
-        delimiter: ``"\\t"`` or ``","``, for the message.
-        found: how many columns the row has, when ``fields`` holds only the first few.
-
-    Returns:
-        (label, text): the label stripped of surrounding spaces, the text as it is.
-
-    Raises:
-        DataError: a row with other than two columns, naming the line and what was expected.
+    With the default layouts a row has exactly their columns; with columns the user named, at least
+    those and as many as the first row, so that a tab or comma inside a text is still caught.
     """
-    found = len(fields) if found is None else found
-    if found < 2:
-        raise DataError(f"{where}: expected two columns (label, text), found {found}")
-    if found > 2:
-        if delimiter == "\t":
-            hint = "GLUE TSV is label TAB text; a tab inside the text is the likely cause: replace it with a space"
-        else:
-            hint = "CSV is label,text; put a text that holds a comma in double quotes"
-        raise DataError(f"{where}: expected two columns (label, text), found {found}; {hint}")
-    return fields[0].strip(), fields[1]
+
+    def __init__(self, columns: Columns, delimiter: str):
+        self.columns = columns
+        self.delimiter = delimiter
+        self.first: int | None = None  # columns of the first row (named columns only)
+
+    @property
+    def pieces(self) -> int:
+        """How many fields a row is split into at most: a line of a million tabs must not become a
+        million strings. The last piece holds the rest of the line, unsplit."""
+        return self.columns.width + 1
+
+    def __call__(self, fields: Sequence[str], where: str, found: int | None = None) -> tuple[str, tuple[str, ...]]:
+        """(label, texts) of one row: the label stripped of surrounding spaces, the texts as they are.
+
+        Args:
+            fields: the row's fields, in order (with TSV only the first ``pieces``).
+            where: ``file:line``, for the message.
+            found: how many columns the row has, when ``fields`` holds only the first few.
+
+        Raises:
+            DataError: a row with other than the expected columns, naming the line and the layout.
+        """
+        c = self.columns
+        found = len(fields) if found is None else found
+        expected = c.width
+        if c.explicit:
+            self.first = found if self.first is None else self.first
+            if found < c.width:
+                raise DataError(f"{where}: expected at least {c.width} columns ({c.describe()}), found {found}")
+            expected = self.first
+        if found != expected:
+            count = {2: "two", 3: "three"}.get(expected, str(expected))
+            layout = f"{count} columns as the first row has" if c.explicit else f"{count} columns ({c.describe()})"
+            hint = ""
+            if found > expected:
+                sep = " TAB " if self.delimiter == "\t" else ","
+                kind = "GLUE TSV" if self.delimiter == "\t" else "CSV"
+                if self.delimiter == "\t":
+                    cure = "a tab inside the text is the likely cause: replace it with a space"
+                else:
+                    cure = "put a text that holds a comma in double quotes"
+                hint = f"; {kind} is {sep.join(c.describe().split(', '))}; {cure}" if not c.explicit else f"; {cure}"
+                if not c.explicit and not c.pairs and found == 3:
+                    hint += "; for sentence pairs (label, text, text_pair) give --text-columns 2,3"
+            elif c.pairs and not c.explicit:
+                hint = "; the model classifies sentence pairs, so each row needs both texts"
+            raise DataError(f"{where}: expected {layout}, found {found}{hint}")
+        return fields[c.label - 1].strip(), tuple(fields[i - 1] for i in c.texts)
 
 
-def _check_row(where: str, label: str, text: str) -> None:
+def _check_row(where: str, label: str, texts: tuple[str, ...]) -> None:
     if not label:
         raise DataError(f"{where}: the label is empty")
-    if not text.strip():
-        raise DataError(f"{where}: the text is empty")
+    for name, text in zip(("text", "second text (text_pair)"), texts, strict=False):
+        if not text.strip():
+            raise DataError(f"{where}: the {name} is empty")
 
 
-def _rows_tsv(lines: _Lines) -> Iterator[tuple[int, str, str]]:
+def _rows_tsv(lines: _Lines, columns: Columns) -> Iterator[tuple[int, str, tuple[str, ...]]]:
     # GLUE's TSVs are not quoted: a quote character is part of the sentence.
+    pick = _Picker(columns, "\t")
     for line in lines:
         line = line.rstrip("\r\n")
         if not line.strip():
             continue
         where = f"{lines.path}:{lines.number}"
-        # At most three pieces: a line of a million tabs must not become a million strings.
-        fields = line.split("\t", 2)
-        found = len(fields) if len(fields) < 3 else line.count("\t") + 1
-        label, text = label_and_text(fields, where, "\t", found)
+        fields = line.split("\t", pick.pieces - 1)
+        found = len(fields) if len(fields) < pick.pieces else line.count("\t") + 1
+        label, texts = pick(fields, where, found)
         del line, fields
-        _check_row(where, label, text)
-        yield lines.number, label, text
+        _check_row(where, label, texts)
+        yield lines.number, label, texts
 
 
-def _rows_csv(lines: _Lines) -> Iterator[tuple[int, str, str]]:
+def _rows_csv(lines: _Lines, columns: Columns) -> Iterator[tuple[int, str, tuple[str, ...]]]:
     # strict: a quote left open runs to the end of the file, and that is an error, not one long text
     reader = csv.reader(lines, strict=True)
+    pick = _Picker(columns, ",")
     start = 1  # a quoted field may run over several lines; a row is named by its first
     old_limit = csv.field_size_limit(MAX_LINE_BYTES)
     try:
@@ -231,14 +332,16 @@ def _rows_csv(lines: _Lines) -> Iterator[tuple[int, str, str]]:
             n, start = start, reader.line_num + 1
             if not rec or all(not f.strip() for f in rec):
                 continue
-            label, text = label_and_text(rec, where, ",")
-            _check_row(where, label, text)
-            yield n, label, text
+            label, texts = pick(rec, where)
+            _check_row(where, label, texts)
+            yield n, label, texts
     finally:
         csv.field_size_limit(old_limit)
 
 
-def _rows_jsonl(lines: _Lines) -> Iterator[tuple[int, str, str]]:
+def _rows_jsonl(lines: _Lines, pairs: bool | None) -> Iterator[tuple[int, str, tuple[str, ...]]]:
+    """Rows of a JSON Lines file. ``pairs``: whether each object must carry ``text_pair`` (True), must not
+    (False), or as the first object does (None)."""
     for line in lines:
         if not line.strip():
             continue
@@ -255,21 +358,32 @@ def _rows_jsonl(lines: _Lines) -> Iterator[tuple[int, str, str]]:
         del line
         if not isinstance(obj, dict):
             raise DataError(f"{where}: expected a JSON object with 'text' and 'label'")
-        for key in ("text", "label"):
+        if pairs is None:
+            pairs = "text_pair" in obj
+        keys = ("text", "text_pair", "label") if pairs else ("text", "label")
+        for key in keys:
             if key not in obj:
-                raise DataError(f"{where}: missing field {key!r}")
-        text, label = obj["text"], obj["label"]
-        if not isinstance(text, str):
-            raise DataError(f"{where}: 'text' must be a string, not {_json_type(text)}")
+                why = " (the model classifies sentence pairs, or the first row has one)" if key == "text_pair" else ""
+                raise DataError(f"{where}: missing field {key!r}{why}")
+        if not pairs and obj.get("text_pair") is not None:
+            raise DataError(
+                f"{where}: a 'text_pair', but the model classifies single texts (or the first row has none)"
+            )
+        label = obj["label"]
+        texts = tuple(obj[k] for k in keys[:-1])
+        for key, text in zip(keys, texts, strict=False):
+            if not isinstance(text, str):
+                raise DataError(f"{where}: {key!r} must be a string, not {_json_type(text)}")
         # bool is an int to Python, but `true` is no label
         if isinstance(label, bool) or not isinstance(label, (str, int)):
             raise DataError(f"{where}: 'label' must be a string or an integer, not {_json_type(label)}")
         label = str(label).strip()
         # a JSON escape can carry what UTF-8 bytes cannot: a lone surrogate
-        check_text(text, where)
+        for text in texts:
+            check_text(text, where)
         check_text(label, where)
-        _check_row(where, label, text)
-        yield lines.number, label, text
+        _check_row(where, label, texts)
+        yield lines.number, label, texts
 
 
 def _json_type(value) -> str:
@@ -284,7 +398,7 @@ def _json_type(value) -> str:
     return names.get(type(value), type(value).__name__)
 
 
-def _is_header(first: tuple[int, str, str], rest: list[tuple[int, str, str]], labels: Sequence[str] | None) -> bool:
+def _is_header(first: tuple[int, str, tuple], rest: list[tuple[int, str, tuple]], labels: Sequence[str] | None) -> bool:
     value = first[1]
     if labels is not None and (value in labels or _as_index(value) is not None and _as_index(value) < len(labels)):
         return False
@@ -300,7 +414,12 @@ def _as_index(label: str) -> int | None:
     return None
 
 
-def read_dataset(path: str | Path, labels: Sequence[str] | None = None) -> Dataset:
+def read_dataset(
+    path: str | Path,
+    labels: Sequence[str] | None = None,
+    columns: Columns | None = None,
+    pairs: bool | None = None,
+) -> Dataset:
     """Read a labelled file.
 
     Args:
@@ -308,6 +427,10 @@ def read_dataset(path: str | Path, labels: Sequence[str] | None = None) -> Datas
         labels: the model's label names. A label in the file may be a name from this list or
             its index. Without it, names are taken from the data: integers 0..K-1 keep their
             order (none may be missing), other names are sorted.
+        columns: a TSV or CSV file's layout (``--text-columns``, ``--label-column``); by default
+            (label, text), or (label, text, text_pair) when ``pairs``.
+        pairs: whether the model classifies sentence pairs (True), single texts (False), or is
+            yet to learn it from the data (None: the columns, or a JSONL file's first object, say).
 
     Returns:
         The examples, with each text cut to ``limits.MAX_TEXT_CHARS`` (a note on stderr says how
@@ -315,8 +438,9 @@ def read_dataset(path: str | Path, labels: Sequence[str] | None = None) -> Datas
 
     Raises:
         DataError: with the file and line number of the first problem: a line that is not UTF-8,
-            holds a NUL or is longer than ``limits.MAX_LINE_BYTES``, a row with other than two
-            columns, an empty label or text, an unknown label; or a file that is not a regular
+            holds a NUL or is longer than ``limits.MAX_LINE_BYTES``, a row with other than the
+            layout's columns, an empty label or text, a pair without its second text, an unknown
+            label; a model of pairs given single texts or the other way round; or a file that is not a regular
             file, is larger than ``limits.MAX_FILE_BYTES`` or has more than ``limits.MAX_ROWS`` lines.
     """
     path = Path(path)
@@ -327,13 +451,18 @@ def read_dataset(path: str | Path, labels: Sequence[str] | None = None) -> Datas
             raise DataError(f"{path}: unknown data format {suffix!r}; use .tsv, .csv or .jsonl")
         lines = _Lines(f, path)
         if suffix in JSONL_SUFFIXES:
-            records = _rows_jsonl(lines)
-        elif DELIMITERS[suffix] == ",":
-            records = _rows_csv(lines)
+            if columns is not None:
+                raise DataError(
+                    f"{path}: a JSONL file names its fields (text, text_pair, label); "
+                    "--text-columns and --label-column are for TSV and CSV"
+                )
+            records = _rows_jsonl(lines, pairs)
         else:
-            records = _rows_tsv(lines)
+            columns = _layout(path, columns, pairs)
+            reader = _rows_csv if DELIMITERS[suffix] == "," else _rows_tsv
+            records = reader(lines, columns)
         # Each text is cut as it is read, so a dataset holds at most MAX_TEXT_CHARS per row.
-        rows = [(n, label, cut(text, f"{path}:{n}")) for n, label, text in records]
+        rows = [(n, label, tuple(cut(t, f"{path}:{n}") for t in texts)) for n, label, texts in records]
         if lines.blank:
             raise DataError(f"{path}: the file is empty")
     if suffix not in JSONL_SUFFIXES and rows and _is_header(rows[0], rows[1:], labels):
@@ -344,16 +473,27 @@ def read_dataset(path: str | Path, labels: Sequence[str] | None = None) -> Datas
     names = list(labels) if labels is not None else _names_from_data(path, [r[1] for r in rows])
     index = {name: i for i, name in enumerate(names)}
     examples = []
-    for n, label, sentence in rows:
+    for n, label, texts in rows:
         if label in index:
             y = index[label]
         elif (i := _as_index(label)) is not None and i < len(names):
             y = i
         else:
             raise DataError(f"{path}:{n}: unknown label {label!r} (known: {', '.join(names)})")
-        examples.append(Example(sentence, y, n))
+        examples.append(Example(texts[0], y, n, texts[1] if len(texts) > 1 else None))
     cut.note()
     return Dataset(examples, names, str(path), cut.count)
+
+
+def _layout(path: Path, columns: Columns | None, pairs: bool | None) -> Columns:
+    """The columns of a TSV or CSV file: as given, else the default layout for single texts or pairs."""
+    if columns is None:
+        return PAIRS if pairs else SINGLE
+    if pairs is not None and columns.pairs != pairs:
+        want = "two text columns (--text-columns A,B)" if pairs else "one text column"
+        kind = "sentence pairs" if pairs else "single texts"
+        raise DataError(f"{path}: the model classifies {kind}; give {want}")
+    return columns
 
 
 def _names_from_data(path: Path, values: list[str]) -> list[str]:
@@ -369,6 +509,20 @@ def _names_from_data(path: Path, values: list[str]) -> list[str]:
             "give the label names in index order instead (--labels)"
         )
     return [str(i) for i in range(k)]
+
+
+SAME_OR_DIFFERENT = ["different", "same"]
+
+
+def consecutive_pairs(data: Dataset) -> Dataset:
+    """Sentence pairs from labelled single texts: each example paired with the next (the last with the
+    first), labelled by whether the two have the same label. On SST-2: whether two reviews agree in
+    sentiment, a pair task of real text."""
+    ex = data.examples
+    if len(ex) < 2:
+        raise DataError(f"{data.path}: pairs need at least two sentences")
+    pairs = [Example(a.text, int(a.label == b.label), a.line, b.text) for a, b in zip(ex, ex[1:] + ex[:1], strict=True)]
+    return Dataset(pairs, list(SAME_OR_DIFFERENT), data.path, data.cut)
 
 
 def check_new_labels(train: Dataset, dev: Dataset) -> None:
@@ -397,6 +551,7 @@ def read_train_dev(
     dev_path: str | Path,
     labels: Sequence[str] | None = None,
     allow_new_labels: bool = False,
+    columns: Columns | None = None,
 ) -> tuple[Dataset, Dataset]:
     """Read a training and a dev file for fine-tuning.
 
@@ -405,6 +560,8 @@ def read_train_dev(
         labels: the label names (from --labels or the base model). Without them the names come
             from the training data, and every one must also occur in the dev data unless
             ``allow_new_labels`` (``check_new_labels``).
+        columns: the layout of TSV and CSV files (both the same); the dev file holds pairs when the
+            training file does.
 
     Raises:
         DataError: a bad file, a dev label the training data lacks, or a training label the dev
@@ -412,8 +569,8 @@ def read_train_dev(
     """
     for i, name in enumerate(labels or (), start=1):
         check_text(name, f"label {i}")
-    train = read_dataset(train_path, labels)
-    dev = read_dataset(dev_path, train.labels)
+    train = read_dataset(train_path, labels, columns)
+    dev = read_dataset(dev_path, train.labels, columns, pairs=train.pairs)
     if labels is None and not allow_new_labels:
         check_new_labels(train, dev)
     return train, dev

@@ -10,14 +10,14 @@ import torch
 from ondevice.converters.inputs import pick_length
 from ondevice.data import Dataset
 from ondevice.model import Checkpoint
-from ondevice.model.tokenizer import length_sorted_batches, pad_batch
+from ondevice.model.tokenizer import Rows, Text, length_sorted_batches
 from ondevice.progress import progress
 
 
 @torch.no_grad()
 def predict_logits(
     ckpt: Checkpoint,
-    texts: Sequence[str],
+    texts: Sequence[Text],
     batch_size: int = 64,
     max_length: int | None = None,
     desc: str = "",
@@ -30,9 +30,9 @@ def predict_logits(
     share of the padded length, so its outputs depend on the padding).
     """
     model = ckpt.model.eval()
-    ids_list = ckpt.tokenizer.token_ids(texts, max_length if pad_to is None else max(pad_to))
+    rows = Rows(ckpt.tokenizer, texts, max_length if pad_to is None else max(pad_to))
     out = np.zeros((len(texts), ckpt.config.num_labels), dtype=np.float32)
-    lengths = [len(r) for r in ids_list]
+    lengths = rows.lengths
     if pad_to is not None:
         lengths = [pick_length(list(pad_to), n) for n in lengths]
     batches = length_sorted_batches(lengths, batch_size)
@@ -40,8 +40,7 @@ def predict_logits(
         batches = [b[np.asarray(lengths)[b] == n] for b in batches for n in sorted(set(np.asarray(lengths)[b]))]
     for idx in progress(batches, desc=desc or "predict", unit="batch"):
         width = lengths[idx[0]] if pad_to else 0
-        ids, mask = pad_batch([ids_list[i] for i in idx], ckpt.tokenizer.settings.pad_id, width)
-        out[idx] = model(ids, mask).float().numpy()
+        out[idx] = model(*rows.batch(idx, width)).float().numpy()
     return out
 
 

@@ -17,7 +17,7 @@ import torch
 from ondevice import converters
 from ondevice.bundle import MANIFEST, BundleWriter
 from ondevice.converters.common import QUANTIZATIONS, ExportOptions
-from ondevice.data import Dataset, read_dataset
+from ondevice.data import Columns, Dataset, consecutive_pairs, read_dataset
 from ondevice.errors import ConfigError, ExportError
 from ondevice.model import Checkpoint
 from ondevice.model.encoder import parameter_groups
@@ -126,23 +126,28 @@ def verify(logits: np.ndarray, reference: np.ndarray, targets: list[int] | None,
 
 
 @torch.no_grad()
-def reference_logits(ckpt: Checkpoint, ids: np.ndarray, mask: np.ndarray, batch: int = 32) -> np.ndarray:
+def reference_logits(ckpt: Checkpoint, *inputs: np.ndarray, batch: int = 32) -> np.ndarray:
+    """The PyTorch model's logits for the tokenizer's arrays (ids, mask and, for a pair model, token types)."""
     model = ckpt.model.eval()
     out = [
-        model(torch.from_numpy(ids[i : i + batch]), torch.from_numpy(mask[i : i + batch])).numpy()
-        for i in range(0, len(ids), batch)
+        model(*(torch.from_numpy(a[i : i + batch]) for a in inputs)).numpy() for i in range(0, len(inputs[0]), batch)
     ]
     return np.concatenate(out)
 
 
 def export_data(
-    ckpt: Checkpoint, req: ExportRequest, data_path: Path | None = None, calibration_path: Path | None = None
+    ckpt: Checkpoint,
+    req: ExportRequest,
+    data_path: Path | None = None,
+    calibration_path: Path | None = None,
+    columns: Columns | None = None,
 ) -> tuple[Dataset, Dataset | None]:
-    """The sentences an export verifies on and, for int8-static, calibrates on.
+    """The sentences (or sentence pairs) an export verifies on and, for int8-static, calibrates on.
 
     Verification reads ``data_path``, by default SST-2 dev sentences. Calibration reads
     ``calibration_path``, by default SST-2 training sentences: kept apart from the ones verified on,
-    so that a static quantization is not judged on the sentences its ranges were fitted to.
+    so that a static quantization is not judged on the sentences its ranges were fitted to. A model
+    of pairs is given, by default, each of those sentences paired with the next (``consecutive_pairs``).
 
     Returns:
         (verification data, calibration data or None when no int8-static artifact is requested).
@@ -150,10 +155,15 @@ def export_data(
     Raises:
         DataError: a file that cannot be read as sentences.
     """
-    data = read_dataset(data_path or VERIFY_DATA, ckpt.labels)
-    calibration = None
-    if "int8-static" in req.quantizations:
-        calibration = read_dataset(calibration_path or CALIBRATION_DATA, ckpt.labels)
+    pairs = ckpt.tokenizer.settings.text_pair
+
+    def read(path: Path | None, default: Path) -> Dataset:
+        if path is not None:
+            return read_dataset(path, ckpt.labels, columns, pairs=pairs)
+        return consecutive_pairs(read_dataset(default)) if pairs else read_dataset(default, ckpt.labels)
+
+    data = read(data_path, VERIFY_DATA)
+    calibration = read(calibration_path, CALIBRATION_DATA) if "int8-static" in req.quantizations else None
     return data, calibration
 
 
@@ -177,7 +187,8 @@ def export_bundle(
     inputs = {n: ckpt.tokenizer(data.texts, max_length=n) for n in req.seq_lens}
     references = {n: reference_logits(ckpt, *inputs[n]) for n in req.seq_lens}
     calib = calibration or data
-    cal_ids, cal_mask = ckpt.tokenizer(calib.texts[:256], max_length=req.seq_len)
+    cal = ckpt.tokenizer(calib.texts[:256], max_length=req.seq_len)
+    token_types = ckpt.tokenizer.settings.token_type_ids
     dtype = TARGETS[req.target]["input_dtype"]
 
     need = bundle_bytes(ckpt, req)
@@ -197,8 +208,10 @@ def export_bundle(
                 quantize=q,
                 seq_lens=tuple(req.seq_lens),
                 input_dtype=dtype,
-                calibration_ids=cal_ids,
-                calibration_mask=cal_mask,
+                calibration_ids=cal[0],
+                calibration_mask=cal[1],
+                token_types=token_types,
+                calibration_types=cal[2] if token_types else None,
             )
             info = mod.export(ckpt.model, path, opts)
             runner = converters.runtime(fmt).Runner(path, threads=req.threads)
@@ -207,8 +220,7 @@ def export_bundle(
                     raise ExportError(f"{name} carries lengths {runner.seq_lens}, expected {req.seq_lens}")
                 per_length = {}
                 for n in req.seq_lens:
-                    ids, mask = inputs[n]
-                    logits = runner.run(ids.astype(runner.input_dtype), mask.astype(runner.input_dtype))
+                    logits = runner.run(*(a.astype(runner.input_dtype) for a in inputs[n]))
                     per_length[n] = verify(logits, references[n], targets, q, req.thresholds)
             finally:
                 runner.close()
@@ -220,7 +232,7 @@ def export_bundle(
                     + " (thresholds can be changed with flags)"
                 )
             if q == "int8-static":
-                info["calibration"] = {"data": str(calib.path), "sentences": len(cal_ids)}
+                info["calibration"] = {"data": str(calib.path), "sentences": len(cal[0])}
             writer.add_artifact(name, fmt, q, opts, info, check)
         manifest = writer.finish(ckpt, req, parameter_groups(ckpt.model), data.path)
     if copy_to is not None:

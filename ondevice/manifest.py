@@ -24,7 +24,7 @@ import json
 import re
 from pathlib import PurePosixPath
 
-from ondevice.converters.formats import FORMATS
+from ondevice.converters.formats import FORMATS, PAIR_INPUT
 from ondevice.errors import ArtifactError
 
 SCHEMA_VERSION = 1
@@ -165,8 +165,15 @@ def validate(manifest: object, where: str) -> dict:
     artifacts = c.get(manifest, "artifacts", "artifacts", "list")
     if not artifacts:
         c.fail("artifacts", "must list at least one artifact")
+    # A pair model with token types feeds them as a third input: every artifact must take what is fed.
+    types = bool(tokenizer.get("token_type_ids", False))
     for i, a in enumerate(artifacts):
         _artifact(c, a, f"artifacts[{i}]", files, len(labels))
+        if types != (PAIR_INPUT in [x["name"] for x in a["inputs"]]):
+            c.fail(
+                f"artifacts[{i}].inputs",
+                f"{'lack' if types else 'hold'} {PAIR_INPUT}, but tokenizer.token_type_ids is {str(types).lower()}",
+            )
     # Every file the bundle uses must be covered by a checksum; nothing unchecked is ever read.
     used = {f"artifacts[{i}].file": a["file"] for i, a in enumerate(artifacts)}
     used["tokenizer.vocab_file"] = tokenizer["vocab_file"]

@@ -21,12 +21,12 @@ import torch
 import torch.nn.functional as F
 from safetensors.torch import save
 
-from ondevice.data import Dataset, read_train_dev
-from ondevice.errors import ConfigError
+from ondevice.data import Columns, Dataset, read_train_dev
+from ondevice.errors import ConfigError, DataError
 from ondevice.evaluate import predict_logits
 from ondevice.model import Checkpoint, load_model, save_checkpoint
 from ondevice.model.checkpoint import checkpoint_bytes, is_ondevice_checkpoint
-from ondevice.model.tokenizer import length_sorted_batches, pad_batch
+from ondevice.model.tokenizer import Rows, length_sorted_batches
 from ondevice.output import check_writable
 from ondevice.progress import progress
 
@@ -104,8 +104,8 @@ def finetune(ckpt: Checkpoint, train: Dataset, dev: Dataset, cfg: FinetuneConfig
         return _finetune_head(ckpt, train, dev, cfg)
     targets = torch.tensor(train.targets)
 
-    def task_loss(model, idx, ids, mask):
-        return F.cross_entropy(model(ids, mask), targets[idx])
+    def task_loss(model, idx, inputs):
+        return F.cross_entropy(model(*inputs), targets[idx])
 
     return _train_loop(ckpt, train, dev, cfg, task_loss, desc="finetune")
 
@@ -113,11 +113,12 @@ def finetune(ckpt: Checkpoint, train: Dataset, dev: Dataset, cfg: FinetuneConfig
 def _train_loop(ckpt: Checkpoint, train: Dataset, dev: Dataset, cfg: FinetuneConfig, batch_loss, desc: str):
     """The shared loop: bucketed batches, AdamW with warm-up and linear decay to the deadline, best dev kept.
 
-    ``batch_loss(model, idx, ids, mask)`` returns the loss of the training examples ``idx``.
+    ``batch_loss(model, idx, inputs)`` returns the loss of the training examples ``idx``, whose model
+    inputs are ``inputs`` (input_ids, attention_mask[, token_type_ids]).
     """
     model = ckpt.model
     rng = np.random.default_rng(cfg.seed)
-    rows = ckpt.tokenizer.token_ids(train.texts, cfg.max_length)
+    rows = Rows(ckpt.tokenizer, train.texts, cfg.max_length)
     steps_per_epoch = math.ceil(len(rows) / cfg.batch_size)
     total = max(1, int(steps_per_epoch * cfg.epochs))
     eval_every = max(1, steps_per_epoch // max(1, cfg.evals_per_epoch))
@@ -157,7 +158,7 @@ def _train_loop(ckpt: Checkpoint, train: Dataset, dev: Dataset, cfg: FinetuneCon
     bar = progress(total=total, desc=desc, unit="step")
     model.train()
     while step < total and not stopped:
-        for idx in bucketed_batches([len(r) for r in rows], cfg.batch_size, rng):
+        for idx in bucketed_batches(rows.lengths, cfg.batch_size, rng):
             elapsed = time.monotonic() - t0
             frac = max(step / total, elapsed / budget if budget else 0.0)
             if frac >= 1.0:
@@ -165,8 +166,7 @@ def _train_loop(ckpt: Checkpoint, train: Dataset, dev: Dataset, cfg: FinetuneCon
                 break
             for g in opt.param_groups:
                 g["lr"] = cfg.lr * _lr_factor(frac, cfg.warmup_ratio)
-            ids, mask = pad_batch([rows[i] for i in idx], ckpt.tokenizer.settings.pad_id)
-            loss = batch_loss(model, torch.as_tensor(idx), ids, mask)
+            loss = batch_loss(model, torch.as_tensor(idx), rows.batch(idx))
             opt.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(params, 1.0)
@@ -242,19 +242,20 @@ def distill(
     T = cfg.temperature
     teacher.model.eval()
 
-    def batch_loss(model, idx, ids, mask):
+    def batch_loss(model, idx, inputs):
+        mask = inputs[1]
         if cfg.hidden_weight:
-            hidden = model.encode(ids, mask)
+            hidden = model.encode(*inputs)
             logits = model.head(model.pool(hidden, mask))
         else:
-            logits = model(ids, mask)
+            logits = model(*inputs)
         soft = F.kl_div(
             F.log_softmax(logits / T, -1), F.softmax(teacher_logits[idx] / T, -1), reduction="batchmean"
         ) * (T * T)
         loss = cfg.alpha * soft + (1 - cfg.alpha) * F.cross_entropy(logits, targets[idx])
         if cfg.hidden_weight:
             with torch.no_grad():
-                t_hidden = teacher.model.encode(ids, mask)
+                t_hidden = teacher.model.encode(*inputs)
             m = mask.unsqueeze(-1).to(hidden.dtype)
             loss = loss + cfg.hidden_weight * (((hidden - t_hidden) ** 2) * m).sum() / (m.sum() * hidden.shape[-1])
         if extra_loss is not None:
@@ -279,11 +280,11 @@ def dev_accuracy(ckpt: Checkpoint, dev: Dataset, max_length: int) -> float:
 def _pooled_features(ckpt: Checkpoint, texts: list[str], max_length: int, desc: str) -> torch.Tensor:
     """Pooled encoder outputs (N, C): the frozen encoder runs once, not once per epoch."""
     model = ckpt.model.eval()
-    rows = ckpt.tokenizer.token_ids(texts, max_length)
+    rows = Rows(ckpt.tokenizer, texts, max_length)
     out = torch.zeros(len(rows), ckpt.config.hidden_size)
-    for idx in progress(length_sorted_batches([len(r) for r in rows], 128), desc=desc, unit="batch"):
-        ids, mask = pad_batch([rows[i] for i in idx], ckpt.tokenizer.settings.pad_id)
-        out[torch.as_tensor(idx)] = model.pool(model.encode(ids, mask), mask)
+    for idx in progress(length_sorted_batches(rows.lengths, 128), desc=desc, unit="batch"):
+        inputs = rows.batch(idx)
+        out[torch.as_tensor(idx)] = model.pool(model.encode(*inputs), inputs[1])
     return out
 
 
@@ -355,6 +356,7 @@ def prepare_finetune(
     labels: list[str] | None = None,
     allow_new_labels: bool = False,
     pooling: str | None = None,
+    columns: Columns | None = None,
 ) -> tuple[Checkpoint, Dataset, Dataset]:
     """The model to fine-tune and its training and dev data, agreeing on one list of labels.
 
@@ -371,6 +373,8 @@ def prepare_finetune(
         labels: the label names in index order, or None.
         allow_new_labels: accept a training label the dev data lacks.
         pooling: the sentence pooling of a new head (None: the checkpoint's).
+        columns: the layout of TSV and CSV data (``--text-columns``); two text columns, or JSONL
+            objects with ``text_pair``, make a model of sentence pairs.
 
     Returns:
         (checkpoint with its labels set, training data, dev data).
@@ -388,13 +392,20 @@ def prepare_finetune(
     if path.is_dir() and is_ondevice_checkpoint(path):
         base = load_model(model)
         base_labels = base.labels
-    train, dev = read_train_dev(train_path, dev_path, labels or base_labels, allow_new_labels)
+    train, dev = read_train_dev(train_path, dev_path, labels or base_labels, allow_new_labels, columns)
     if base_labels is None:
         overrides = {"pooling": pooling} if pooling else {}
         base = load_model(model, num_labels=len(train.labels), **overrides)
     elif pooling and pooling != base.config.pooling:
         raise ConfigError("--pooling cannot change the pooling of an ondevice checkpoint")
     base.labels = list(train.labels)
+    settings = base.tokenizer.settings
+    if settings.text_pair and not train.pairs:
+        raise DataError(f"{train_path}: {base.source} classifies sentence pairs; give pairs (--text-columns A,B)")
+    # Pairs are told apart by their token types where the architecture has a table of them (BERT's two
+    # rows); RoBERTa's one row leaves it to the separators.
+    settings.text_pair = train.pairs
+    settings.token_type_ids = train.pairs and base.config.type_vocab_size > 1
     check_writable(out, checkpoint_bytes(base.model))
     return base, train, dev
 

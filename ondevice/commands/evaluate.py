@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from ondevice.cli_common import emit, handle_errors, quiet_libraries, status
+from ondevice.cli_common import column_options, emit, handle_errors, quiet_libraries, status
 
 
 @click.command("eval")
@@ -19,8 +19,11 @@ from ondevice.cli_common import emit, handle_errors, quiet_libraries, status
 )
 @click.option("--batch-size", type=click.IntRange(1), default=64, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@column_options
 @handle_errors
-def eval_cmd(model: str | None, data_path: Path, max_length: int | None, batch_size: int, as_json: bool) -> None:
+def eval_cmd(
+    model: str | None, data_path: Path, max_length: int | None, batch_size: int, as_json: bool, columns
+) -> None:
     """Accuracy, per-class precision/recall and the confusion matrix of MODEL on labelled data.
 
     \b
@@ -34,7 +37,7 @@ def eval_cmd(model: str | None, data_path: Path, max_length: int | None, batch_s
     from ondevice.model import load_model
 
     ckpt = load_model(model)
-    data = read_dataset(data_path, ckpt.labels)
+    data = read_dataset(data_path, ckpt.labels, columns, pairs=ckpt.tokenizer.settings.text_pair)
     status(f"evaluating {ckpt.source} on {len(data)} examples from {data_path}")
     report = evaluate(ckpt, data, batch_size=batch_size, max_length=max_length)
     report = {"model": ckpt.source, "data": str(data_path), **report}

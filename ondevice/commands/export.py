@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from ondevice.cli_common import SeqLens, emit, handle_errors, quiet_libraries, status
+from ondevice.cli_common import SeqLens, column_options, emit, handle_errors, quiet_libraries, status
 
 
 def _csv(value: str | None) -> list[str]:
@@ -39,7 +39,8 @@ def _csv(value: str | None) -> list[str]:
     "data_path",
     type=click.Path(path_type=Path),
     default=None,
-    help="Sentences to verify on; default: 200 SST-2 dev sentences.",
+    help="Sentences (or sentence pairs) to verify on; default: 200 SST-2 dev sentences (for a model of pairs, "
+    "each paired with the next).",
 )
 @click.option(
     "--calibration",
@@ -69,6 +70,7 @@ def _csv(value: str | None) -> list[str]:
     help="Also copy the finished bundle into this directory (the Android app's assets).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the manifest as JSON.")
+@column_options
 @handle_errors
 def export(
     model,
@@ -86,6 +88,7 @@ def export(
     max_accuracy_drop,
     copy_to,
     as_json,
+    columns,
 ) -> None:
     """Export MODEL to verified mobile artifacts and bundle them with the tokenizer and labels.
 
@@ -113,7 +116,7 @@ def export(
     )
     out = out or Path(f"ondevice-{target}")
     ckpt = load_model(model)
-    data, calibration = export_data(ckpt, req, data_path, calibration_path)
+    data, calibration = export_data(ckpt, req, data_path, calibration_path, columns)
     status(
         f"exporting {ckpt.source} for {target}: {', '.join(req.formats)} x {', '.join(req.quantizations)}, "
         f"seq len {','.join(map(str, req.seq_lens))}, verified on {len(data)} sentences"

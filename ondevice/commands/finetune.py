@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from ondevice.cli_common import command_line, emit, handle_errors, quiet_libraries, status
+from ondevice.cli_common import column_options, command_line, emit, handle_errors, quiet_libraries, status
 
 
 @click.command()
@@ -40,6 +40,7 @@ from ondevice.cli_common import command_line, emit, handle_errors, quiet_librari
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--threads", type=click.IntRange(1), default=None, help="CPU threads (default: all cores).")
 @click.option("--json", "as_json", is_flag=True, help="Print the training summary as JSON.")
+@column_options
 @handle_errors
 def finetune(
     model,
@@ -60,6 +61,7 @@ def finetune(
     seed,
     threads,
     as_json,
+    columns,
 ) -> None:
     """Fine-tune MODEL on labelled text and save the best dev checkpoint to --out.
 
@@ -89,9 +91,12 @@ def finetune(
         head_only=head_only,
     )
     label_names = [s.strip() for s in labels.split(",")] if labels else None
-    base, train, dev = prepare_finetune(model, train_path, dev_path, out, label_names, allow_new_labels, pooling)
+    base, train, dev = prepare_finetune(
+        model, train_path, dev_path, out, label_names, allow_new_labels, pooling, columns
+    )
     status(
-        f"fine-tuning {base.source} ({'head only' if head_only else 'all layers'}) on {len(train)} examples, "
+        f"fine-tuning {base.source} ({'head only' if head_only else 'all layers'}) on {len(train)} "
+        f"{'sentence pairs' if train.pairs else 'examples'}, "
         f"dev {len(dev)}, {torch.get_num_threads()} threads"
     )
     result = run_finetune(base, train, dev, cfg)

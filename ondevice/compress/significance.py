@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 
 from ondevice.errors import ConfigError
-from ondevice.model.tokenizer import pad_batch
+from ondevice.model.tokenizer import Rows
 from ondevice.progress import progress
 
 METHODS = ("taylor", "ablation")
@@ -25,24 +25,23 @@ METHODS = ("taylor", "ablation")
 class Calibration:
     """Token-id batches with their labels: what significance and pruning score parts on."""
 
-    batches: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]  # (ids, mask, targets)
+    batches: list[tuple[tuple[torch.Tensor, ...], torch.Tensor]]  # (model inputs, targets)
 
     @classmethod
     def from_data(cls, tokenizer, texts: list[str], targets: list[int], max_length: int = 128, batch_size: int = 32):
         if not texts:
             raise ConfigError("significance needs at least one labelled example")
-        rows = tokenizer.token_ids(texts, max_length)
-        order = sorted(range(len(rows)), key=lambda i: len(rows[i]))
+        rows = Rows(tokenizer, texts, max_length)
+        order = sorted(range(len(rows)), key=lambda i: rows.lengths[i])
         batches = []
         for s in range(0, len(order), batch_size):
             idx = order[s : s + batch_size]
-            ids, mask = pad_batch([rows[i] for i in idx], tokenizer.settings.pad_id)
-            batches.append((ids, mask, torch.tensor([targets[i] for i in idx])))
+            batches.append((rows.batch(idx), torch.tensor([targets[i] for i in idx])))
         return cls(batches)
 
     @property
     def size(self) -> int:
-        return sum(len(b[2]) for b in self.batches)
+        return sum(len(y) for _, y in self.batches)
 
 
 @contextmanager
@@ -72,8 +71,8 @@ def gates(model, requires_grad: bool = False):
 def _loss(model, calib: Calibration) -> float:
     total, n = 0.0, 0
     with torch.no_grad():
-        for ids, mask, y in calib.batches:
-            total += F.cross_entropy(model(ids, mask), y, reduction="sum").item()
+        for inputs, y in calib.batches:
+            total += F.cross_entropy(model(*inputs), y, reduction="sum").item()
             n += len(y)
     return total / n
 
@@ -83,8 +82,8 @@ def taylor_scores(model, calib: Calibration) -> dict[str, dict[int, torch.Tensor
     model.eval()
     with gates(model, requires_grad=True) as g:
         acc = {kind: {i: torch.zeros_like(t) for i, t in per.items()} for kind, per in g.items()}
-        for ids, mask, y in progress(calib.batches, desc="taylor", unit="batch"):
-            loss = F.cross_entropy(model(ids, mask), y)
+        for inputs, y in progress(calib.batches, desc="taylor", unit="batch"):
+            loss = F.cross_entropy(model(*inputs), y)
             params = [t for per in g.values() for t in per.values()]
             # A removed sub-layer's gate is never used: its gradient is None and its score stays 0.
             grads = torch.autograd.grad(loss, params, allow_unused=True)

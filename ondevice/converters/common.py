@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from ondevice.converters.formats import input_names
 from ondevice.errors import ConfigError, ExportError
 
 QUANTIZATIONS = ("fp32", "int8-dynamic", "int8-static")
@@ -21,6 +22,9 @@ class ExportOptions:
     # Token-id rows (N, seq_len) from real sentences: calibration for static quantization.
     calibration_ids: np.ndarray | None = None
     calibration_mask: np.ndarray | None = None
+    # Sentence pairs: the artifact takes token_type_ids as a third input (and calibrates on these).
+    token_types: bool = False
+    calibration_types: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         if self.quantize not in QUANTIZATIONS:
@@ -37,11 +41,16 @@ class ExportOptions:
         return self.seq_lens[-1]
 
     @property
+    def input_names(self) -> tuple[str, ...]:
+        return input_names(self.token_types)
+
+    @property
     def torch_dtype(self) -> torch.dtype:
         return torch.int32 if self.input_dtype == "int32" else torch.int64
 
     def calibration_batches(self, length: int | None = None):
-        """(1, length) tensors for calibration, one per calibration sentence; static quantization needs them.
+        """The inputs (``input_names``) as (1, length) tensors, one tuple per calibration sentence; static
+        quantization needs them.
 
         A shorter length is calibrated on the sentences that fit it (their padding cut off).
         """
@@ -49,21 +58,30 @@ class ExportOptions:
             raise ConfigError("static quantization needs calibration sentences (--data)")
         length = length or self.seq_len
         fits = [i for i in range(len(self.calibration_ids)) if self.calibration_mask[i].sum() <= length]
+        arrays = [self.calibration_ids, self.calibration_mask]
+        if self.token_types:
+            arrays.append(self.calibration_types)
         for i in fits or range(len(self.calibration_ids)):
-            yield (
-                torch.tensor(self.calibration_ids[i : i + 1, :length], dtype=self.torch_dtype),
-                torch.tensor(self.calibration_mask[i : i + 1, :length], dtype=self.torch_dtype),
-            )
+            yield tuple(torch.tensor(a[i : i + 1, :length], dtype=self.torch_dtype) for a in arrays)
+
+    def named(self, batch: tuple) -> dict:
+        """A batch of inputs (tensors or arrays) by their names, as the converters' calibrators take them."""
+        return dict(zip(self.input_names, batch, strict=True))
 
 
-def example_inputs(opts: ExportOptions, length: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-    """A batch-1 input of a fixed shape: [CLS] a few tokens [SEP] then padding."""
+def example_inputs(opts: ExportOptions, length: int | None = None) -> tuple[torch.Tensor, ...]:
+    """A batch-1 input of a fixed shape: [CLS] a few tokens [SEP] then padding (with token types: a
+    second segment of two tokens)."""
     length = length or opts.seq_len
     ids = torch.zeros((1, length), dtype=opts.torch_dtype)
     mask = torch.zeros((1, length), dtype=opts.torch_dtype)
     ids[0, :4] = torch.tensor([101, 2023, 2003, 102])
     mask[0, :4] = 1
-    return ids, mask
+    if not opts.token_types:
+        return ids, mask
+    types = torch.zeros((1, length), dtype=opts.torch_dtype)
+    types[0, 2:4] = 1
+    return ids, mask, types
 
 
 # int8-static in TFLite and ONNX: the linears that keep dynamic (per-token or per-batch) int8

@@ -19,8 +19,8 @@ from executorch.extension.pybindings import portable_lib
 from executorch.runtime import Runtime
 from executorch.version import __version__
 
-from ondevice.converters.formats import FORMATS
-from ondevice.converters.inputs import check_flatbuffer, check_inputs, pick_entry_point, run_rows
+from ondevice.converters.formats import FORMATS, input_names
+from ondevice.converters.inputs import RowRunner, check_flatbuffer, check_inputs, pick_entry_point
 from ondevice.errors import ArtifactError
 
 
@@ -36,7 +36,7 @@ def check_file(path: Path) -> None:
             raise ArtifactError(f"{path}: truncated .pte ({size} bytes, its header says {expected})")
 
 
-class Runner:
+class Runner(RowRunner):
     """Runs a .pte's forward methods, one per sequence length.
 
     Args:
@@ -83,39 +83,38 @@ class Runner:
         self.seq_lens = sorted(self.methods)
         self.seq_len = self.seq_lens[-1]
         # ExecuTorch's ScalarType codes: 3 is Int (int32), 4 is Long (int64).
-        meta = self.methods[self.seq_len].metadata.input_tensor_meta(0)
-        self.input_dtype = np.int32 if meta.dtype() == 3 else np.int64
+        meta = self.methods[self.seq_len].metadata
+        self.input_dtype = np.int32 if meta.input_tensor_meta(0).dtype() == 3 else np.int64
+        self.takes_types = meta.num_inputs() == 3  # a pair model's token_type_ids
+        self.input_names = input_names(self.takes_types)
 
     @staticmethod
     def _length(meta) -> int:
         return int(meta.input_tensor_meta(0).sizes()[1])
 
-    def _feed(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> list:
+    def _feed(self, *inputs: np.ndarray | None) -> list:
         import torch  # loaded already, by ExecuTorch's pybindings
 
-        check_inputs(input_ids, attention_mask, self.seq_lens, self.path)
-        return [
-            torch.from_numpy(input_ids.astype(self.input_dtype)),
-            torch.from_numpy(attention_mask.astype(self.input_dtype)),
-        ]
+        arrays = check_inputs(*inputs[:2], self.seq_lens, self.path, *inputs[2:], takes_types=self.takes_types)
+        return [torch.from_numpy(a.astype(self.input_dtype)) for a in arrays]
 
-    def bind(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> Callable[[], np.ndarray]:
+    def bind(
+        self, input_ids: np.ndarray, attention_mask: np.ndarray, token_type_ids: np.ndarray | None = None
+    ) -> Callable[[], np.ndarray]:
         """A call that runs one (1, L) input, converted to the model's dtype once: what a timing loop calls."""
         method = self.methods[input_ids.shape[1]]
-        feed = self._feed(input_ids, attention_mask)
+        feed = self._feed(input_ids, attention_mask, token_type_ids)
         return lambda: method.execute(feed)[0].numpy()
 
-    def run(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
-        check_inputs(input_ids, attention_mask, self.seq_lens, self.path)
-        return run_rows(lambda ids, mask: self.bind(ids, mask)(), input_ids, attention_mask)
-
-    def operators(self, input_ids: np.ndarray, attention_mask: np.ndarray, runs: int) -> dict:
+    def operators(
+        self, input_ids: np.ndarray, attention_mask: np.ndarray, runs: int, token_type_ids: np.ndarray | None = None
+    ) -> dict:
         """Per-operator times per inference of one (1, L) input, from ETDump on a second copy of the program
         (this one carries no tracing), read with ExecuTorch's Inspector. XNNPACK reports its own ops inside
         each DELEGATE_CALL; the wrapper events would count their time twice and are left out."""
         from executorch.devtools import Inspector
 
-        feed = self._feed(input_ids, attention_mask)
+        feed = self._feed(input_ids, attention_mask, token_type_ids)
         traced = Runtime.get().load_program(self.path, enable_etdump=True)
         method = traced.load_method(self.entry_points[input_ids.shape[1]])
         for _ in range(runs):

@@ -58,9 +58,15 @@ FORMATS = {
 }
 
 INPUT_NAMES = ("input_ids", "attention_mask")
+PAIR_INPUT = "token_type_ids"  # the third input of a model of sentence pairs that has token types
 # Models converted from positional arguments (litert-torch's stock export) name their inputs by position.
 POSITIONAL_INPUT_NAMES = ("args_0", "args_1")
 ONNX_SEQ_LENS_KEY = "ondevice.seq_lens"  # ONNX model property: the lengths asked for at export, "16,32"
+
+
+def input_names(token_types: bool) -> tuple[str, ...]:
+    """An artifact's inputs, in order: the ids and the mask, and the token types of a pair model that has them."""
+    return INPUT_NAMES + (PAIR_INPUT,) if token_types else INPUT_NAMES
 
 
 def format_of(path: Path) -> str:

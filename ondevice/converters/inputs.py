@@ -31,17 +31,49 @@ def check_flatbuffer(path: Path, identifier: bytes, what: str) -> tuple[bytes, i
     return head, size
 
 
-def check_inputs(input_ids: np.ndarray, attention_mask: np.ndarray, seq_lens: list[int], path: Path) -> None:
-    if input_ids.ndim != 2 or input_ids.shape != attention_mask.shape:
-        raise ArtifactError(f"{path}: inputs must be two (B, L) arrays of the same shape")
+def check_inputs(
+    input_ids: np.ndarray,
+    attention_mask: np.ndarray,
+    seq_lens: list[int],
+    path: Path,
+    token_type_ids: np.ndarray | None = None,
+    takes_types: bool = False,
+) -> list[np.ndarray]:
+    """The arrays an artifact takes, in its input order, after checking their shapes.
+
+    An artifact of a pair model takes token types too; given none, every token is of the first
+    segment (zeros), which is what one text is and all a timing loop needs.
+    """
+    arrays = [input_ids, attention_mask]
+    if token_type_ids is not None and not takes_types:
+        raise ArtifactError(f"{path}: takes no token types (it is not a model of sentence pairs with token types)")
+    if takes_types:
+        arrays.append(np.zeros_like(input_ids) if token_type_ids is None else token_type_ids)
+    if input_ids.ndim != 2 or any(a.shape != input_ids.shape for a in arrays):
+        raise ArtifactError(f"{path}: inputs must be {len(arrays)} (B, L) arrays of the same shape")
     if input_ids.shape[1] not in seq_lens:
         takes = " or ".join(map(str, seq_lens))
         raise ArtifactError(f"{path}: takes sequences of {takes} tokens, got {input_ids.shape[1]}")
+    return arrays
 
 
-def run_rows(fn, input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
-    """Run a batch-1 artifact over every row of a batch."""
-    return np.concatenate([fn(input_ids[i : i + 1], attention_mask[i : i + 1]) for i in range(len(input_ids))])
+def run_rows(fn, *arrays: np.ndarray) -> np.ndarray:
+    """Run a batch-1 artifact over every row of a batch of inputs."""
+    return np.concatenate([fn(*(a[i : i + 1] for a in arrays)) for i in range(len(arrays[0]))])
+
+
+class RowRunner:
+    """``run`` for a runner of batch-1 artifacts, through its ``bind``: every row of a batch alone, as the
+    phone runs it. The runner sets ``seq_lens``, ``path`` and ``takes_types``."""
+
+    def run(
+        self, input_ids: np.ndarray, attention_mask: np.ndarray, token_type_ids: np.ndarray | None = None
+    ) -> np.ndarray:
+        """float32 logits (B, labels) for a batch of inputs at one of the artifact's lengths."""
+        arrays = check_inputs(
+            input_ids, attention_mask, self.seq_lens, self.path, token_type_ids, takes_types=self.takes_types
+        )
+        return run_rows(lambda *row: self.bind(*row)(), *arrays)
 
 
 def pick_length(seq_lens: list[int], n_tokens: int) -> int:

@@ -26,7 +26,7 @@ from ondevice.converters.common import (
     low_precision_linears,
     low_precision_tables,
 )
-from ondevice.converters.formats import INPUT_NAMES, ONNX_SEQ_LENS_KEY
+from ondevice.converters.formats import ONNX_SEQ_LENS_KEY
 from ondevice.errors import ExportError
 from ondevice.output import write_bytes
 
@@ -36,18 +36,17 @@ OPSET = 17
 def _export_fp32(model: torch.nn.Module, opts: ExportOptions, path: Path) -> None:
     import warnings
 
-    ids, mask = example_inputs(opts)
     # One graph for every length: the sequence axis is dynamic; the lengths asked for are recorded
     # in the model's metadata, and the runner holds to them as the mobile formats do.
-    dynamic = {"input_ids": {1: "seq"}, "attention_mask": {1: "seq"}} if len(opts.seq_lens) > 1 else None
+    dynamic = {name: {1: "seq"} for name in opts.input_names} if len(opts.seq_lens) > 1 else None
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         # The TorchScript-based exporter: it needs no onnxscript and gives a plain, static graph.
         torch.onnx.export(
             copy.deepcopy(model).eval(),
-            (ids, mask),
+            example_inputs(opts),
             str(path),
-            input_names=list(INPUT_NAMES),
+            input_names=list(opts.input_names),
             output_names=["logits"],
             opset_version=OPSET,
             dynamic_axes=dynamic,
@@ -103,9 +102,9 @@ def smooth(model: torch.nn.Module, opts: ExportOptions, alpha: float = SMOOTHING
 
     hooks = [getattr(owner, names[0]).register_forward_hook(record(i)) for i, (owner, names) in enumerate(groups)]
     try:
-        for ids, mask in opts.calibration_batches(opts.seq_len):
-            current["mask"] = mask.bool()
-            model(ids, mask)
+        for batch in opts.calibration_batches(opts.seq_len):
+            current["mask"] = batch[1].bool()
+            model(*batch)
     finally:
         for h in hooks:
             h.remove()
@@ -124,9 +123,7 @@ class _Calibration:
 
     def __init__(self, opts: ExportOptions):
         rows = [
-            {"input_ids": i.numpy(), "attention_mask": m.numpy()}
-            for n in opts.seq_lens
-            for i, m in opts.calibration_batches(n)
+            opts.named(tuple(t.numpy() for t in batch)) for n in opts.seq_lens for batch in opts.calibration_batches(n)
         ]
         self.rows = iter(rows)
 

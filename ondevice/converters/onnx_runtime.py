@@ -14,8 +14,8 @@ from typing import Callable
 import numpy as np
 import onnxruntime as ort
 
-from ondevice.converters.formats import FORMATS, INPUT_NAMES, ONNX_SEQ_LENS_KEY, entry_point, length_asked
-from ondevice.converters.inputs import check_inputs, run_rows
+from ondevice.converters.formats import FORMATS, ONNX_SEQ_LENS_KEY, entry_point, input_names, length_asked
+from ondevice.converters.inputs import RowRunner, check_inputs
 from ondevice.errors import ArtifactError
 
 
@@ -35,7 +35,7 @@ def check_file(path: Path) -> None:
         raise ArtifactError(f"{path}: not a valid ONNX model, or truncated: {str(e).splitlines()[0][:200]}") from None
 
 
-class Runner:
+class Runner(RowRunner):
     """Runs a .onnx: one graph, whose sequence axis is dynamic when it was exported with several lengths.
 
     Args:
@@ -63,8 +63,12 @@ class Runner:
         except Exception as e:  # onnxruntime raises its own exception types
             raise ArtifactError(f"{path}: ONNX Runtime cannot load it: {str(e).splitlines()[0]}") from None
         inp = {i.name: i for i in self.session.get_inputs()}
-        if set(inp) != set(INPUT_NAMES):
-            raise ArtifactError(f"{path}: expected inputs input_ids and attention_mask, found {sorted(inp)}")
+        self.takes_types = set(inp) == set(input_names(True))
+        self.input_names = input_names(self.takes_types)
+        if set(inp) != set(self.input_names):
+            raise ArtifactError(
+                f"{path}: expected inputs input_ids and attention_mask (and token_type_ids), found {sorted(inp)}"
+            )
         recorded = self.session.get_modelmeta().custom_metadata_map.get(ONNX_SEQ_LENS_KEY)
         if method is not None:
             n = length_asked(method)
@@ -96,27 +100,23 @@ class Runner:
             so.profile_file_prefix = os.path.join(profile_dir, "ort")
         return ort.InferenceSession(str(self.path), so, providers=["CPUExecutionProvider"])
 
-    def _feed(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> dict[str, np.ndarray]:
-        check_inputs(input_ids, attention_mask, self.seq_lens, self.path)
-        return {
-            "input_ids": input_ids.astype(self.input_dtype),
-            "attention_mask": attention_mask.astype(self.input_dtype),
-        }
+    def _feed(self, *inputs: np.ndarray | None) -> dict[str, np.ndarray]:
+        arrays = check_inputs(*inputs[:2], self.seq_lens, self.path, *inputs[2:], takes_types=self.takes_types)
+        return {name: a.astype(self.input_dtype) for name, a in zip(self.input_names, arrays, strict=True)}
 
-    def bind(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> Callable[[], np.ndarray]:
+    def bind(
+        self, input_ids: np.ndarray, attention_mask: np.ndarray, token_type_ids: np.ndarray | None = None
+    ) -> Callable[[], np.ndarray]:
         """A call that runs one (1, L) input, converted to the model's dtype once: what a timing loop calls."""
-        feed = self._feed(input_ids, attention_mask)
+        feed = self._feed(input_ids, attention_mask, token_type_ids)
         return lambda: self.session.run(None, feed)[0]
 
-    def run(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
-        check_inputs(input_ids, attention_mask, self.seq_lens, self.path)
-        # Row by row: exported with batch 1, as the phone runs it.
-        return run_rows(lambda ids, mask: self.bind(ids, mask)(), input_ids, attention_mask)
-
-    def operators(self, input_ids: np.ndarray, attention_mask: np.ndarray, runs: int) -> dict:
+    def operators(
+        self, input_ids: np.ndarray, attention_mask: np.ndarray, runs: int, token_type_ids: np.ndarray | None = None
+    ) -> dict:
         """Per-operator times per inference of one (1, L) input, from ONNX Runtime's profiler on a second
         session (this one's runs carry no tracing cost)."""
-        feed = self._feed(input_ids, attention_mask)
+        feed = self._feed(input_ids, attention_mask, token_type_ids)
         with tempfile.TemporaryDirectory() as tmp:
             profiled = self._session(tmp)
             for _ in range(runs):

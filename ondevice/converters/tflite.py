@@ -41,9 +41,8 @@ def _convert_fp32(model: torch.nn.Module, opts: ExportOptions) -> bytes:
     model = copy.deepcopy(model).eval()
     converter = litert_torch.Converter()
     for n in opts.seq_lens:  # one signature per length; the weights are stored once
-        ids, mask = example_inputs(opts, n)
         converter.signature(
-            entry_point("tflite", opts.seq_lens, n), model, sample_kwargs={"input_ids": ids, "attention_mask": mask}
+            entry_point("tflite", opts.seq_lens, n), model, sample_kwargs=opts.named(example_inputs(opts, n))
         )
     edge = converter.convert()
     with tempfile.TemporaryDirectory() as d:
@@ -111,8 +110,8 @@ def _quantize(
             qt.load_quantization_recipe(rules)
             samples = {
                 entry_point("tflite", opts.seq_lens, n): [
-                    {"input_ids": ids.numpy().astype(np.int32), "attention_mask": mask.numpy().astype(np.int32)}
-                    for ids, mask in opts.calibration_batches(n)
+                    opts.named(tuple(t.numpy().astype(np.int32) for t in batch))
+                    for batch in opts.calibration_batches(n)
                 ]
                 for n in opts.seq_lens
             }

@@ -10,8 +10,8 @@ from typing import Callable
 
 import numpy as np
 
-from ondevice.converters.formats import FORMATS, INPUT_NAMES, POSITIONAL_INPUT_NAMES
-from ondevice.converters.inputs import check_flatbuffer, check_inputs, pick_entry_point, run_rows
+from ondevice.converters.formats import FORMATS, INPUT_NAMES, POSITIONAL_INPUT_NAMES, input_names
+from ondevice.converters.inputs import RowRunner, check_flatbuffer, check_inputs, pick_entry_point
 from ondevice.errors import ArtifactError
 
 try:
@@ -22,11 +22,21 @@ except ImportError:  # small ARM Linux devices
     from tflite_runtime.interpreter import Interpreter
 
 
+# The input names a signature may have, in the order the runner feeds them: by name, or by position
+# for a model converted from positional arguments (litert-torch's stock export); a pair model's third.
+INPUT_LAYOUTS = (
+    INPUT_NAMES,
+    input_names(True),
+    POSITIONAL_INPUT_NAMES,
+    (*POSITIONAL_INPUT_NAMES, "args_2"),
+)
+
+
 def check_file(path: Path) -> None:
     check_flatbuffer(path, b"TFL3", "TFLite .tflite")
 
 
-class Runner:
+class Runner(RowRunner):
     """Runs a .tflite's signatures, one per sequence length.
 
     Args:
@@ -51,10 +61,11 @@ class Runner:
                 runner = self.interpreter.get_signature_runner(name)
                 details = runner.get_input_details()
                 # Inputs by name, or by position for a model converted from positional arguments.
-                names = next((n for n in (INPUT_NAMES, POSITIONAL_INPUT_NAMES) if set(details) == set(n)), None)
+                names = next((n for n in INPUT_LAYOUTS if set(details) == set(n)), None)
                 if names is None:
                     raise ArtifactError(
-                        f"{path}: expected inputs input_ids and attention_mask, found {sorted(details)}"
+                        f"{path}: expected inputs input_ids and attention_mask (and token_type_ids), "
+                        f"found {sorted(details)}"
                     )
                 signatures[name] = (runner, names, details[names[0]])
         except (ValueError, RuntimeError) as e:
@@ -70,12 +81,20 @@ class Runner:
         self.seq_lens = sorted(self.signatures)
         self.seq_len = self.seq_lens[-1]
         self.input_dtype = self.signatures[self.seq_len][2]["dtype"]
+        self.takes_types = len(self.signatures[self.seq_len][1]) == 3  # a pair model's token_type_ids
+        self.input_names = input_names(self.takes_types)
 
-    def bind(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> Callable[[], np.ndarray]:
+    def _feed(self, *inputs: np.ndarray | None) -> dict[str, np.ndarray]:
+        arrays = check_inputs(*inputs[:2], self.seq_lens, self.path, *inputs[2:], takes_types=self.takes_types)
+        names = self.signatures[arrays[0].shape[1]][1]
+        return {name: a.astype(self.input_dtype) for name, a in zip(names, arrays, strict=True)}
+
+    def bind(
+        self, input_ids: np.ndarray, attention_mask: np.ndarray, token_type_ids: np.ndarray | None = None
+    ) -> Callable[[], np.ndarray]:
         """A call that runs one (1, L) input, converted to the model's dtype once: what a timing loop calls."""
-        check_inputs(input_ids, attention_mask, self.seq_lens, self.path)
-        runner, (ids_name, mask_name), _ = self.signatures[input_ids.shape[1]]
-        feed = {ids_name: input_ids.astype(self.input_dtype), mask_name: attention_mask.astype(self.input_dtype)}
+        feed = self._feed(input_ids, attention_mask, token_type_ids)
+        runner = self.signatures[input_ids.shape[1]][0]
         q = next(iter(runner.get_output_details().values()))["quantization_parameters"]
 
         def call() -> np.ndarray:
@@ -87,20 +106,16 @@ class Runner:
 
         return call
 
-    def run(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
-        check_inputs(input_ids, attention_mask, self.seq_lens, self.path)
-        return run_rows(lambda ids, mask: self.bind(ids, mask)(), input_ids, attention_mask)
-
-    def operators(self, input_ids: np.ndarray, attention_mask: np.ndarray, runs: int) -> dict | None:
+    def operators(
+        self, input_ids: np.ndarray, attention_mask: np.ndarray, runs: int, token_type_ids: np.ndarray | None = None
+    ) -> dict | None:
         """Per-operator times per inference of one (1, L) input from LiteRT's profiler, which runs a second,
         compiled copy of the model (this interpreter carries no tracing). None where the wheel has no
         ``libLiteRt.so``; an ``error`` where its C API lacks the profiler."""
         from ondevice.profile import litert_ops
 
-        check_inputs(input_ids, attention_mask, self.seq_lens, self.path)
         length = input_ids.shape[1]
-        _, (ids_name, mask_name), _ = self.signatures[length]
-        feed = {ids_name: input_ids.astype(self.input_dtype), mask_name: attention_mask.astype(self.input_dtype)}
+        feed = self._feed(input_ids, attention_mask, token_type_ids)
         try:
             return litert_ops.operators(str(self.path), self.entry_points[length], feed, self.threads, runs)
         except (OSError, AttributeError, litert_ops.LiteRtError) as e:  # a LiteRT without this C API

@@ -295,7 +295,7 @@ class Embeddings(nn.Module):
         else:
             self.word = nn.Embedding(config.vocab_size, E)
         self.position = nn.Embedding(config.max_position_embeddings, E)
-        # Inputs carry no token types (single sentences), so type 0's row is a constant offset.
+        # Single sentences carry no token types: type 0's row is then a constant offset.
         self.token_type = nn.Embedding(config.type_vocab_size, E) if config.type_vocab_size else None
         self.norm = nn.LayerNorm(E, eps=config.layer_norm_eps)
         self.dropout = nn.Dropout(config.dropout)
@@ -304,13 +304,15 @@ class Embeddings(nn.Module):
         self.position_offset = config.position_offset
         self.register_buffer("position_ids", torch.arange(config.max_position_embeddings), persistent=False)
 
-    def forward(self, input_ids: torch.Tensor) -> torch.Tensor:
+    def forward(self, input_ids: torch.Tensor, token_type_ids: torch.Tensor | None = None) -> torch.Tensor:
         L = input_ids.shape[1]
         # Mobile runtimes feed int32 ids; quantized embedding kernels index with int64 only.
         input_ids = input_ids.to(torch.long)
         positions = self.position_ids[self.position_offset : self.position_offset + L]
         x = self.word(input_ids) + self.position(positions)  # (B, L, E)
-        if self.token_type is not None:
+        if self.token_type is not None and token_type_ids is not None:
+            x = x + self.token_type(token_type_ids.to(torch.long))
+        elif self.token_type is not None:
             x = x + self.token_type.weight[0]
         x = self.dropout(self.norm(x))
         return x if self.project is None else self.project(x)  # (B, L, C)
@@ -325,7 +327,8 @@ def _additive(live: torch.Tensor) -> torch.Tensor:
 
 
 class Classifier(nn.Module):
-    """Encoder + pooling + head. ``forward(input_ids, attention_mask) -> logits (B, num_labels)``."""
+    """Encoder + pooling + head. ``forward(input_ids, attention_mask[, token_type_ids]) -> logits (B, num_labels)``;
+    without token types every token is of type 0 (one text)."""
 
     def __init__(self, config: EncoderConfig):
         super().__init__()
@@ -347,11 +350,13 @@ class Classifier(nn.Module):
         self.skim_mode = "topk"
         self.skim_kept: list[torch.Tensor] = []  # gumbel mode: the share of tokens each layer kept
 
-    def encode(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+    def encode(
+        self, input_ids: torch.Tensor, attention_mask: torch.Tensor, token_type_ids: torch.Tensor | None = None
+    ) -> torch.Tensor:
         """Last hidden states (B, L, C)."""
         live = attention_mask.to(torch.float32)  # (B, L): 1 for the tokens still being computed
         mask = _additive(live)  # (B, 1, 1, L); rebuilt only when skimming changes ``live``
-        x = self.embeddings(input_ids)
+        x = self.embeddings(input_ids, token_type_ids)
         skims = any(layer.skim_keep for layer in self.config.layers)
         want_received = skims and self.config.skim_predictor == "attention"
         received, self.skim_kept = None, []
@@ -429,8 +434,10 @@ class Classifier(nn.Module):
             x = _HEAD_ACTIVATIONS[self.config.head_activation](self.pre_classifier(x))
         return self.classifier(self.head_dropout(x))
 
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        hidden = self.encode(input_ids, attention_mask)
+    def forward(
+        self, input_ids: torch.Tensor, attention_mask: torch.Tensor, token_type_ids: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        hidden = self.encode(input_ids, attention_mask, token_type_ids)
         return self.head(self.pool(hidden, attention_mask))
 
     def num_parameters(self) -> int:

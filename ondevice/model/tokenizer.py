@@ -17,7 +17,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from ondevice.errors import CheckpointError
+from ondevice.errors import CheckpointError, DataError
 from ondevice.jsonfile import read_json
 from ondevice.limits import prepare_texts
 
@@ -49,6 +49,11 @@ class TokenizerSettings:
     unk_id: int = 100
     max_input_chars_per_word: int = 100
     continuing_subword_prefix: str = "##"
+    # Sentence pairs: the model classifies (text, text_pair), encoded by tokenizer.json's post-processor
+    # ([CLS] A [SEP] B [SEP], <s> A </s></s> B </s>) after longest-first truncation; and whether the
+    # model takes the segments' token types as a third input (architectures with a token-type table).
+    text_pair: bool = False
+    token_type_ids: bool = False
 
     @classmethod
     def from_dict(
@@ -97,8 +102,12 @@ def _expected(key: str, kind: str, value: object) -> str | None:
     return None if ok else "a non-empty string"
 
 
+Text = str | tuple[str, str]  # one text, or a sentence pair (text, text_pair)
+
+
 class Tokenizer:
-    """Turns sentences into (input_ids, attention_mask) int64 arrays of shape (B, L)."""
+    """Turns sentences, or sentence pairs, into the model's int64 inputs of shape (B, L): input_ids and
+    attention_mask, and token_type_ids when the model takes them (``settings.token_type_ids``)."""
 
     def __init__(self, backend, settings: TokenizerSettings):
         self.backend = backend
@@ -119,53 +128,87 @@ class Tokenizer:
         """The largest id the tokenizer can give (its vocabulary's and its added tokens')."""
         return max(self.backend.get_vocab(with_added_tokens=True).values(), default=-1)
 
-    def lengths(self, texts: Sequence[str]) -> list[int]:
+    @property
+    def input_names(self) -> tuple[str, ...]:
+        """The model's inputs, in order."""
+        names = ("input_ids", "attention_mask")
+        return names + ("token_type_ids",) if self.settings.token_type_ids else names
+
+    def _prepare(self, texts: Sequence[Text]) -> list[Text]:
+        """Texts (or pairs) checked and cut to limits.MAX_TEXT_CHARS, refused when they are not what the
+        model classifies: the last line of defence for callers of the Python API (the readers have
+        done it already for files and the CLI).
+
+        Raises:
+            DataError: a text that is not a string or not valid Unicode; a pair given to a model of
+                single texts, or a single text to a model of pairs.
+        """
+        if not self.settings.text_pair:
+            return prepare_texts(texts)
+        pairs = []
+        for i, item in enumerate(texts, start=1):
+            if not isinstance(item, (tuple, list)) or len(item) != 2:
+                raise DataError(f"text {i}: this model classifies sentence pairs; give (text, text_pair)")
+            pairs.append(item)
+        firsts = prepare_texts([a for a, _ in pairs])
+        seconds = prepare_texts([b for _, b in pairs], name="text_pair")
+        return list(zip(firsts, seconds, strict=True))
+
+    def lengths(self, texts: Sequence[Text]) -> list[int]:
         """Token counts with the special tokens ([CLS] ... [SEP], <s> ... </s>), before truncation (of
         texts cut to limits.MAX_TEXT_CHARS).
 
         Raises:
             DataError: a text that is not a string, or not valid Unicode.
         """
-        return [len(enc.ids) for enc in self.backend.encode_batch(prepare_texts(texts))]
+        return [len(enc.ids) for enc in self.backend.encode_batch(self._prepare(texts))]
 
-    def token_ids(self, texts: Sequence[str], max_length: int | None = None) -> list[list[int]]:
-        """Ids with the special tokens, truncated to max_length keeping the final one ([SEP], </s>), unpadded.
+    def rows(self, texts: Sequence[Text], max_length: int | None = None) -> tuple[list[list[int]], list[list[int]]]:
+        """Ids with the special tokens, and their token types, truncated to max_length, unpadded.
 
-        The last line of defence for callers of the Python API: texts are checked and cut to
-        limits.MAX_TEXT_CHARS here too (the readers have done it already for files and the CLI).
+        One text keeps its first max_length - 1 ids and its final one ([SEP], </s>). A pair is cut
+        longest-first, as `tokenizers` does (the longer text loses a token until both fit), before the
+        post-processor adds the special tokens and the token types.
+        """
+        n = max_length or self.settings.max_length
+        texts = self._prepare(texts)
+        if not self.settings.text_pair:
+            ids = []
+            for enc in self.backend.encode_batch(texts):
+                row = enc.ids
+                ids.append(row[: n - 1] + [self.settings.sep_id] if len(row) > n else row)
+            return ids, [[0] * len(r) for r in ids]
+        self.backend.enable_truncation(n, strategy="longest_first")
+        try:
+            encs = self.backend.encode_batch(texts)
+        finally:
+            self.backend.no_truncation()
+        return [e.ids for e in encs], [e.type_ids for e in encs]
+
+    def token_ids(self, texts: Sequence[Text], max_length: int | None = None) -> list[list[int]]:
+        """The ids of ``rows``: with the special tokens, truncated to max_length, unpadded.
 
         Raises:
             DataError: a text that is not a string, or not valid Unicode.
         """
-        n = max_length or self.settings.max_length
-        out = []
-        for enc in self.backend.encode_batch(prepare_texts(texts)):
-            ids = enc.ids
-            if len(ids) > n:
-                ids = ids[: n - 1] + [self.settings.sep_id]
-            out.append(ids)
-        return out
+        return self.rows(texts, max_length)[0]
 
     def __call__(
-        self, texts: Sequence[str], max_length: int | None = None, pad_to: str = "max_length"
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """Encode a batch.
+        self, texts: Sequence[Text], max_length: int | None = None, pad_to: str = "max_length"
+    ) -> tuple[np.ndarray, ...]:
+        """Encode a batch: (input_ids, attention_mask), and token_type_ids when the model takes them.
 
         Args:
-            texts: sentences.
+            texts: sentences, or (text, text_pair) tuples for a model of pairs.
             max_length: truncation length; the model's sequence length by default.
             pad_to: "max_length" pads to the fixed length (what exported models take);
                 "longest" pads to the longest sentence of the batch (fast training on CPU).
         """
         n = max_length or self.settings.max_length
-        rows = self.token_ids(texts, n)
-        width = n if pad_to == "max_length" else max(len(r) for r in rows)
-        ids = np.full((len(rows), width), self.settings.pad_id, dtype=np.int64)
-        mask = np.zeros((len(rows), width), dtype=np.int64)
-        for i, r in enumerate(rows):
-            ids[i, : len(r)] = r
-            mask[i, : len(r)] = 1
-        return ids, mask
+        ids, types = self.rows(texts, n)
+        width = n if pad_to == "max_length" else max(len(r) for r in ids)
+        batch = pad_batch(ids, self.settings.pad_id, width, types if self.settings.token_type_ids else None)
+        return tuple(t.numpy() for t in batch)
 
     def save(self, directory: Path) -> None:
         self.backend.save(str(directory / "tokenizer.json"))
@@ -312,12 +355,41 @@ def length_sorted_batches(lengths: Sequence[int], batch_size: int) -> list[np.nd
     return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
 
 
-def pad_batch(rows: list[list[int]], pad_id: int, width: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
-    """(input_ids, attention_mask) of shape (B, max(longest row, width)), right-padded."""
+class Rows:
+    """A dataset's encodings, unpadded (``Tokenizer.rows``), batched on demand as the model's inputs."""
+
+    def __init__(self, tokenizer: Tokenizer, texts: Sequence[Text], max_length: int | None = None):
+        self.ids, types = tokenizer.rows(texts, max_length)
+        self.types = types if tokenizer.settings.token_type_ids else None
+        self.pad_id = tokenizer.settings.pad_id
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    @property
+    def lengths(self) -> list[int]:
+        return [len(r) for r in self.ids]
+
+    def batch(self, idx: Sequence[int], width: int = 0) -> tuple[torch.Tensor, ...]:
+        """The model's inputs for rows ``idx``: (input_ids, attention_mask[, token_type_ids]), right-padded."""
+        types = None if self.types is None else [self.types[i] for i in idx]
+        return pad_batch([self.ids[i] for i in idx], self.pad_id, width, types)
+
+
+def pad_batch(
+    rows: list[list[int]], pad_id: int, width: int = 0, types: list[list[int]] | None = None
+) -> tuple[torch.Tensor, ...]:
+    """(input_ids, attention_mask), and token_type_ids when ``types`` are given, of shape
+    (B, max(longest row, width)), right-padded (padding is type 0)."""
     width = max(width, *(len(r) for r in rows))
     ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
     mask = torch.zeros((len(rows), width), dtype=torch.long)
     for j, r in enumerate(rows):
         ids[j, : len(r)] = torch.tensor(r)
         mask[j, : len(r)] = 1
-    return ids, mask
+    if types is None:
+        return ids, mask
+    tt = torch.zeros((len(rows), width), dtype=torch.long)
+    for j, r in enumerate(types):
+        tt[j, : len(r)] = torch.tensor(r)
+    return ids, mask, tt

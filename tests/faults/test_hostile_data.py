@@ -26,6 +26,9 @@ FINE = b"0\tfine\n1\tgood fun\n"  # a valid TSV body for the default model (labe
 # The tiny models' labels, four rows. The first label occurs twice: a first row whose label occurs
 # nowhere else reads as a header row (names are not relied on, see ondevice.data._is_header).
 TINY_ROWS = b"neg\tawful\nneu\tit is a film\npos\tgreat fun\nneg\tdull\n"
+PAIR_ROWS = (
+    b"neg\tawful\tdull\nneu\tit is a film\tit is\npos\tgreat fun\tfun\nneg\tdull\tbad\n"  # label, text, text_pair
+)
 
 
 class Fixtures:
@@ -426,6 +429,93 @@ CASES = [
         export_with("--data", "v.tsv", TINY_ROWS + b"neg\tx\ty\n"),
         "v.tsv:5: expected two columns",
         1,
+    ),
+    # --- sentence pairs: their columns and fields ---
+    Case(
+        "pairs",
+        "finetune pairs: a row without its second text",
+        finetune(PAIR_ROWS + b"pos\tonly one text\n", PAIR_ROWS, "--text-columns", "2,3"),
+        "train.tsv:5: expected three columns (label, text, text_pair), found 2",
+        1,
+    ),
+    Case(
+        "pairs",
+        "finetune pairs: an empty second text",
+        finetune(PAIR_ROWS, PAIR_ROWS + b"neu\tthe first\t  \n", "--text-columns", "2,3"),
+        "dev.tsv:5: the second text (text_pair) is empty",
+        1,
+    ),
+    Case(
+        "pairs",
+        "finetune pairs: named columns, a row shorter than the first",
+        finetune(b"x\tneg\ta\tb\nx\tpos\tc\n", PAIR_ROWS, "--label-column", "2", "--text-columns", "3,4"),
+        "train.tsv:2: expected at least 4 columns (…, label, text, text_pair), found 3",
+        1,
+    ),
+    Case(
+        "pairs",
+        "finetune pairs: a JSONL row without text_pair",
+        finetune(
+            jsonl(
+                {"text": "a", "text_pair": "b", "label": "neg"},
+                {"text": "c", "text_pair": "d", "label": "pos"},
+                {"text": "e", "label": "neu"},
+            ),
+            jsonl({"text": "a", "text_pair": "b", "label": "neg"}, {"text": "c", "text_pair": "d", "label": "pos"}),
+            name="train.jsonl",
+        ),
+        "train.jsonl:3: missing field 'text_pair'",
+        1,
+    ),
+    Case(
+        "pairs",
+        "--text-columns on a JSONL file",
+        finetune(jsonl({"text": "a", "label": "neg"}), TINY_ROWS, "--text-columns", "2,3", name="train.jsonl"),
+        "--text-columns and --label-column are for tsv and csv",
+        1,
+    ),
+    Case(
+        "pairs",
+        "--text-columns that is not a column",
+        finetune(PAIR_ROWS, PAIR_ROWS, "--text-columns", "2,x"),
+        "--text-columns '2,x': give one or two column numbers counted from 1",
+        2,
+    ),
+    Case(
+        "pairs",
+        "--text-columns with three texts",
+        finetune(PAIR_ROWS, PAIR_ROWS, "--text-columns", "2,3,4"),
+        "give one or two column numbers",
+        2,
+    ),
+    Case(
+        "pairs",
+        "--label-column that is a text column",
+        finetune(PAIR_ROWS, PAIR_ROWS, "--text-columns", "1,2"),
+        "columns overlap: the label is column 1, the texts 1, 2",
+        2,
+    ),
+    Case(
+        "pairs",
+        "50 MB of tabs in a pair row",
+        finetune(b"neg\ta" + b"\t" * 50_000_000 + b"x\n", PAIR_ROWS, "--text-columns", "2,3"),
+        "train.tsv:1: expected three columns (label, text, text_pair), found 50000002",
+        1,
+        1024,
+    ),
+    Case(
+        "pairs",
+        "run --pair on a model of single texts",
+        run_texts("a fine film .", "--pair", "a dull one ."),
+        "--pair: this model classifies single texts",
+        2,
+    ),
+    Case(
+        "pairs",
+        "run: more --pair texts than texts",
+        run_texts("a fine film .", "--pair", "x", "--pair", "y"),
+        "1 texts and 2 --pair texts",
+        2,
     ),
     Case(
         "labels",

@@ -247,7 +247,11 @@ int main(int argc, char** argv) {
   progress("load_ms", load_ms);
 
   auto meta = module.method_meta(method);
-  if (!meta.ok() || meta->num_inputs() != 2) fail("method '" + method + "' does not take (input_ids, attention_mask)");
+  // A pair model's methods take token_type_ids third: zeros here, one segment, which is all timing needs.
+  if (!meta.ok() || (meta->num_inputs() != 2 && meta->num_inputs() != 3)) {
+    fail("method '" + method + "' does not take (input_ids, attention_mask[, token_type_ids])");
+  }
+  const bool types = meta->num_inputs() == 3;
   auto in0 = meta->input_tensor_meta(0);
   if (!in0.ok() || in0->sizes().size() != 2 || in0->sizes()[0] != 1) fail("method '" + method + "' does not take a (1, L) input");
   const int32_t seq_len = in0->sizes()[1];
@@ -263,16 +267,20 @@ int main(int argc, char** argv) {
     ids64[i] = args.ids[i];
     mask64[i] = 1;
   }
-  std::vector<int32_t> ids32(ids64.begin(), ids64.end()), mask32(mask64.begin(), mask64.end());
-  TensorPtr ids, mask;
+  std::vector<int64_t> types64(seq_len, 0);
+  std::vector<int32_t> ids32(ids64.begin(), ids64.end()), mask32(mask64.begin(), mask64.end()), types32(seq_len, 0);
+  TensorPtr ids, mask, type_ids;
   if (dtype == ScalarType::Int) {
     ids = make_tensor_ptr({1, seq_len}, ids32.data(), ScalarType::Int);
     mask = make_tensor_ptr({1, seq_len}, mask32.data(), ScalarType::Int);
+    type_ids = make_tensor_ptr({1, seq_len}, types32.data(), ScalarType::Int);
   } else {
     ids = make_tensor_ptr({1, seq_len}, ids64.data(), ScalarType::Long);
     mask = make_tensor_ptr({1, seq_len}, mask64.data(), ScalarType::Long);
+    type_ids = make_tensor_ptr({1, seq_len}, types64.data(), ScalarType::Long);
   }
-  const std::vector<EValue> inputs = {*ids, *mask};
+  std::vector<EValue> inputs = {*ids, *mask};
+  if (types) inputs.push_back(*type_ids);
 
   auto run_once = [&]() {
     auto result = module.execute(method, inputs);
