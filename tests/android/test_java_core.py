@@ -3,7 +3,8 @@
 The Java tokenizer must give the Python tokenizer's ids and masks exactly (every SST-2 dev sentence, generated hard
 cases, every code point of the assigned Unicode planes); the Java post-processing the Python side's labels and
 probabilities; the Java latency figures numpy's. A real exported bundle is the input for the Java bundle tests,
-which also damage copies of it in every way the app must refuse.
+which also damage copies of it in every way the app must refuse, and for the app's classification path
+(BundleClassifier), which must give ondevice.Classifier's inputs, labels and scores on every SST-2 dev sentence.
 """
 
 from __future__ import annotations

@@ -22,9 +22,8 @@ import java.util.List;
  *
  * Each output line holds input_ids, attention_mask and token_type_ids at the sequence length (the smallest of the
  * --max-length lengths, or for a bundle without one of its own lengths, that holds the text; the longest if none
- * does), that length, and the tokens the text
- * needs before truncation; with --full, only the ids, neither truncated nor padded. With --json each input line is a
- * JSON string, so texts may hold newlines. With --pair each input line is a pair of texts, as the post-processor joins
+ * does), that length, and the tokens the text needs before truncation; with --full, only the ids, neither truncated
+ * nor padded. With --json each input line is a JSON string, so texts may hold newlines. With --pair each input line is a pair of texts, as the post-processor joins
  * them and the longer is cut first: the two separated by one tab, or with --json a JSON array of two strings; a line
  * without a tab or with an empty second text is refused, naming the line. Bad input is one line on stderr starting
  * "Error:", exit status 1; a bad command line exits 2.
