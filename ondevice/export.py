@@ -33,7 +33,7 @@ TARGETS = {
 # The tokenizer kinds (TokenizerSettings.kind) that the Android app's core (android_demo/core)
 # reproduces exactly; a model with another kind is refused for --target android. The other targets
 # run their bundles with the Python tokenizer, which reads every kind.
-APP_TOKENIZERS = frozenset({"WordPiece"})
+APP_TOKENIZERS = frozenset({"WordPiece", "BPE", "Unigram"})
 ASSETS = Path(__file__).resolve().parent / "assets"
 VERIFY_DATA = ASSETS / "sst2_dev_sample.tsv"  # 200 SST-2 dev sentences
 CALIBRATION_DATA = ASSETS / "sst2_train_sample.tsv"  # 256 of train, seed 0

@@ -1,3 +1,7 @@
+import json
+import os
+import re
+import subprocess
 import warnings
 from pathlib import Path
 
@@ -6,6 +10,7 @@ import torch
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 SST2 = SHARED / "data" / "sst2"
+JVM_TESTS = Path(__file__).resolve().parents[1] / "android_demo" / "core" / "run_jvm_tests.sh"
 
 
 @pytest.fixture(autouse=True)
@@ -95,3 +100,66 @@ def default_ckpt():
     from ondevice.model import load_model
 
     return load_model()
+
+
+def _junit_report(output: str) -> str:
+    """JUnit's failure section (what failed and why), without the stack frames of JUnit itself."""
+    keep = [
+        line
+        for line in output.splitlines()
+        if not re.match(r"\s+at (org\.junit|java\.|jdk\.|sun\.)", line) and line.strip() != "."
+    ]
+    return "\n".join(keep)[-20000:]
+
+
+@pytest.fixture(scope="session")
+def junit():
+    """``junit(golden, build, *classes)``: the app core's JUnit tests (every class, or the named ones) run by
+    android_demo/core/run_jvm_tests.sh on the golden files in ``golden``; fails with JUnit's report, returns
+    how many tests ran. Skips without a JDK and JUnit."""
+    from ondevice.system import TOOLS
+
+    needed = {"default-jdk-headless", "junit4", "libhamcrest-java"}
+    missing = [f"{t.name} (Debian package {t.package})" for t in TOOLS if t.package in needed and t.location() is None]
+    if missing:
+        pytest.skip(f"Java tests need {', '.join(missing)}: run `ondevice setup`")
+
+    def run(golden: Path, build: Path, *classes: str) -> int:
+        env = {**os.environ, "ONDEVICE_GOLDEN": str(golden)}
+        names = [f"org.ondevice.core.{c}" for c in classes]
+        args = ["sh", str(JVM_TESTS), str(build), *names]
+        done = subprocess.run(args, env=env, capture_output=True, text=True, timeout=600)
+        output = done.stdout + done.stderr
+        if done.returncode != 0:
+            pytest.fail(f"Java tests failed (exit {done.returncode}):\n{_junit_report(output)}", pytrace=False)
+        ran = re.search(r"OK \((\d+) tests?\)", output)
+        assert ran, output
+        return int(ran.group(1))
+
+    return run
+
+
+@pytest.fixture(scope="session")
+def java_classification_golden():
+    """``write(bundle, texts, golden)``: what the app core's ClassifierParityTest compares with, from
+    ``ondevice.Classifier`` on the bundle's ONNX artifact: each text's ids, mask and token types at the
+    length it ran at, the logits, the label and the scores, one JSON line per text in golden/classify.jsonl.
+    Returns the records."""
+
+    def write(bundle: Path, texts: list[str], golden: Path) -> list[dict]:
+        from ondevice import Classifier
+
+        records = []
+        with Classifier(bundle, format="onnx") as clf:
+            for p in clf.classify(texts):
+                ids, mask = clf.encode([p.text], p.seq_len)
+                logits = clf.logits(ids, mask)[0]
+                row = {"text": p.text, "format": clf.format, "seq_len": p.seq_len}
+                for key, values in (("input_ids", ids[0]), ("attention_mask", mask[0]), ("token_type_ids", 0 * ids[0])):
+                    row[key] = " ".join(str(int(v)) for v in values)
+                row.update(logits=[float(v) for v in logits], label=p.label, scores=list(p.scores.values()))
+                records.append(row)
+        (golden / "classify.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
+        return records
+
+    return write

@@ -3,14 +3,13 @@
 The Java tokenizer must give the Python tokenizer's ids and masks exactly (every SST-2 dev sentence, generated hard
 cases, every code point of the assigned Unicode planes); the Java post-processing the Python side's labels and
 probabilities; the Java latency figures numpy's. A real exported bundle is the input for the Java bundle tests,
-which also damage copies of it in every way the app must refuse.
+which also damage copies of it in every way the app must refuse, and for the app's classification path
+(BundleClassifier), which must give ondevice.Classifier's inputs, labels and scores on every SST-2 dev sentence.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -27,7 +26,6 @@ from ondevice.model import Tokenizer
 from ondevice.system import TOOLS
 
 ROOT = Path(__file__).resolve().parents[2]
-SCRIPT = ROOT / "android_demo" / "core" / "run_jvm_tests.sh"
 SEQ_LENS = [16, 32, 64]
 BIG = 10**9  # "no truncation" for Tokenizer.token_ids
 
@@ -188,7 +186,7 @@ def tokenizer_variant(bundle: Path, out: Path, normalizer: dict) -> Path:
 
 
 @pytest.fixture(scope="module")
-def golden(tmp_path_factory, tiny_bert_dir, sst2_dev) -> Path:
+def golden(tmp_path_factory, tiny_bert_dir, sst2_dev, java_classification_golden) -> Path:
     """Golden files and a real bundle (a small BERT exported to ONNX at three lengths) in one directory."""
     out = tmp_path_factory.mktemp("java-golden")
     data = out / "verify.tsv"
@@ -223,6 +221,7 @@ def golden(tmp_path_factory, tiny_bert_dir, sst2_dev) -> Path:
         logits = runner.run(ids, mask)
     finally:
         runner.close()
+    java_classification_golden(assets, dev, out)  # the app's path through BundleClassifier, every dev sentence
     records = softmax_records(logits, manifest["labels"])
     (out / "softmax.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
     (out / "latency.jsonl").write_text("".join(json.dumps(r) + "\n" for r in latency_records()))
@@ -238,30 +237,12 @@ def golden(tmp_path_factory, tiny_bert_dir, sst2_dev) -> Path:
     return out
 
 
-def _junit_report(output: str) -> str:
-    """JUnit's failure section (what failed and why), without the stack frames of JUnit itself."""
-    keep = [
-        line
-        for line in output.splitlines()
-        if not re.match(r"\s+at (org\.junit|java\.|jdk\.|sun\.)", line) and line.strip() != "."
-    ]
-    return "\n".join(keep)[-20000:]
-
-
-def test_java_core_against_python(golden, tmp_path):
+def test_java_core_against_python(golden, tmp_path, junit):
     """Tokenizer ids and masks, labels and probabilities, latency figures, bundle checks: all JUnit tests pass."""
     assert (golden / "tokens_sst2.jsonl").stat().st_size > 0
-    env = {**os.environ, "ONDEVICE_GOLDEN": str(golden)}
-    done = subprocess.run(
-        ["sh", str(SCRIPT), str(tmp_path / "build")], env=env, capture_output=True, text=True, timeout=600
-    )
-    output = done.stdout + done.stderr
-    if done.returncode != 0:
-        pytest.fail(f"Java tests failed (exit {done.returncode}):\n{_junit_report(output)}", pytrace=False)
-    ran = re.search(r"OK \((\d+) tests?\)", output)
-    assert ran, output
+    ran = junit(golden, tmp_path / "build")
     java_tests = sorted((ROOT / "android_demo/core/src/test").rglob("*Test.java"))
-    assert int(ran.group(1)) >= 20, f"only {ran.group(1)} Java tests ran from {len(java_tests)} classes"
+    assert ran >= 20, f"only {ran} Java tests ran from {len(java_tests)} classes"
 
 
 def test_golden_files_cover_what_the_issue_asks(golden):
@@ -274,6 +255,7 @@ def test_golden_files_cover_what_the_issue_asks(golden):
     assert max(lengths) > SEQ_LENS[-1]  # truncation is exercised
     assert any(" 100 " in f" {r['full_ids']} " for r in hard)  # [UNK]
     assert len((golden / "softmax.jsonl").read_text().splitlines()) >= 300
+    assert len((golden / "classify.jsonl").read_text().splitlines()) == 872
 
 
 def test_bundle_in_the_app_assets_is_not_committed():

@@ -6,7 +6,9 @@ converted the way `transformers` converts XLM-RoBERTa's model (the real Precompi
 shapes other checkpoints ship (a prefix space, list-form merges, the older XLM-R pipeline with Replace, ALBERT-like
 normalizers). android_demo/core/tokenize.sh must give exactly the Python ids, untruncated and at fixed lengths
 (truncation keeps the separator last, padding, mask, token types), on every SST-2 dev sentence, generated hard cases,
-sentences in many scripts, and every code point of the assigned planes.
+sentences in many scripts, and every code point of the assigned planes. `tokenize.sh --pair` must give the pair
+encoding of `tokenizers` (each post-processor's special tokens and token types, longest-first truncation, the length
+chosen for the untruncated pair) for those kinds and WordPiece, on pairs of SST-2 dev sentences and hard cases.
 """
 
 from __future__ import annotations
@@ -324,6 +326,116 @@ def test_java_ids_equal_python(trained, texts, kind):
     assert counts["hard"]["truncated"] > 0
 
 
+# ---- sentence pairs ----
+
+PAIR_LENGTHS = [16, 128]
+PAIR_KINDS = [*KINDS, "wordpiece"]
+
+
+def pairs(texts: dict[str, list[str]]) -> dict[str, list[tuple[str, str]]]:
+    """Consecutive SST-2 dev sentences; hard cases with each other; and each with a text far longer than the
+    lengths, on either side, so that longest-first cuts only the longer text or both. No empty second text."""
+    dev, hard = texts["sst2_dev"], hard_cases()
+    long_text = "it 's a charming and often affecting journey . " * 40
+    out = {"sst2_dev": list(zip(dev, dev[1:], strict=False))}
+    out["hard"] = [(a, b) for a, b in zip(hard, hard[1:] + hard[:1], strict=True) if b]
+    out["long"] = [(long_text, t) for t in hard if t] + [(t, long_text) for t in hard]
+    return out
+
+
+def _python_pairs(tokenizer: Path, items: list[tuple[str, str]], lengths: list[int]) -> list[dict]:
+    """As the Python side defines pair encoding: the untruncated pair's tokens choose the length, then
+    tokenizers' longest-first truncation to it and padding with the pad id."""
+    from tokenizers import Tokenizer
+
+    from ondevice.converters.inputs import pick_length
+
+    tok = Tokenizer.from_file(str(tokenizer))
+    tok.no_truncation()
+    tok.no_padding()
+    tokens = [len(e.ids) for e in tok.encode_batch(items)]
+    pad = _pad_id(tokenizer)
+    out = []
+    for (a, b), n in zip(items, tokens, strict=True):
+        length = pick_length(lengths, n)
+        tok.enable_truncation(max_length=length, strategy="longest_first")
+        tok.enable_padding(length=length, pad_id=pad)
+        e = tok.encode(a, b)
+        row = {"input_ids": e.ids, "attention_mask": e.attention_mask, "token_type_ids": e.type_ids}
+        out.append({**row, "seq_len": length, "tokens": n})
+    return out
+
+
+def _pad_id(tokenizer: Path) -> int:
+    tj = json.loads(tokenizer.read_text(encoding="utf-8"))
+    return next(t["id"] for t in tj["added_tokens"] if t["content"] in ("<pad>", "[PAD]"))
+
+
+def _java_pairs(tokenizer: Path, items: list[tuple[str, str]], lengths: list[int]) -> list[dict]:
+    stdin = "".join(json.dumps([a, b]) + "\n" for a, b in items)
+    args = ["sh", str(TOKENIZE), "--json", "--pair", "--max-length", ",".join(map(str, lengths)), str(tokenizer)]
+    done = subprocess.run(args, input=stdin, capture_output=True, text=True, encoding="utf-8", timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return [json.loads(line) for line in done.stdout.splitlines()]
+
+
+def _cuts(tokenizer: Path, items: list[tuple[str, str]], length: int) -> dict[str, int]:
+    """How many pairs longest-first leaves alone, cuts in the longer text only, or cuts in both."""
+    from tokenizers import Tokenizer
+
+    tok = Tokenizer.from_file(str(tokenizer))
+    tok.no_truncation()
+    tok.no_padding()
+    budget = length - tok.post_processor.num_special_tokens_to_add(True)
+    counts = {"none": 0, "longer": 0, "both": 0}
+    for a, b in items:
+        n1, n2 = (len(tok.encode(t, add_special_tokens=False).ids) for t in (a, b))
+        # The shorter text is left whole when it takes at most half of what the special tokens leave.
+        counts["none" if n1 + n2 <= budget else "longer" if 2 * min(n1, n2) <= budget else "both"] += 1
+    return counts
+
+
+@pytest.fixture(scope="module")
+def pair_tokenizers(trained, minilm_dir) -> dict[str, Path]:
+    """The trained kinds and WordPiece: MiniLM's tokenizer.json, BERT's pair template with types 0 and 1."""
+    return {**trained, "wordpiece": minilm_dir / "tokenizer.json"}
+
+
+@pytest.mark.parametrize("kind", PAIR_KINDS)
+def test_java_pairs_equal_python(pair_tokenizers, texts, kind):
+    """Ids, mask, token types, chosen length and token count of every pair, at the lengths 16 and 128 to choose
+    from and at 16 alone, where longest-first cuts the longer text only or both."""
+    tokenizer = pair_tokenizers[kind]
+    counts = {}
+    for name, items in pairs(texts).items():
+        for lengths in (PAIR_LENGTHS, PAIR_LENGTHS[:1]):
+            want = _python_pairs(tokenizer, items, lengths)
+            got = _java_pairs(tokenizer, items, lengths)
+            assert len(got) == len(items)
+            bad = [(p, w, g) for p, w, g in zip(items, want, got, strict=True) if w != g]
+            shown = "\n".join(f"{p[0][:40]!r} | {p[1][:40]!r}\n  python {w}\n  java   {g}" for p, w, g in bad[:3])
+            assert not bad, f"{kind} {name} at {lengths}: {len(bad)} of {len(items)} pairs differ:\n{shown}"
+        counts[name] = _cuts(tokenizer, items, PAIR_LENGTHS[0])
+    print(f"\n{kind} pairs cut at 16: {counts}")
+    assert len(pairs(texts)["sst2_dev"]) == 871
+    assert counts["long"]["longer"] > 0 and counts["long"]["both"] > 0 and counts["hard"]["none"] > 0
+
+
+def test_pair_lines_the_app_cannot_read_are_refused(trained):
+    """A line without a tab, with two tabs or with an empty second text: one `Error:` line naming the line."""
+    tok = str(trained["roberta"])
+    for stdin, problem in [
+        ("a\tb\nno tab here\n", "line 2 has no tab"),
+        ("a\tb\tc\n", "line 1 has more than one tab"),
+        ("a\tb\nc\td\nfirst\t\n", "line 3 has no second text"),
+    ]:
+        done = _run("--pair", "--max-length", "16", tok, stdin=stdin)
+        assert done.returncode == 1 and done.stderr.startswith(f"Error: {problem}"), done.stderr
+        assert len(done.stderr.strip().splitlines()) == 1
+    done = _run("--pair", "--json", "--max-length", "16", tok, stdin='["only one"]\n')
+    assert done.returncode == 1 and "line 1 is" in done.stderr and "two strings" in done.stderr
+
+
 def test_hard_cases_cover_what_the_issue_asks(trained):
     """Ten scripts and more, unknown pieces, truncation: the golden set exercises them on the Python side."""
     assert len(SCRIPTS) >= 10
@@ -358,9 +470,5 @@ def test_a_tokenizer_the_app_cannot_run_is_refused(trained, tmp_path):
         ["sh", str(TOKENIZE), "--max-length", "8", str(bad)], input="x\n", capture_output=True, text=True
     )
     assert done.returncode == 1 and "its model is WordLevel" in done.stderr
-    done = subprocess.run(
-        ["sh", str(TOKENIZE), "--pair", str(trained["xlmr"])], input="", capture_output=True, text=True
-    )
-    assert done.returncode == 2 and done.stderr.startswith("Error: --pair")
     done = _run(str(trained["xlmr"]))
     assert done.returncode == 2 and "needs --max-length" in done.stderr

@@ -1,5 +1,5 @@
 """RoBERTa (and DistilRoBERTa), XLM-RoBERTa, CamemBERT and ELECTRA in the one encoder; byte-level BPE
-and Unigram tokenizers; export in every format; the shipped recipes; the Android refusal.
+and Unigram tokenizers; export in every format; the shipped recipes; the Android app's core on their bundles.
 
 Small random-weight models that `transformers` builds offline, with tokenizers trained here on SST-2
 text: byte-level BPE with `tokenizers` (wrapped as transformers' RoBERTa tokenizer and saved by it), and
@@ -11,6 +11,7 @@ ELECTRA checkpoints do. Run with ``-s`` to see the parity figures.
 import io
 import json
 import shutil
+from collections import Counter
 
 import pytest
 import torch
@@ -372,13 +373,35 @@ def test_export_every_format_fp32_and_int8(hf_dir, dev_sample, tmp_path, arch):
 
 
 @pytest.mark.parametrize("arch", ["roberta", "xlm-roberta"])
-def test_android_refuses_a_tokenizer_the_app_cannot_run(hf_dir, dev_sample, tmp_path, arch):
-    out = tmp_path / "android"
-    r = CliRunner().invoke(cli, ["export", str(hf_dir(arch)), "--data", str(dev_sample), "--out", str(out)])
-    assert r.exit_code == 2  # a usage error: this model with this target
-    lines = [x for x in r.output.splitlines() if x.startswith("Error:")]
-    assert len(lines) == 1 and f"tokenizer is {KIND[arch]}" in lines[0] and "WordPiece tokenizers only" in lines[0]
-    assert "--target host or linux-arm64" in lines[0] and not out.exists()
+def test_android_bundle_classifies_in_the_app_core_as_in_python(
+    hf_dir, sst2_dev, dev_sample, tmp_path, arch, junit, java_classification_golden
+):
+    """`--target android` builds the app bundle for a BPE and a Unigram model, and the app's Java core
+    (Bundle.open, BundleClassifier's encode, Predictions) gives Python's ids, mask, length, label and
+    scores on every SST-2 dev sentence. The JVM runs neither ExecuTorch nor LiteRT: the model's part is
+    the logits of the bundle's ONNX artifact, recorded by ondevice.Classifier for Python's ids."""
+    assets = tmp_path / "assets" / "ondevice"
+    args = ["export", str(hf_dir(arch)), "--target", "android", "--format", "onnx", "--quantize", "fp32"]
+    args += ["--seq-len", "16,32,64", "--data", str(dev_sample), "--out", str(tmp_path / "b"), "--copy-to", str(assets)]
+    r = CliRunner().invoke(cli, [*args, "--json"])
+    assert r.exit_code == 0, r.output
+    m = json.loads(r.stdout)
+    assert m["target"] == "android" and m["tokenizer"]["kind"] == KIND[arch]
+    texts = _sst2_texts(sst2_dev)
+    records = java_classification_golden(assets, texts, tmp_path)
+    assert len(records) == 872 and {r["seq_len"] for r in records} == {16, 32, 64}
+    # The records are what `ondevice run --json` says.
+    r = CliRunner().invoke(cli, ["run", str(assets), *texts[:8], "--format", "onnx", "--json"])
+    assert r.exit_code == 0, r.output
+    for want, got in zip(records[:8], json.loads(r.stdout)["results"], strict=True):
+        assert (got["label"], list(got["probabilities"].values()), got["seq_len"]) == (
+            want["label"],
+            want["scores"],
+            want["seq_len"],
+        )
+    assert junit(tmp_path, tmp_path / "build", "ClassifierParityTest") == 1
+    labels = [r["label"] for r in records]
+    print(f"app core {arch}: {len(records)} sentences, labels {dict(Counter(labels))}, all equal to Python's")
 
 
 def test_android_takes_electra_whose_tokenizer_is_wordpiece(hf_dir, dev_sample, tmp_path):

@@ -87,19 +87,17 @@ public final class ExecuTorchClassifier extends BundleClassifier {
     }
 
     @Override
-    protected float[] run(int[] inputIds, int[] attentionMask, int seqLen) {
+    protected float[] run(int[] inputIds, int[] attentionMask, int[] tokenTypeIds, int seqLen) {
         long[] shape = {1, seqLen};
-        Tensor ids;
-        Tensor mask;
-        if (int64) {
-            ids = Tensor.fromBlob(asLongs(inputIds), shape);
-            mask = Tensor.fromBlob(asLongs(attentionMask), shape);
-        } else {
-            ids = Tensor.fromBlob(inputIds, shape);
-            mask = Tensor.fromBlob(attentionMask, shape);
+        // Positional, in the order of the manifest's inputs: token_type_ids only when the model takes them.
+        int[][] values = inputs(inputIds, attentionMask, tokenTypeIds);
+        EValue[] args = new EValue[values.length];
+        for (int i = 0; i < values.length; i++) {
+            Tensor t = int64 ? Tensor.fromBlob(asLongs(values[i]), shape) : Tensor.fromBlob(values[i], shape);
+            args[i] = EValue.from(t);
         }
         String method = artifact().entryPoints.get(seqLen);
-        EValue[] out = module.execute(method, EValue.from(ids), EValue.from(mask));
+        EValue[] out = module.execute(method, args);
         return out[0].toTensor().getDataAsFloatArray();
     }
 

@@ -7,6 +7,7 @@ import java.nio.MappedByteBuffer;
 import java.nio.channels.FileChannel;
 import java.util.Arrays;
 import java.util.HashMap;
+import java.util.List;
 import java.util.Map;
 import org.ondevice.core.Bundle;
 import org.ondevice.core.BundleClassifier;
@@ -59,11 +60,15 @@ public final class LiteRtClassifier extends BundleClassifier {
     }
 
     @Override
-    protected float[] run(int[] inputIds, int[] attentionMask, int seqLen) {
+    protected float[] run(int[] inputIds, int[] attentionMask, int[] tokenTypeIds, int seqLen) {
         String key = artifact().entryPoints.get(seqLen);
+        // By name, the manifest's inputs: token_type_ids only when the model takes them.
+        List<String> names = artifact().inputNames;
+        int[][] values = inputs(inputIds, attentionMask, tokenTypeIds);
         Map<String, Object> inputs = new HashMap<>();
-        inputs.put("input_ids", int64 ? new long[][] {asLongs(inputIds)} : new int[][] {inputIds});
-        inputs.put("attention_mask", int64 ? new long[][] {asLongs(attentionMask)} : new int[][] {attentionMask});
+        for (int i = 0; i < values.length; i++) {
+            inputs.put(names.get(i), int64 ? new long[][] {asLongs(values[i])} : new int[][] {values[i]});
+        }
         String outputName = interpreter.getSignatureOutputs(key)[0];
         Tensor output = interpreter.getOutputTensorFromSignature(outputName, key);
         int labels = output.shape()[1];

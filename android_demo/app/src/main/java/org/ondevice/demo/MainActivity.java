@@ -7,6 +7,7 @@ import android.os.SystemClock;
 import android.widget.Button;
 import android.widget.EditText;
 import android.widget.RadioGroup;
+import android.view.View;
 import android.widget.TextView;
 import java.util.List;
 import java.util.Locale;
@@ -16,11 +17,12 @@ import org.ondevice.core.BundleClassifier;
 import org.ondevice.core.BundleException;
 import org.ondevice.core.Predictions;
 import org.ondevice.core.Result;
-import org.ondevice.core.WordPieceTokenizer;
+import org.ondevice.core.Tokenizer;
 
 /**
- * A text box, a runtime switch, and the label, probabilities and latency of the text. Loading and inference run on
- * one background thread; the UI thread only formats results. A bundle that cannot be used is reported on screen.
+ * A text box (two for a model of sentence pairs: the bundle says text_pair), a runtime switch, and the label,
+ * probabilities and latency of the text. Loading and inference run on one background thread; the UI thread only
+ * formats results. A bundle that cannot be used is reported on screen.
  */
 public class MainActivity extends Activity {
     private static final int THREADS = 2;
@@ -29,6 +31,7 @@ public class MainActivity extends Activity {
     private BundleClassifier classifier; // touched on the worker thread only
 
     private EditText text;
+    private EditText textPair;
     private Button classify;
     private TextView label;
     private TextView probabilities;
@@ -40,6 +43,7 @@ public class MainActivity extends Activity {
         super.onCreate(savedInstanceState);
         setContentView(R.layout.activity_main);
         text = findViewById(R.id.text);
+        textPair = findViewById(R.id.text_pair);
         classify = findViewById(R.id.classify);
         label = findViewById(R.id.label);
         probabilities = findViewById(R.id.probabilities);
@@ -47,7 +51,8 @@ public class MainActivity extends Activity {
         status = findViewById(R.id.status);
         RadioGroup runtime = findViewById(R.id.runtime);
         runtime.setOnCheckedChangeListener((group, id) -> load(formatOf(id)));
-        classify.setOnClickListener(v -> classify(text.getText().toString()));
+        classify.setOnClickListener(v -> classify(text.getText().toString(),
+                textPair.getVisibility() == View.VISIBLE ? textPair.getText().toString() : null));
         load(formatOf(runtime.getCheckedRadioButtonId()));
     }
 
@@ -76,14 +81,17 @@ public class MainActivity extends Activity {
             classifier = c;
             String done = String.format(Locale.ROOT, "%s %s, %s, loaded in %.0f ms", Classifiers.runtimeName(format),
                     Classifiers.runtimeVersion(format), c.artifact().file, c.modelLoadMs());
+            boolean pair = c.bundle().manifest().textPair;
             runOnUiThread(() -> {
                 showStatus(done, false);
+                textPair.setVisibility(pair ? View.VISIBLE : View.GONE);
                 classify.setEnabled(true);
             });
         });
     }
 
-    private void classify(String input) {
+    /** Classifies the text, or the pair when {@code second} is not null. */
+    private void classify(String input, String second) {
         classify.setEnabled(false);
         worker.execute(() -> {
             BundleClassifier c = classifier;
@@ -92,7 +100,7 @@ public class MainActivity extends Activity {
             }
             try {
                 long t0 = SystemClock.elapsedRealtimeNanos();
-                WordPieceTokenizer.Encoding encoding = c.encode(input);
+                Tokenizer.Encoding encoding = second == null ? c.encode(input) : c.encodePair(input, second);
                 List<Result> results = Predictions.rank(c.logits(encoding), c.bundle().labels());
                 double ms = (SystemClock.elapsedRealtimeNanos() - t0) / 1e6;
                 runOnUiThread(() -> show(results, ms, encoding.seqLen));

@@ -1,5 +1,6 @@
 package org.ondevice.core;
 
+import java.util.Arrays;
 import java.util.List;
 
 /**
@@ -7,6 +8,9 @@ import java.util.List;
  * subclass (ExecuTorch, LiteRT) supplies through {@link #openModel} and {@link #run}.
  */
 public abstract class BundleClassifier implements Classifier {
+    /** The model inputs this core makes; an artifact may list them in any order, token_type_ids optional. */
+    public static final List<String> INPUTS = Arrays.asList("input_ids", "attention_mask", "token_type_ids");
+
     private final BundleSource source;
     private final String format;
     private final String quantization;
@@ -27,8 +31,13 @@ public abstract class BundleClassifier implements Classifier {
     /** Loads the model file, already checked against the manifest. */
     protected abstract void openModel(Bundle bundle, Manifest.Artifact artifact) throws BundleException;
 
-    /** Runs the model on one padded input of length {@code seqLen}; returns one logit per label. */
-    protected abstract float[] run(int[] inputIds, int[] attentionMask, int seqLen) throws Exception;
+    /**
+     * Runs the model on one padded input of length {@code seqLen}; returns one logit per label. The token types are
+     * all 0 for one text; a model whose artifact lists a token_type_ids input ({@link Manifest.Artifact#inputNames})
+     * takes them as its third input, another model ignores them.
+     */
+    protected abstract float[] run(int[] inputIds, int[] attentionMask, int[] tokenTypeIds, int seqLen)
+            throws Exception;
 
     /** Frees what {@link #openModel} loaded. */
     protected abstract void closeModel();
@@ -37,6 +46,12 @@ public abstract class BundleClassifier implements Classifier {
     public final void load() throws BundleException {
         Bundle b = Bundle.open(source);
         Manifest.Artifact a = b.manifest().artifact(format, quantization);
+        for (String name : a.inputNames) {
+            if (!INPUTS.contains(name)) {
+                throw new BundleException(a.file + " takes an input " + name + " that this app does not make (it"
+                        + " makes " + String.join(", ", INPUTS) + "): update the app");
+            }
+        }
         b.verify(a.file);
         long t0 = System.nanoTime();
         openModel(b, a);
@@ -64,10 +79,25 @@ public abstract class BundleClassifier implements Classifier {
         return requireLoaded().tokenizer().encode(text, artifact.seqLens);
     }
 
-    /** Logits for an encoding made by {@link #encode}. */
+    /**
+     * The pair's ids and token types at the smallest of the model's lengths that holds it (the longest if none does,
+     * the longer text cut first).
+     *
+     * @throws BundleException when the bundle's model classifies one text (its manifest does not say text_pair)
+     */
+    public Tokenizer.Encoding encodePair(String text, String textPair) throws BundleException {
+        Bundle b = requireLoaded();
+        if (!b.manifest().textPair) {
+            throw new BundleException("this model classifies one text, not a pair: its " + Manifest.FILE
+                    + " does not say text_pair");
+        }
+        return b.tokenizer().encodePair(text, textPair, artifact.seqLens);
+    }
+
+    /** Logits for an encoding made by {@link #encode} or {@link #encodePair}. */
     public float[] logits(Tokenizer.Encoding e) throws Exception {
         requireLoaded();
-        float[] out = run(e.inputIds, e.attentionMask, e.seqLen);
+        float[] out = run(e.inputIds, e.attentionMask, e.tokenTypeIds, e.seqLen);
         if (out.length != bundle.labels().size()) {
             throw new BundleException("the model gives " + out.length + " outputs for " + bundle.labels().size()
                     + " labels: the model and labels.json are from different exports");
@@ -86,6 +116,17 @@ public abstract class BundleClassifier implements Classifier {
         }
     }
 
+    /** The three inputs in the order of the artifact's inputs, those it does not take left out. */
+    protected final int[][] inputs(int[] inputIds, int[] attentionMask, int[] tokenTypeIds) {
+        List<String> names = artifact().inputNames;
+        int[][] out = new int[names.size()][];
+        for (int i = 0; i < out.length; i++) {
+            String name = names.get(i);
+            out[i] = name.equals("input_ids") ? inputIds : name.equals("attention_mask") ? attentionMask : tokenTypeIds;
+        }
+        return out;
+    }
+
     /** Token ids as the int64 values that a model exported with int64 inputs takes. */
     protected static long[] asLongs(int[] values) {
         long[] out = new long[values.length];
@@ -98,6 +139,11 @@ public abstract class BundleClassifier implements Classifier {
     @Override
     public List<Result> classify(String text) throws Exception {
         return Predictions.rank(logits(encode(text)), requireLoaded().labels());
+    }
+
+    @Override
+    public List<Result> classifyPair(String text, String textPair) throws Exception {
+        return Predictions.rank(logits(encodePair(text, textPair)), requireLoaded().labels());
     }
 
     @Override

@@ -27,6 +27,7 @@ public final class ByteLevelBpeTokenizer implements Tokenizer {
         int clsId;
         int sepId;
         int padId;
+        PairTemplate pair;
     }
 
     private static final char[] BYTE_CHAR = byteChars();
@@ -54,8 +55,18 @@ public final class ByteLevelBpeTokenizer implements Tokenizer {
     }
 
     @Override
+    public int clsId() {
+        return settings.clsId;
+    }
+
+    @Override
     public int sepId() {
         return settings.sepId;
+    }
+
+    @Override
+    public PairTemplate pairTemplate() {
+        return settings.pair;
     }
 
     @Override
@@ -69,9 +80,8 @@ public final class ByteLevelBpeTokenizer implements Tokenizer {
     }
 
     @Override
-    public int[] ids(String text) {
+    public int[] textIds(String text) {
         final List<Integer> out = new ArrayList<>();
-        out.add(settings.clsId);
         added.splitRaw(text, new AddedTokens.Sink() {
             @Override
             public void text(String segment) {
@@ -83,7 +93,6 @@ public final class ByteLevelBpeTokenizer implements Tokenizer {
                 out.add(id);
             }
         });
-        out.add(settings.sepId);
         int[] ids = new int[out.size()];
         for (int k = 0; k < ids.length; k++) {
             ids[k] = out.get(k);

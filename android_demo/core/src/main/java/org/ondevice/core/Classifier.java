@@ -10,6 +10,12 @@ public interface Classifier extends AutoCloseable {
     /** The labels with their probabilities, most probable first. Call after {@link #load}; not thread-safe. */
     List<Result> classify(String text) throws Exception;
 
+    /**
+     * The labels of a pair of texts (premise and hypothesis, question and passage), most probable first: for a
+     * bundle that says text_pair; another refuses with a message for the screen.
+     */
+    List<Result> classifyPair(String text, String textPair) throws Exception;
+
     /** Frees the model; the classifier cannot be used afterwards. */
     @Override
     void close();

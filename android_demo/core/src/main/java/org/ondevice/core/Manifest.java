@@ -41,6 +41,8 @@ public final class Manifest {
         public final List<Integer> seqLens;
         /** "int32" or "int64": the dtype of input_ids and attention_mask. */
         public final String inputDtype;
+        /** The model's inputs in order: input_ids, attention_mask, and token_type_ids when it takes them. */
+        public final List<String> inputNames;
         /** Method (ExecuTorch) or signature (LiteRT) name for each length. */
         public final Map<Integer, String> entryPoints;
         public final String runtimeVersion;
@@ -73,9 +75,10 @@ public final class Manifest {
                 throw invalid(at + ".inputs", "must list the artifact's inputs");
             }
             String dtype = null;
+            List<String> names = new ArrayList<>();
             for (int j = 0; j < inputs.size(); j++) {
                 Map<String, Object> input = object(inputs.get(j), at + ".inputs[" + j + "]");
-                string(input, "name", at + ".inputs[" + j + "].name");
+                names.add(string(input, "name", at + ".inputs[" + j + "].name"));
                 String d = string(input, "dtype", at + ".inputs[" + j + "].dtype");
                 if (!d.equals("int32") && !d.equals("int64")) {
                     throw invalid(at + ".inputs[" + j + "].dtype", "'" + shorten(d) + "' is not int32 or int64");
@@ -83,6 +86,7 @@ public final class Manifest {
                 dtype = dtype == null ? d : dtype;
             }
             inputDtype = dtype;
+            inputNames = Collections.unmodifiableList(names);
             Map<Integer, String> points = new LinkedHashMap<>();
             Object export = a.get("export");
             Object listed = export instanceof Map ? ((Map<?, ?>) export).get("entry_points") : null;
@@ -108,6 +112,10 @@ public final class Manifest {
     public final List<String> labels;
     public final List<Integer> seqLens;
     public final Map<String, Object> tokenizer;
+    /** Whether the model classifies a pair of texts: the tokenizer settings' text_pair, false when absent. */
+    public final boolean textPair;
+    /** Whether the model takes token types: the tokenizer settings' token_type_ids, false when absent. */
+    public final boolean tokenTypeIds;
     /** The tokenizer's vocabulary and settings files: plain names inside the bundle, each checksummed. */
     public final String vocabFile;
     public final String settingsFile;
@@ -139,6 +147,8 @@ public final class Manifest {
         tokenizer = object(m.get("tokenizer"), "tokenizer");
         vocabFile = fileName(tokenizer, "vocab_file", "tokenizer.vocab_file");
         settingsFile = fileName(tokenizer, "settings_file", "tokenizer.settings_file");
+        textPair = flag(tokenizer, "text_pair", "tokenizer.text_pair");
+        tokenTypeIds = flag(tokenizer, "token_type_ids", "tokenizer.token_type_ids");
         if (!m.containsKey("files")) {
             throw new BundleException(FILE + ": files is missing: without the checksums of its files the bundle "
                     + "cannot be checked; export the bundle again");
@@ -274,6 +284,15 @@ public final class Manifest {
             throw invalid(field, "must be a string, not " + Json.kind(v));
         }
         return (String) v;
+    }
+
+    /** A true/false setting that older bundles lack: false when absent. */
+    private static boolean flag(Map<String, Object> map, String key, String field) throws BundleException {
+        Object v = map.get(key);
+        if (v != null && !(v instanceof Boolean)) {
+            throw invalid(field, "must be true or false, not " + Json.kind(v));
+        }
+        return Boolean.TRUE.equals(v);
     }
 
     private static String fileName(Map<String, Object> map, String key, String field) throws BundleException {

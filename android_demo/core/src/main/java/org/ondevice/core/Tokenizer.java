@@ -10,17 +10,33 @@ import java.util.List;
  * SentencePiece Unigram, read from the bundle's {@code tokenizer.json} by {@link TokenizerJson}.
  */
 public interface Tokenizer {
-    /** Ids of the text with the special tokens (first and separator), neither truncated nor padded. */
-    int[] ids(String text);
+    /** Ids of the text alone, without special tokens, neither truncated nor padded. */
+    int[] textIds(String text);
+
+    /** The id that starts every sequence. */
+    int clsId();
 
     /** The id that ends every sequence, kept last when a text is truncated. */
     int sepId();
+
+    /** How the post-processor joins two texts: its special tokens and token types. */
+    PairTemplate pairTemplate();
 
     /** The id that fills a sequence after its last token. */
     int padId();
 
     /** Ids the vocabulary holds, added tokens included. */
     int vocabSize();
+
+    /** Ids of the text with the special tokens (first and separator), neither truncated nor padded. */
+    default int[] ids(String text) {
+        int[] inner = textIds(text);
+        int[] out = new int[inner.length + 2];
+        out[0] = clsId();
+        System.arraycopy(inner, 0, out, 1, inner.length);
+        out[out.length - 1] = sepId();
+        return out;
+    }
 
     /**
      * Ids, attention mask and token types at a fixed length: too long a text keeps its first {@code seqLen - 1} ids
@@ -41,22 +57,40 @@ public interface Tokenizer {
         return ids(text).length;
     }
 
-    /** Model inputs for one text at one fixed length. */
+    /**
+     * A pair of texts at a fixed length, as the Python side encodes it with {@code tokenizers}: each text's ids,
+     * cut longest first to what the pair's special tokens leave (see {@link PairTemplate#keep}), joined by the
+     * post-processor's pair template with its token types, then padded.
+     */
+    default Encoding encodePair(String a, String b, int seqLen) {
+        return pairTemplate().fit(textIds(a), textIds(b), seqLen, padId());
+    }
+
+    /** {@link #encodePair(String, String, int)} at the smallest of the lengths that holds the untruncated pair. */
+    default Encoding encodePair(String a, String b, List<Integer> seqLens) {
+        int[] first = textIds(a);
+        int[] second = textIds(b);
+        PairTemplate template = pairTemplate();
+        int tokens = first.length + second.length + template.added();
+        return template.fit(first, second, Encoding.pickLength(seqLens, tokens), padId());
+    }
+
+    /** Model inputs for one text, or a pair of texts, at one fixed length. */
     final class Encoding {
-        /** Token ids, the first special token first, the separator last, then padding; length {@code seqLen}. */
+        /** Token ids with the special tokens, then padding; length {@code seqLen}. */
         public final int[] inputIds;
         /** 1 for each real token, 0 for padding. */
         public final int[] attentionMask;
-        /** The segment of each token: all 0 for one text. */
+        /** The segment of each token: all 0 for one text; for a pair, as the post-processor's template says. */
         public final int[] tokenTypeIds;
-        /** Tokens the text needs with its special tokens, before truncation. */
+        /** Tokens the input needs with its special tokens, before truncation. */
         public final int tokens;
         public final int seqLen;
 
-        Encoding(int[] inputIds, int[] attentionMask, int tokens, int seqLen) {
+        Encoding(int[] inputIds, int[] attentionMask, int[] tokenTypeIds, int tokens, int seqLen) {
             this.inputIds = inputIds;
             this.attentionMask = attentionMask;
-            this.tokenTypeIds = new int[seqLen];
+            this.tokenTypeIds = tokenTypeIds;
             this.tokens = tokens;
             this.seqLen = seqLen;
         }
@@ -78,7 +112,7 @@ public interface Tokenizer {
                 inputIds[seqLen - 1] = sepId;
             }
             Arrays.fill(mask, 0, n, 1);
-            return new Encoding(inputIds, mask, ids.length, seqLen);
+            return new Encoding(inputIds, mask, new int[seqLen], ids.length, seqLen);
         }
 
         /** The smallest of the lengths that holds the text's tokens; the longest when none does. */

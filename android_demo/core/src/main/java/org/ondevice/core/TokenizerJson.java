@@ -63,6 +63,7 @@ public final class TokenizerJson {
                 s.sepId = special[1];
                 s.padId = padId(tj);
             }
+            s.pair = pairTemplate(tj.get("post_processor"), special);
             switch (kind) {
                 case "WordPiece":
                     return readWordPiece(tj, s);
@@ -184,6 +185,20 @@ public final class TokenizerJson {
                     + " token");
         }
         return new int[] {first, last};
+    }
+
+    /** The pair template of the post-processor that {@link #specialIds} accepted, whose ids it gave. */
+    @SuppressWarnings("unchecked")
+    private static PairTemplate pairTemplate(Object pp, int[] special) {
+        Map<String, Object> p = (Map<String, Object>) pp;
+        switch (Json.string(p, "type")) {
+            case "BertProcessing":
+                return PairTemplate.bert(special[0], special[1]);
+            case "RobertaProcessing":
+                return PairTemplate.roberta(special[0], special[1]);
+            default:
+                return PairTemplate.template(p);
+        }
     }
 
     private static int specialId(Object piece, Map<String, Object> specials) {

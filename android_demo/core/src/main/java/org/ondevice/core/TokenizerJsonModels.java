@@ -67,6 +67,7 @@ final class TokenizerJsonModels {
         s.clsId = ids.clsId;
         s.sepId = ids.sepId;
         s.padId = ids.padId;
+        s.pair = ids.pair;
         TextNormalizer normalizer = TextNormalizer.read(tj.get("normalizer"));
         return new ByteLevelBpeTokenizer(vocab, merges, s, normalizer, addedTokens(tj, normalizer),
                 vocabSize(vocab.values(), tj));
@@ -94,6 +95,7 @@ final class TokenizerJsonModels {
         s.clsId = ids.clsId;
         s.sepId = ids.sepId;
         s.padId = ids.padId;
+        s.pair = ids.pair;
         List<Integer> all = new ArrayList<>();
         for (int k = 0; k < pieces.size(); k++) {
             all.add(k);

@@ -34,6 +34,7 @@ public final class UnigramTokenizer implements Tokenizer {
         int clsId;
         int sepId;
         int padId;
+        PairTemplate pair;
     }
 
     private final Map<String, Integer> ids;
@@ -65,8 +66,18 @@ public final class UnigramTokenizer implements Tokenizer {
     }
 
     @Override
+    public int clsId() {
+        return settings.clsId;
+    }
+
+    @Override
     public int sepId() {
         return settings.sepId;
+    }
+
+    @Override
+    public PairTemplate pairTemplate() {
+        return settings.pair;
     }
 
     @Override
@@ -80,9 +91,8 @@ public final class UnigramTokenizer implements Tokenizer {
     }
 
     @Override
-    public int[] ids(String text) {
+    public int[] textIds(String text) {
         final List<Integer> out = new ArrayList<>();
-        out.add(settings.clsId);
         final boolean[] first = {true};
         added.splitRaw(text, new AddedTokens.Sink() {
             @Override
@@ -97,7 +107,6 @@ public final class UnigramTokenizer implements Tokenizer {
                 first[0] = false;
             }
         });
-        out.add(settings.sepId);
         int[] result = new int[out.size()];
         for (int k = 0; k < result.length; k++) {
             result[k] = out.get(k);

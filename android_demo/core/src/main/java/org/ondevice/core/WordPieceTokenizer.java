@@ -31,6 +31,8 @@ public final class WordPieceTokenizer implements Tokenizer {
         public int sepId = 102;
         public int padId = 0;
         public int unkId = 100;
+        /** How two texts are joined; null for BERT's {@code [CLS] A [SEP] B [SEP]}, as a vocab.txt alone gives. */
+        public PairTemplate pair;
     }
 
     /** A token that is matched in the raw text before normalization, such as [CLS] or [MASK]. */
@@ -68,8 +70,18 @@ public final class WordPieceTokenizer implements Tokenizer {
     }
 
     @Override
+    public int clsId() {
+        return settings.clsId;
+    }
+
+    @Override
     public int sepId() {
         return settings.sepId;
+    }
+
+    @Override
+    public PairTemplate pairTemplate() {
+        return settings.pair != null ? settings.pair : PairTemplate.bert(settings.clsId, settings.sepId);
     }
 
     @Override
@@ -77,11 +89,10 @@ public final class WordPieceTokenizer implements Tokenizer {
         return settings.padId;
     }
 
-    /** Ids of the text with [CLS] and [SEP], neither truncated nor padded. */
+    /** Ids of the text without [CLS] and [SEP], neither truncated nor padded. */
     @Override
-    public int[] ids(String text) {
+    public int[] textIds(String text) {
         final List<Integer> out = new ArrayList<>();
-        out.add(settings.clsId);
         // Special tokens are found leftmost first, the longest where several start at one place.
         AddedTokens.split(text, addedTokens, new AddedTokens.Sink() {
             @Override
@@ -94,7 +105,6 @@ public final class WordPieceTokenizer implements Tokenizer {
                 out.add(id);
             }
         });
-        out.add(settings.sepId);
         int[] ids = new int[out.size()];
         for (int k = 0; k < ids.length; k++) {
             ids[k] = out.get(k);

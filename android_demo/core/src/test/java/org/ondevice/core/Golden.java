@@ -44,6 +44,15 @@ final class Golden {
         return out;
     }
 
+    /** A JSON list of numbers as floats. */
+    static float[] floats(List<Object> values) {
+        float[] out = new float[values.size()];
+        for (int i = 0; i < out.length; i++) {
+            out[i] = (float) ((Number) values.get(i)).doubleValue();
+        }
+        return out;
+    }
+
     /** "101 2023 102" as ints. */
     static int[] ints(Object spaceSeparated) {
         String s = ((String) spaceSeparated).trim();

@@ -10,20 +10,12 @@ import org.junit.Test;
 
 /** Labels and probabilities from logits, against the Python side's; and latency figures against numpy's. */
 public class PredictionsParityTest {
-    private static float[] floats(List<Object> values) {
-        float[] out = new float[values.size()];
-        for (int i = 0; i < out.length; i++) {
-            out[i] = (float) ((Number) values.get(i)).doubleValue();
-        }
-        return out;
-    }
-
     @Test
     public void labelsAndProbabilities() throws Exception {
         List<String> failures = new ArrayList<>();
         List<Map<String, Object>> records = Golden.lines("softmax.jsonl");
         for (Map<String, Object> rec : records) {
-            float[] logits = floats(Json.array(rec, "logits"));
+            float[] logits = Golden.floats(Json.array(rec, "logits"));
             List<String> labels = Json.strings(rec, "labels");
             List<Result> results = Predictions.rank(logits, labels);
             List<Object> expected = Json.array(rec, "probabilities");

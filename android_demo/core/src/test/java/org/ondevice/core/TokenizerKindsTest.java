@@ -33,8 +33,10 @@ public class TokenizerKindsTest {
         return "{\"added_tokens\": " + ADDED + ", \"normalizer\": null, \"pre_tokenizer\": " + preTokenizer + ","
                 + " \"post_processor\": {\"type\": \"TemplateProcessing\", \"single\": [{\"SpecialToken\": {\"id\":"
                 + " \"<s>\", \"type_id\": 0}}, {\"Sequence\": {\"id\": \"A\", \"type_id\": 0}}, {\"SpecialToken\":"
-                + " {\"id\": \"</s>\", \"type_id\": 0}}], \"special_tokens\": {\"<s>\": {\"id\": \"<s>\", \"ids\": [0],"
-                + " \"tokens\": [\"<s>\"]}, \"</s>\": {\"id\": \"</s>\", \"ids\": [2], \"tokens\": [\"</s>\"]}}},"
+                + " {\"id\": \"</s>\", \"type_id\": 0}}], \"pair\": [{\"Sequence\": {\"id\": \"A\", \"type_id\": 0}},"
+                + " {\"Sequence\": {\"id\": \"B\", \"type_id\": 1}}], \"special_tokens\": {\"<s>\": {\"id\": \"<s>\","
+                + " \"ids\": [0], \"tokens\": [\"<s>\"]}, \"</s>\": {\"id\": \"</s>\", \"ids\": [2],"
+                + " \"tokens\": [\"</s>\"]}}},"
                 + " \"model\": {\"type\": \"Unigram\", \"unk_id\": 3, \"byte_fallback\": false, \"vocab\": [[\"<s>\","
                 + " 0.0], [\"<pad>\", 0.0], [\"</s>\", 0.0], [\"<unk>\", 0.0], [\"\\u2581a\", -1.0], [\"b\", -2.0],"
                 + " [\"\\u2581ab\", -2.5], [\"\\u2581\", -3.0], [\"a\", -4.0]]}}";
