@@ -142,20 +142,25 @@ def junit():
 @pytest.fixture(scope="session")
 def java_classification_golden():
     """``write(bundle, texts, golden)``: what the app core's ClassifierParityTest compares with, from
-    ``ondevice.Classifier`` on the bundle's ONNX artifact: each text's ids, mask and token types at the
-    length it ran at, the logits, the label and the scores, one JSON line per text in golden/classify.jsonl.
-    Returns the records."""
+    ``ondevice.Classifier`` on the bundle's ONNX artifact: each text's (or pair's) ids, mask and token types
+    at the length it ran at, the logits, the label and the scores, one JSON line per text in
+    golden/classify.jsonl. ``texts`` are (text, text_pair) tuples for a bundle of a pair model. Returns the records."""
 
-    def write(bundle: Path, texts: list[str], golden: Path) -> list[dict]:
+    def write(bundle: Path, texts: list, golden: Path) -> list[dict]:
         from ondevice import Classifier
 
         records = []
         with Classifier(bundle, format="onnx") as clf:
             for p in clf.classify(texts):
-                ids, mask = clf.encode([p.text], p.seq_len)
-                logits = clf.logits(ids, mask)[0]
+                item = (p.text, p.text_pair) if clf.text_pair else p.text
+                inputs = clf.encode([item], p.seq_len)
+                logits = clf.logits(*inputs)[0]
+                ids, mask = inputs[:2]
+                types = inputs[2] if len(inputs) == 3 else 0 * ids
                 row = {"text": p.text, "format": clf.format, "seq_len": p.seq_len}
-                for key, values in (("input_ids", ids[0]), ("attention_mask", mask[0]), ("token_type_ids", 0 * ids[0])):
+                if clf.text_pair:
+                    row["text_pair"] = p.text_pair
+                for key, values in (("input_ids", ids[0]), ("attention_mask", mask[0]), ("token_type_ids", types[0])):
                     row[key] = " ".join(str(int(v)) for v in values)
                 row.update(logits=[float(v) for v in logits], label=p.label, scores=list(p.scores.values()))
                 records.append(row)

@@ -107,6 +107,8 @@ def pair_bundle(pair_model, pair_files, tmp_path_factory):
         pair_files[1],
         "--out",
         out,
+        "--copy-to",
+        out.parent / "assets" / "ondevice",  # where the app's Java core reads it
     )
     return out
 
@@ -238,3 +240,15 @@ def test_run_pairs_equals_the_classifier_and_the_model(pair_bundle, pair_model, 
             clf.classify(["one text"])
     missing = _cli("run", pair_bundle, "one text", check=False)
     assert missing.returncode == 2 and "give the second text of each with --pair" in missing.stderr
+
+
+def test_the_app_core_classifies_pairs_as_python(pair_bundle, sst2_dev, tmp_path, junit, java_classification_golden):
+    """The app's Java core (Bundle.open, encodePair at the length it picks, token types, Predictions) gives
+    Python's inputs, label and scores for every SST-2 dev pair. The JVM runs neither ExecuTorch nor LiteRT:
+    the model's part is the logits of the bundle's ONNX artifact, recorded by ondevice.Classifier."""
+    pairs = consecutive_pairs(read_dataset(sst2_dev)).texts
+    golden = pair_bundle.parent  # holds assets/ondevice, the layout the Java tests read
+    records = java_classification_golden(golden / "assets" / "ondevice", pairs, golden)
+    assert len(records) == 872 and {r["seq_len"] for r in records} == {32, 64}
+    assert all("1" in r["token_type_ids"].split() for r in records)
+    assert junit(golden, tmp_path / "build", "ClassifierParityTest") == 1
