@@ -7,6 +7,7 @@ has been run and compared.
 
 from __future__ import annotations
 
+import json
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,6 +16,7 @@ import numpy as np
 import torch
 
 from ondevice import converters
+from ondevice.app_tokenizer import app_refusal
 from ondevice.bundle import MANIFEST, BundleWriter
 from ondevice.converters.common import QUANTIZATIONS, ExportOptions
 from ondevice.data import Columns, Dataset, consecutive_pairs, read_dataset
@@ -30,10 +32,6 @@ TARGETS = {
     "linux-arm64": {"formats": ["executorch", "tflite", "onnx"], "input_dtype": "int32"},
     "host": {"formats": ["executorch", "tflite", "onnx"], "input_dtype": "int64"},
 }
-# The tokenizer kinds (TokenizerSettings.kind) that the Android app's core (android_demo/core)
-# reproduces exactly; a model with another kind is refused for --target android. The other targets
-# run their bundles with the Python tokenizer, which reads every kind.
-APP_TOKENIZERS = frozenset({"WordPiece", "BPE", "Unigram"})
 ASSETS = Path(__file__).resolve().parent / "assets"
 VERIFY_DATA = ASSETS / "sst2_dev_sample.tsv"  # 200 SST-2 dev sentences
 CALIBRATION_DATA = ASSETS / "sst2_train_sample.tsv"  # 256 of train, seed 0
@@ -78,17 +76,19 @@ class ExportRequest:
 
 
 def check_target(ckpt: Checkpoint, req: ExportRequest) -> None:
-    """Refuse a model that the target cannot run whole: for Android, a tokenizer the app lacks.
+    """Refuse a model that the target cannot run whole: for Android, a tokenizer the app's core lacks a
+    part of (``ondevice.app_tokenizer``, the rules of the app's own tokenizer.json reader).
 
     Raises:
-        ConfigError: naming the tokenizer's kind, what the app runs and the targets that take it.
+        ConfigError: naming the part, what the app implements and the targets that take the model.
     """
-    kind = ckpt.tokenizer.settings.kind
-    if req.target == "android" and kind not in APP_TOKENIZERS:
+    if req.target != "android":
+        return
+    why = app_refusal(json.loads(ckpt.tokenizer.backend.to_str()))
+    if why:
         raise ConfigError(
-            f"--target android: this model's tokenizer is {kind} (tokenizer.json's model.type), and the Android "
-            f"app reproduces {', '.join(sorted(APP_TOKENIZERS))} tokenizers only, so it would feed the model "
-            f"other ids; export with --target host or linux-arm64, whose Python runtime runs {kind}"
+            f"--target android: this model's tokenizer.json cannot be reproduced by the Android app: {why}; "
+            "export with --target host or linux-arm64, whose Python runtime runs any tokenizers tokenizer"
         )
 
 
