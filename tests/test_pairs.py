@@ -252,3 +252,101 @@ def test_the_app_core_classifies_pairs_as_python(pair_bundle, sst2_dev, tmp_path
     assert len(records) == 872 and {r["seq_len"] for r in records} == {32, 64}
     assert all("1" in r["token_type_ids"].split() for r in records)
     assert junit(golden, tmp_path / "build", "ClassifierParityTest") == 1
+
+
+@pytest.fixture(scope="module")
+def tiny_roberta(sst2_train, tmp_path_factory):
+    """A small random RobertaForSequenceClassification with a byte-level BPE trained on SST-2 text."""
+    from tokenizers import ByteLevelBPETokenizer
+    from transformers import RobertaConfig, RobertaForSequenceClassification, RobertaTokenizerFast
+
+    texts = [line.split("\t", 1)[1] for line in sst2_train.read_text(encoding="utf-8").splitlines()[1:5000]]
+    bpe = ByteLevelBPETokenizer()
+    bpe.train_from_iterator(texts, vocab_size=800, special_tokens=["<s>", "<pad>", "</s>", "<unk>", "<mask>"])
+    tok = RobertaTokenizerFast(
+        tokenizer_object=bpe._tokenizer,
+        bos_token="<s>",
+        eos_token="</s>",
+        sep_token="</s>",
+        cls_token="<s>",
+        pad_token="<pad>",
+        unk_token="<unk>",
+        mask_token="<mask>",
+    )
+    out = tmp_path_factory.mktemp("tiny-roberta")
+    tok.save_pretrained(out)
+    torch.manual_seed(4)
+    cfg = RobertaConfig(
+        vocab_size=len(tok),
+        hidden_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        intermediate_size=128,
+        max_position_embeddings=130,
+        type_vocab_size=1,
+        pad_token_id=1,
+        id2label={0: "different", 1: "same"},
+        label2id={"different": 0, "same": 1},
+    )
+    RobertaForSequenceClassification(cfg).eval().save_pretrained(out)
+    return out
+
+
+def test_roberta_pairs_equal_transformers_and_take_no_token_types(tiny_roberta, sst2_dev, tmp_path):
+    """RoBERTa encodes a pair as <s> A </s></s> B </s> with one token type: its logits equal
+    transformers' on padded pair batches, and its artifacts take two inputs."""
+    from transformers import AutoTokenizer, RobertaForSequenceClassification
+
+    from ondevice.model import load_model
+
+    ckpt = load_model(str(tiny_roberta))
+    ckpt.tokenizer.settings.text_pair = True  # what finetune on pairs records; no token-type table
+    pairs = consecutive_pairs(read_dataset(sst2_dev)).texts[:8]
+    hf_tok = AutoTokenizer.from_pretrained(tiny_roberta)
+    ref = RobertaForSequenceClassification.from_pretrained(tiny_roberta).eval()
+    for batch in (1, 4):
+        for i in range(0, len(pairs), batch):
+            chunk = pairs[i : i + batch]
+            inputs = ckpt.tokenizer(chunk, 40, pad_to="longest")
+            assert len(inputs) == 2
+            want = hf_tok(
+                [a for a, _ in chunk],
+                [b for _, b in chunk],
+                truncation="longest_first",
+                max_length=40,
+                padding="longest",
+                return_tensors="pt",
+            )
+            np.testing.assert_array_equal(inputs[0], want["input_ids"].numpy())
+            ids, mask = (torch.from_numpy(a) for a in inputs)
+            with torch.no_grad():
+                diff = (ckpt.model.eval()(ids, mask) - ref(input_ids=ids, attention_mask=mask).logits).abs().max()
+            assert diff.item() <= 1e-4
+    ckpt_dir = tmp_path / "pair-roberta"
+    from ondevice.model import save_checkpoint
+
+    save_checkpoint(ckpt, ckpt_dir)
+    data = tmp_path / "pairs.tsv"
+    _write_pairs(sst2_dev, data, 40)
+    out = tmp_path / "b"
+    _cli(
+        "export",
+        ckpt_dir,
+        "--target",
+        "android",
+        "--format",
+        "executorch,tflite",
+        "--quantize",
+        "fp32",
+        "--seq-len",
+        "32",
+        "--data",
+        data,
+        "--out",
+        out,
+    )
+    manifest = json.loads((out / "ondevice.json").read_text())
+    assert manifest["tokenizer"]["text_pair"] is True and manifest["tokenizer"]["token_type_ids"] is False
+    for a in manifest["artifacts"]:
+        assert [x["name"] for x in a["inputs"]] == ["input_ids", "attention_mask"]
+        assert a["verification"]["passed"]
