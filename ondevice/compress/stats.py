@@ -24,7 +24,7 @@ def flops(config: EncoderConfig, seq_len: int) -> dict[str, int]:
     if E != C:
         emb += L * E * C  # ELECTRA's projection of its narrower embeddings to the hidden size
     enc = 0
-    for layer in config.layers:
+    for layer in config.applied_layers:  # a block that ALBERT's layers share costs once per layer
         r = layer.ranks
         L = seq_len
         if layer.skim_keep:  # the block computes k of the L tokens, gathered and scattered by one-hot matmuls
@@ -47,6 +47,8 @@ def flops(config: EncoderConfig, seq_len: int) -> dict[str, int]:
         if layer.intermediate_size:
             F = layer.intermediate_size
             enc += L * (_linear_macs(C, F, r.get("up", 0)) + _linear_macs(F, C, r.get("down", 0)))
+            if config.ffn_kind == "gated":
+                enc += L * _linear_macs(C, F, r.get("gate", 0))
     head = (C * C if config.head_activation != "none" else 0) + C * config.num_labels
     parts = {"embeddings": 2 * emb, "encoder": 2 * enc, "head": 2 * head}
     return {**parts, "total": sum(parts.values())}

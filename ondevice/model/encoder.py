@@ -30,21 +30,29 @@ def _activation(name: str):
 
 
 class LowRankLinear(nn.Module):
-    """W ≈ B·A: a Linear factorized through rank r (Low-Rank Transformer). in→r without bias, r→out with it."""
+    """W ≈ B·A: a Linear factorized through rank r (Low-Rank Transformer). in→r without bias, r→out
+    with the original's bias, if it had one."""
 
-    def __init__(self, in_features: int, out_features: int, rank: int):
+    def __init__(self, in_features: int, out_features: int, rank: int, bias: bool = True):
         super().__init__()
         self.in_features, self.out_features, self.rank = in_features, out_features, rank
         self.reduce = nn.Linear(in_features, rank, bias=False)  # A: (r, in)
-        self.expand = nn.Linear(rank, out_features)  # B: (out, r)
+        self.expand = nn.Linear(rank, out_features, bias=bias)  # B: (out, r)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.expand(self.reduce(x))
 
 
-def linear(in_features: int, out_features: int, rank: int = 0) -> nn.Module:
+def linear(in_features: int, out_features: int, rank: int = 0, bias: bool = True) -> nn.Module:
     """A dense Linear, or its low-rank factorization when ``rank`` > 0."""
-    return LowRankLinear(in_features, out_features, rank) if rank else nn.Linear(in_features, out_features)
+    if rank:
+        return LowRankLinear(in_features, out_features, rank, bias)
+    return nn.Linear(in_features, out_features, bias=bias)
+
+
+def layer_norm(config: EncoderConfig, width: int | None = None) -> nn.LayerNorm:
+    """A LayerNorm over ``width`` (the hidden size) features, with a bias unless the config has none."""
+    return nn.LayerNorm(width or config.hidden_size, eps=config.layer_norm_eps, bias=config.norm_bias)
 
 
 class FactorizedEmbedding(nn.Module):
@@ -143,6 +151,24 @@ def _sign_match_mask(q: torch.Tensor, k: torch.Tensor, mask: torch.Tensor, top: 
     return (agree < threshold).to(q.dtype) * MASK_VALUE
 
 
+def _rotate(x: torch.Tensor, theta: float) -> torch.Tensor:
+    """Rotary position embedding of x (B, H, L, D): each pair of dimensions (j, j + D/2) of the token at
+    position p turned by the angle p · theta^(-2j/D). Computed from the length alone, so the artifact
+    holds no table of positions."""
+    L, D = x.shape[-2], x.shape[-1]
+    inv_freq = 1.0 / theta ** (torch.arange(0, D, 2, dtype=torch.float32, device=x.device) / D)  # (D/2,)
+    freqs = torch.arange(L, dtype=torch.float32, device=x.device)[:, None] * inv_freq  # (L, D/2)
+    angle = torch.cat([freqs, freqs], dim=-1)  # (L, D)
+    half = torch.cat([-x[..., D // 2 :], x[..., : D // 2]], dim=-1)  # (B, H, L, D)
+    return x * angle.cos() + half * angle.sin()
+
+
+def _window_mask(L: int, window: int, device: torch.device) -> torch.Tensor:
+    """(L, L) additive mask of local attention: a query sees the keys at most ``window`` positions away."""
+    pos = torch.arange(L, device=device)
+    return ((pos[None, :] - pos[:, None]).abs() > window).to(torch.float32) * MASK_VALUE
+
+
 def _bmm(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """(B, H, n, k) @ (B, H, k, m) as one 3-D batched matmul. A 4-D matmul decomposes into expand copies
     that XNNPACK does not take, and each one splits the delegated graph."""
@@ -156,13 +182,17 @@ class SelfAttention(nn.Module):
         self.num_heads = layer.num_heads
         self.head_dim = config.head_dim
         inner = layer.num_heads * config.head_dim
-        C, r = config.hidden_size, layer.ranks
-        self.query = linear(C, inner, r.get("query", 0))
-        self.key = linear(C, inner, r.get("key", 0))
-        self.value = linear(C, inner, r.get("value", 0))
-        self.output = linear(inner, C, r.get("output", 0))
+        C, r, b = config.hidden_size, layer.ranks, config.bias
+        self.query = linear(C, inner, r.get("query", 0), b)
+        self.key = linear(C, inner, r.get("key", 0), b)
+        self.value = linear(C, inner, r.get("value", 0), b)
+        self.output = linear(inner, C, r.get("output", 0), b)
         self.dropout = nn.Dropout(config.dropout)
         self.sign_match_k = layer.sign_match_k
+        self.window = layer.window
+        # Rotary positions: the base of the angles (local layers have their own); 0 for none.
+        rotary = config.position_kind == "rotary"
+        self.rotary_theta = (config.local_rotary_theta if layer.window else config.rotary_theta) if rotary else 0.0
         # Linformer: this layer's own sequence projection (the layerwise one is the Classifier's).
         sharing = config.linformer_sharing
         self.linformer = None
@@ -190,10 +220,14 @@ class SelfAttention(nn.Module):
         q = self.query(x).view(B, L, self.num_heads, self.head_dim).transpose(1, 2)  # (B, H, L, D)
         k = self.key(x).view(B, L, self.num_heads, self.head_dim).transpose(1, 2)  # (B, H, L, D)
         v = self.value(x).view(B, L, self.num_heads, self.head_dim).transpose(1, 2)  # (B, H, L, D)
+        if self.rotary_theta:
+            q, k = _rotate(q, self.rotary_theta), _rotate(k, self.rotary_theta)
         projection = self.linformer or shared
         if projection is not None:  # (B, H, k, D) keys and values, (B, 1|H, 1, k) mask
             k, v, mask = projection(k, v, (mask > MASK_VALUE / 2).to(x.dtype).transpose(-1, -2))
         scores = _bmm(q, k.transpose(-1, -2)) * (1.0 / math.sqrt(self.head_dim)) + mask  # (B, H, L, L or k)
+        if self.window and self.window < L - 1:
+            scores = scores + _window_mask(L, self.window, x.device).to(x.dtype)
         if self.sign_match_k and self.sign_match_k < scores.shape[-1]:
             scores = scores + _sign_match_mask(q, k, mask, self.sign_match_k)
         probs = scores.softmax(dim=-1)
@@ -212,16 +246,21 @@ class SelfAttention(nn.Module):
 
 
 class FeedForward(nn.Module):
+    """down(act(up(x))), or gated (GeGLU, ModernBERT): down(act(up(x)) * gate(x))."""
+
     def __init__(self, config: EncoderConfig, layer: LayerConfig):
         super().__init__()
-        C, r = config.hidden_size, layer.ranks
-        self.up = linear(C, layer.intermediate_size, r.get("up", 0))
-        self.down = linear(layer.intermediate_size, C, r.get("down", 0))
+        C, F_, r, b = config.hidden_size, layer.intermediate_size, layer.ranks, config.bias
+        self.up = linear(C, F_, r.get("up", 0), b)
+        self.gate = linear(C, F_, r.get("gate", 0), b) if config.ffn_kind == "gated" else None
+        self.down = linear(F_, C, r.get("down", 0), b)
         self.act = _activation(config.hidden_act)
         self.neuron_gate: torch.Tensor | None = None  # (intermediate_size,), significance analysis only
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h = self.act(self.up(x))  # (B, L, F)
+        if self.gate is not None:
+            h = h * self.gate(x)
         if self.neuron_gate is not None:
             h = h * self.neuron_gate
         return self.down(h)
@@ -241,14 +280,19 @@ class SkimPredictor(nn.Module):
 
 
 class Block(nn.Module):
-    """Post-LN transformer block as in BERT. A sub-layer pruned to width 0 becomes the identity."""
+    """A transformer block: post-LN as in BERT (each residual sum normed), or pre-LN as in ModernBERT
+    (each sub-layer's input normed; the first block's attention takes the embedding norm's output as
+    it is). A sub-layer pruned to width 0 becomes the identity."""
 
-    def __init__(self, config: EncoderConfig, layer: LayerConfig):
+    def __init__(self, config: EncoderConfig, layer: LayerConfig, index: int = 0):
         super().__init__()
+        self.pre_norm = config.norm_placement == "pre"
         self.attention = SelfAttention(config, layer) if layer.num_heads else None
-        self.attention_norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps) if layer.num_heads else None
+        self.attention_norm = None
+        if layer.num_heads:
+            self.attention_norm = nn.Identity() if config.first_unnormed(index) else layer_norm(config)
         self.ffn = FeedForward(config, layer) if layer.intermediate_size else None
-        self.ffn_norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps) if layer.intermediate_size else None
+        self.ffn_norm = layer_norm(config) if layer.intermediate_size else None
         self.dropout = nn.Dropout(config.dropout)
         # Significance analysis scales each sub-layer's output (attention, FFN) by a gate; None otherwise.
         self.sublayer_gate: torch.Tensor | None = None  # (2,)
@@ -269,18 +313,21 @@ class Block(nn.Module):
         g = self.sublayer_gate
         got = None
         if self.attention is not None:
-            a = self.attention(x, mask, shared, key_weight, received)
+            a = self.attention(self.attention_norm(x) if self.pre_norm else x, mask, shared, key_weight, received)
             if received:
                 a, got = a
-            x = self.attention_norm(x + self.dropout(a if g is None else a * g[0]))
+            x = x + self.dropout(a if g is None else a * g[0])
+            x = x if self.pre_norm else self.attention_norm(x)
         if self.ffn is not None:
-            f = self.ffn(x)
-            x = self.ffn_norm(x + self.dropout(f if g is None else f * g[1]))
+            f = self.ffn(self.ffn_norm(x) if self.pre_norm else x)
+            x = x + self.dropout(f if g is None else f * g[1])
+            x = x if self.pre_norm else self.ffn_norm(x)
         return (x, got) if received else x
 
 
 class Embeddings(nn.Module):
-    """Word + position (+ token type 0) embeddings, normed; ELECTRA's narrower tables then projected.
+    """Word + position (+ token type 0) embeddings, normed; ELECTRA's and ALBERT's narrower tables then
+    projected. With rotary positions (ModernBERT) there is no position table: the attention rotates.
 
     Tables are ``config.embedding_dim`` wide. RoBERTa's positions start at ``position_offset``
     (after its padding index): with right padding and static shapes a sentence's tokens sit at
@@ -294,12 +341,13 @@ class Embeddings(nn.Module):
             self.word = FactorizedEmbedding(config.vocab_size, E, config.embedding_rank)
         else:
             self.word = nn.Embedding(config.vocab_size, E)
-        self.position = nn.Embedding(config.max_position_embeddings, E)
+        absolute = config.position_kind == "absolute"
+        self.position = nn.Embedding(config.max_position_embeddings, E) if absolute else None
         # Inputs carry no token types (single sentences), so type 0's row is a constant offset.
         self.token_type = nn.Embedding(config.type_vocab_size, E) if config.type_vocab_size else None
-        self.norm = nn.LayerNorm(E, eps=config.layer_norm_eps)
+        self.norm = layer_norm(config, E)
         self.dropout = nn.Dropout(config.dropout)
-        # ELECTRA: embeddings narrower than the encoder, projected up after the norm.
+        # ELECTRA, ALBERT: embeddings narrower than the encoder, projected up after the norm.
         self.project = nn.Linear(E, config.hidden_size) if E != config.hidden_size else None
         self.position_offset = config.position_offset
         self.register_buffer("position_ids", torch.arange(config.max_position_embeddings), persistent=False)
@@ -308,8 +356,9 @@ class Embeddings(nn.Module):
         L = input_ids.shape[1]
         # Mobile runtimes feed int32 ids; quantized embedding kernels index with int64 only.
         input_ids = input_ids.to(torch.long)
-        positions = self.position_ids[self.position_offset : self.position_offset + L]
-        x = self.word(input_ids) + self.position(positions)  # (B, L, E)
+        x = self.word(input_ids)  # (B, L, E)
+        if self.position is not None:
+            x = x + self.position(self.position_ids[self.position_offset : self.position_offset + L])
         if self.token_type is not None:
             x = x + self.token_type.weight[0]
         x = self.dropout(self.norm(x))
@@ -331,14 +380,18 @@ class Classifier(nn.Module):
         super().__init__()
         self.config = config
         self.embeddings = Embeddings(config)
-        self.blocks = nn.ModuleList(Block(config, layer) for layer in config.layers)
+        # One block per set of weights: with ALBERT's sharing fewer than the layers, each run in turn.
+        self.blocks = nn.ModuleList(Block(config, layer, i) for i, layer in enumerate(config.layers))
+        self.final_norm = layer_norm(config) if config.norm_placement == "pre" else None
         # Linformer with layerwise sharing: one projection for keys and values of every layer.
         ks = [layer.linformer_k for layer in config.layers if layer.linformer_k]
         self.linformer = None
         if ks and config.linformer_sharing == "layerwise":
             self.linformer = SequenceProjection(ks[0], config.linformer_n, shared_kv=True)
         C = config.hidden_size
-        self.pre_classifier = nn.Linear(C, C) if config.head_activation != "none" else None
+        dense = config.head_activation != "none"
+        self.pre_classifier = nn.Linear(C, C, bias=config.head_bias) if dense else None
+        self.head_norm = layer_norm(config) if dense and config.head_norm else None  # ModernBERT's head
         self.classifier = nn.Linear(C, config.num_labels)
         self.head_dropout = nn.Dropout(config.classifier_dropout)
         # Token skimming: "topk" keeps a static budget of tokens per layer (inference and export);
@@ -355,7 +408,8 @@ class Classifier(nn.Module):
         skims = any(layer.skim_keep for layer in self.config.layers)
         want_received = skims and self.config.skim_predictor == "attention"
         received, self.skim_kept = None, []
-        for block, layer in zip(self.blocks, self.config.layers, strict=True):
+        for i, layer in enumerate(self.config.applied_layers):
+            block = self.blocks[self.config.block_of(i)]
             shared = self.linformer if layer.linformer_k else None
             if not layer.skim_keep:
                 out = block(x, mask, shared, received=want_received)
@@ -367,7 +421,7 @@ class Classifier(nn.Module):
             else:
                 x, live, received = self._skim_topk(block, layer.skim_keep, x, live, received, want_received)
             mask = _additive(live)
-        return x
+        return x if self.final_norm is None else self.final_norm(x)
 
     def _skim_topk(self, block: Block, keep: float, x, live, received, want_received: bool):
         """Run ``block`` on the top ceil(keep·L) live tokens only, with static shapes.
@@ -427,6 +481,8 @@ class Classifier(nn.Module):
         x = pooled
         if self.pre_classifier is not None:
             x = _HEAD_ACTIVATIONS[self.config.head_activation](self.pre_classifier(x))
+        if self.head_norm is not None:
+            x = self.head_norm(x)
         return self.classifier(self.head_dropout(x))
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
@@ -445,7 +501,7 @@ def parameter_groups(model: Classifier) -> dict[str, int]:
             "embeddings"
             if name.startswith("embeddings.")
             else "encoder"
-            if name.startswith(("blocks.", "linformer."))
+            if name.startswith(("blocks.", "linformer.", "final_norm."))
             else "head"
         )
         groups[key] += p.numel()

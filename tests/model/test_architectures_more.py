@@ -1,0 +1,235 @@
+"""ALBERT and ModernBERT in the one encoder: parity with transformers, export in every format (ALBERT's
+shared block stored once), the shipped recipes, and the techniques that do not apply refused.
+
+Small random-weight models that `transformers` builds offline, with tokenizers trained here on SST-2
+text: a SentencePiece Unigram model converted by transformers' ALBERT tokenizer (its lower-casing,
+accent-stripping normalizer kept), and a byte-level BPE wrapped with ModernBERT's [CLS] ... [SEP]
+template. Run with ``-s`` to see the parity figures and the artifact sizes.
+"""
+
+import json
+
+import pytest
+import torch
+from click.testing import CliRunner
+
+from ondevice.cli import cli
+from ondevice.model import load_model, save_checkpoint
+from ondevice.model.checkpoint import load_checkpoint
+from ondevice.model.config import EncoderConfig
+
+LABELS = {0: "negative", 1: "positive"}
+# albert: one block for 6 layers; albert-groups: 2 blocks for 4 layers; modernbert-mean: mean pooling
+ARCHS = ("albert", "albert-groups", "modernbert", "modernbert-mean")
+KIND = {"albert": "Unigram", "modernbert": "BPE"}
+
+
+@pytest.fixture(scope="session")
+def albert_tokenizer(sentencepiece_unigram, tmp_path_factory):
+    """A SentencePiece Unigram model trained on SST-2 train text, converted by transformers' ALBERT tokenizer."""
+    from transformers import AlbertTokenizer
+
+    # ALBERT's own layout: <pad> 0, <unk> 1, [CLS] 2, [SEP] 3, [MASK] 4, no <s> or </s>
+    layout = dict(pad_id=0, unk_id=1, bos_id=-1, eos_id=-1, user_defined_symbols=["[CLS]", "[SEP]", "[MASK]"])
+    src = sentencepiece_unigram("albert-spm", "spiece.model", **layout)
+    out = tmp_path_factory.mktemp("albert-tokenizer")
+    AlbertTokenizer.from_pretrained(src).save_pretrained(out)
+    assert json.loads((out / "tokenizer.json").read_text())["model"]["type"] == "Unigram"
+    return out
+
+
+@pytest.fixture(scope="session")
+def modernbert_tokenizer(byte_level_bpe):
+    """A byte-level BPE trained on SST-2 train text with ModernBERT's special tokens and template."""
+    from transformers import PreTrainedTokenizerFast
+
+    specials = ["[UNK]", "[CLS]", "[SEP]", "[PAD]", "[MASK]"]
+    names = dict(cls_token="[CLS]", sep_token="[SEP]", pad_token="[PAD]", unk_token="[UNK]", mask_token="[MASK]")
+    return byte_level_bpe("modernbert-tokenizer", PreTrainedTokenizerFast, specials, ("[CLS]", "[SEP]"), **names)
+
+
+def _hf_model(arch: str, tok):
+    """A small random classifier of ``arch`` sized for tokenizer ``tok``."""
+    import transformers as t
+
+    torch.manual_seed(ARCHS.index(arch))
+    common = dict(
+        vocab_size=len(tok),
+        num_attention_heads=4,
+        id2label=LABELS,
+        label2id={v: k for k, v in LABELS.items()},
+        pad_token_id=tok.pad_token_id,
+    )
+    if arch.startswith("albert"):
+        # 6 layers that share one block: big enough that a second copy of the block would show in the sizes
+        groups = dict(num_hidden_layers=4, num_hidden_groups=2) if arch == "albert-groups" else {}
+        cfg = t.AlbertConfig(
+            **{"num_hidden_layers": 6, **groups},
+            hidden_size=128,
+            intermediate_size=512,
+            embedding_size=32,
+            max_position_embeddings=128,
+            **common,
+        )
+        return t.AlbertForSequenceClassification(cfg)
+    cfg = t.ModernBertConfig(
+        num_hidden_layers=3,
+        hidden_size=64,
+        intermediate_size=96,
+        max_position_embeddings=128,
+        local_attention=8,  # a window of 4 tokens each side, well inside the padded inputs
+        global_attn_every_n_layers=2,  # global, local, global
+        classifier_pooling="mean" if arch == "modernbert-mean" else "cls",
+        bos_token_id=tok.cls_token_id,
+        eos_token_id=tok.sep_token_id,
+        cls_token_id=tok.cls_token_id,
+        sep_token_id=tok.sep_token_id,
+        **common,
+    )
+    return t.ModernBertForSequenceClassification(cfg)
+
+
+@pytest.fixture(scope="session")
+def hf_dir(hf_checkpoints, albert_tokenizer, modernbert_tokenizer):
+    """``hf_dir(arch)``: a checkpoint directory as transformers saves it, with its tokenizer files."""
+    tokenizers = {"albert": albert_tokenizer, "modernbert": modernbert_tokenizer}
+    return hf_checkpoints(lambda arch: tokenizers[arch.split("-")[0]], _hf_model)
+
+
+# -- the encoder against transformers ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+@pytest.mark.parametrize("batch", [1, 4])
+@pytest.mark.parametrize("padded", [False, True])
+def test_logits_match_transformers(sentences, hf_dir, logits_parity, arch, batch, padded):
+    """transformers' ModernBERT reports the hidden states before its final norm, so only ALBERT's are compared."""
+    label = f"{arch:<15} batch {batch} padded {padded!s:<5}"
+    ours = logits_parity(hf_dir(arch), sentences[:batch], padded, label, hidden=arch.startswith("albert"))
+    assert ours.config.architecture == arch.split("-")[0]
+
+
+def test_variant_fields_come_from_the_checkpoint(hf_dir):
+    albert = load_model(str(hf_dir("albert")))
+    c = albert.config
+    assert (c.num_layers, c.layer_groups, len(c.layers), len(albert.model.blocks)) == (6, 1, 1, 1)
+    assert (c.embedding_size, c.hidden_act, c.type_vocab_size, c.head_activation) == (32, "gelu_new", 2, "tanh")
+    groups = load_model(str(hf_dir("albert-groups"))).config
+    assert [groups.block_of(i) for i in range(4)] == [0, 0, 1, 1]
+    m = load_model(str(hf_dir("modernbert"))).config
+    assert (m.norm_placement, m.position_kind, m.ffn_kind, m.type_vocab_size) == ("pre", "rotary", "gated", 0)
+    assert (m.bias, m.norm_bias, m.head_bias, m.head_norm, m.head_activation) == (False, False, False, True, "gelu")
+    assert [x.window for x in m.layers] == [0, 4, 0] and (m.rotary_theta, m.local_rotary_theta) == (160000.0, 10000.0)
+    assert m.pooling == "cls" and load_model(str(hf_dir("modernbert-mean"))).config.pooling == "mean"
+
+
+def test_albert_stores_its_shared_block_once_and_counts_its_flops_per_layer(hf_dir):
+    from ondevice.compress.stats import flops
+    from ondevice.model.encoder import parameter_groups
+
+    ckpt = load_model(str(hf_dir("albert")))
+    groups = parameter_groups(ckpt.model)
+    block = sum(p.numel() for p in ckpt.model.blocks[0].parameters())
+    assert groups["encoder"] == block == ckpt.config.num_parameters() - groups["embeddings"] - groups["head"]
+    one = EncoderConfig.from_dict({**ckpt.config.to_dict(), "num_layers": 1, "layer_groups": 1})
+    assert flops(ckpt.config, 32)["encoder"] == 6 * flops(one, 32)["encoder"]
+
+
+@pytest.mark.parametrize("arch", ["albert", "modernbert"])
+def test_checkpoint_round_trip(sentences, hf_dir, tmp_path, arch):
+    """Saved as an ondevice checkpoint (the shared block once) and loaded back: the same config and logits."""
+    ckpt = load_model(str(hf_dir(arch)))
+    save_checkpoint(ckpt, tmp_path / "ck")
+    back = load_checkpoint(tmp_path / "ck")
+    assert back.config == ckpt.config and back.tokenizer.settings.kind == KIND[arch]
+    ids, mask = (torch.tensor(x) for x in ckpt.tokenizer(sentences, max_length=24))
+    with torch.no_grad():
+        assert torch.equal(ckpt.model(ids, mask), back.model(ids, mask))
+
+
+def test_old_configs_keep_their_meaning():
+    """A version-5 config.json, written before these fields: post-norm, absolute positions, plain FFN,
+    biases everywhere, a block per layer."""
+    v5 = EncoderConfig(vocab_size=500, hidden_size=64, num_heads=4, num_layers=2).to_dict()
+    new = ("layer_groups", "norm_placement", "position_kind", "rotary_theta", "local_rotary_theta", "ffn_kind")
+    for k in (*new, "bias", "norm_bias", "head_bias", "head_norm"):
+        v5.pop(k)
+    for layer in v5["layers"]:
+        layer.pop("window")
+    old = EncoderConfig.from_dict({**v5, "schema_version": 5})
+    assert (old.layer_groups, old.norm_placement, old.position_kind, old.ffn_kind) == (0, "post", "absolute", "plain")
+    assert old.bias and old.norm_bias and old.head_bias and not old.head_norm and old.layers[0].window == 0
+    assert old.num_blocks == 2 and EncoderConfig.from_dict(json.loads(json.dumps(old.to_dict()))) == old
+
+
+# -- tokenizers ----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("arch", ["albert", "modernbert"])
+def test_tokenizer_ids_match_transformers(hf_dir, tokenizer_parity, arch):
+    settings = tokenizer_parity(hf_dir(arch), KIND[arch])
+    assert (settings.cls_token, settings.sep_token) == ("[CLS]", "[SEP]")
+
+
+# -- export, compression, the Android app --------------------------------------------------------------
+
+
+@pytest.mark.parametrize("arch", ["albert", "modernbert"])
+def test_export_every_format_fp32_and_int8(sentences, hf_dir, export_every_format, tmp_path, arch):
+    """Every format, fp32 and int8-dynamic, verified; ALBERT's artifacts hold its one block once: about
+    the size of its weights, where six copies of the block would add 5 × 198k parameters (4 MB in fp32)."""
+    m = export_every_format(hf_dir(arch), tmp_path / "bundle", KIND[arch], sentences[0])
+    params = load_model(str(hf_dir(arch))).model.num_parameters()
+    sizes = {(a["format"], a["quantization"]): a["size_bytes"] for a in m["artifacts"]}
+    print(f"export {arch}: {params} parameters ({4 * params} bytes in fp32), artifacts {sizes}")
+    for f in ("executorch", "tflite", "onnx"):
+        assert sizes[f, "fp32"] < 4 * params * 1.1 + 200_000
+        assert sizes[f, "int8-dynamic"] < sizes[f, "fp32"]
+
+
+@pytest.mark.parametrize("arch", ["albert", "modernbert"])
+def test_android_refuses_a_tokenizer_the_app_cannot_run(hf_dir, dev_sample, tmp_path, arch):
+    """The app runs WordPiece today: ALBERT's Unigram and ModernBERT's BPE are refused for android with
+    the reason, before anything is written."""
+    out = tmp_path / "android"
+    r = CliRunner().invoke(cli, ["export", str(hf_dir(arch)), "--data", str(dev_sample), "--out", str(out)])
+    assert r.exit_code == 2
+    lines = [x for x in r.output.splitlines() if x.startswith("Error:")]
+    assert len(lines) == 1 and f"tokenizer is {KIND[arch]}" in lines[0] and "WordPiece tokenizers only" in lines[0]
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("arch", ["albert", "modernbert"])
+@pytest.mark.parametrize("recipe", ["conservative", "lowrank"])
+def test_shipped_recipes(hf_dir, compress_and_export, tmp_path, arch, recipe):
+    """The conservative (pruning) and lowrank (SVD) recipes: their shapes, then a verified export.
+    ALBERT's pruning cuts its one shared block, so every layer loses the same heads and neurons."""
+    config = compress_and_export(hf_dir(arch), recipe, tmp_path)
+    layers = config["layers"]
+    assert config["architecture"] == arch and len(layers) == (1 if arch == "albert" else 3)
+    if recipe == "conservative":
+        assert sum(x["num_heads"] for x in layers) < 4 * len(layers)
+        assert all(x["intermediate_size"] < (512 if arch == "albert" else 96) for x in layers)
+    else:
+        assert any(x["ranks"] for x in layers)
+    if arch == "modernbert":
+        assert [x["window"] for x in layers] == [0, 4, 0]
+
+
+@pytest.mark.parametrize(
+    ("arch", "step", "reason"),
+    [
+        ("modernbert", 'kind = "linformer"\nk = 8\nn = 16', "Linformer does not apply to this model"),
+        ("modernbert", 'kind = "skim"\nkeep = 0.5\npredictor = "attention"', "token skimming does not apply"),
+        ("albert", 'kind = "skim"\nkeep = 0.5\npredictor = "attention"', "layers share their weights (ALBERT)"),
+    ],
+)
+def test_techniques_that_do_not_apply_say_so(hf_dir, dev_sample, tmp_path, arch, step, reason):
+    recipe = tmp_path / "r.toml"
+    recipe.write_text(f'name = "x"\nseq_len = 16\n\n[[step]]\n{step}\n')
+    args = ["compress", str(hf_dir(arch)), "--recipe", str(recipe), "--data", str(dev_sample)]
+    r = CliRunner().invoke(cli, [*args, "--dev", str(dev_sample), "--out", str(tmp_path / "ck")])
+    assert r.exit_code != 0
+    lines = [x for x in r.output.splitlines() if x.startswith("Error:")]
+    assert len(lines) == 1 and reason in lines[0], r.output
+    assert "Traceback" not in r.output
