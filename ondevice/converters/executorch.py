@@ -50,7 +50,8 @@ class _LayerNormForXnnpack(torch.nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         d = x - torch.nn.functional.linear(x, self.average)
         var = torch.nn.functional.linear(d * d, self.average)
-        return d * torch.rsqrt(var + self.eps) * self.weight + self.bias
+        y = d * torch.rsqrt(var + self.eps) * self.weight
+        return y if self.bias is None else y + self.bias  # ModernBERT's norms have no bias
 
 
 def _delegable_norms(model: torch.nn.Module) -> None:

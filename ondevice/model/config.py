@@ -13,8 +13,9 @@ from typing import Any
 from ondevice.errors import CheckpointError, ConfigError
 
 # 2 low-rank ranks, 3 Linformer, 4 token skimming and mixed precision, 5 RoBERTa positions and ELECTRA
-# embeddings, 6 ALBERT's shared layers and ModernBERT's block (pre-norm, rotary positions, gated FFN,
-# local attention windows, no biases); older ones read unchanged (a field they lack takes its default,
+# embeddings, 6 ALBERT's shared layers, ModernBERT's block (pre-norm, rotary positions, gated FFN, local
+# attention windows, no biases) and MobileBERT's (bottlenecks, NoNorm, stacked FFNs, trigram input);
+# older ones read unchanged (a field they lack takes its default,
 # which is what they meant)
 SCHEMA_VERSION = 6
 READABLE_VERSIONS = (1, 2, 3, 4, 5, 6)
@@ -32,6 +33,8 @@ NORM_PLACEMENTS = ("post", "pre")
 POSITION_KINDS = ("absolute", "rotary")
 # "plain": down(act(up(x))); "gated": down(act(up(x)) * gate(x)) (ModernBERT's GeGLU).
 FFN_KINDS = ("plain", "gated")
+# "layer_norm"; "no_norm": MobileBERT's NoNorm, an elementwise scale and shift without normalizing.
+NORM_KINDS = ("layer_norm", "no_norm")
 # Linformer's sharing of its sequence projections: "none" (E and F per head), "headwise" (E and F per
 # layer, shared by its heads), "kv" (one matrix per layer for keys and values), "layerwise" (one
 # matrix for keys and values of every layer).
@@ -42,7 +45,17 @@ SKIM_PREDICTORS = ("learned", "attention")
 SKIM_INNER = 64  # width of a learned skim predictor's hidden layer
 WEIGHT_BITS = (4, 8)  # weight widths of quantized linears that XNNPACK and LiteRT both run
 # Where the weights came from (each has its own key map in ondevice.model.hf); DistilRoBERTa is a "roberta".
-ARCHITECTURES = ("bert", "distilbert", "roberta", "xlm-roberta", "camembert", "electra", "albert", "modernbert")
+ARCHITECTURES = (
+    "bert",
+    "distilbert",
+    "roberta",
+    "xlm-roberta",
+    "camembert",
+    "electra",
+    "albert",
+    "modernbert",
+    "mobilebert",
+)
 
 # Bounds that keep an absurd config.json from allocating terabytes, or from building millions of
 # modules, before its weights are even read. BERT-large has 24 layers and 335M weights; 2^31 weights
@@ -68,6 +81,8 @@ INT_FIELDS = {
     "position_offset": 0,
     "embedding_size": 0,
     "layer_groups": 0,
+    "bottleneck_size": 0,
+    "ffn_stack": 1,
 }
 REQUIRED_FIELDS = ("vocab_size", "hidden_size", "num_layers", "num_heads", "intermediate_size", "num_labels")
 REAL_FIELDS = {
@@ -87,8 +102,9 @@ TEXT_FIELDS = {
     "norm_placement": NORM_PLACEMENTS,
     "position_kind": POSITION_KINDS,
     "ffn_kind": FFN_KINDS,
+    "norm_kind": NORM_KINDS,
 }
-BOOL_FIELDS = ("bias", "norm_bias", "head_bias", "head_norm")
+BOOL_FIELDS = ("bias", "norm_bias", "head_bias", "head_norm", "trigram_input")
 
 
 def _shown(value: Any) -> str:
@@ -249,6 +265,16 @@ class EncoderConfig:
     ffn_kind: str = "plain"  # see FFN_KINDS
     bias: bool = True  # the blocks' linears have biases (ModernBERT's have none)
     norm_bias: bool = True  # every LayerNorm has a bias (ModernBERT's have none)
+    norm_kind: str = "layer_norm"  # see NORM_KINDS
+    # MobileBERT's block: > 0 narrows each block to this width inside, between an input bottleneck (and
+    # a second one that queries and keys take; values take the block input) and an output bottleneck
+    # back to hidden_size with its own residual sum. 0: blocks are hidden_size wide.
+    bottleneck_size: int = 0
+    ffn_stack: int = 1  # FFN sub-layers per block, each with its residual sum and norm (MobileBERT's 4)
+    # MobileBERT's embeddings: each token's table row next to its right and left neighbours' (3 ×
+    # embedding_size), projected to hidden_size before the position and token-type rows, which are
+    # hidden_size wide, are added and the sum normed.
+    trigram_input: bool = False
     # classification head
     pooling: str = "cls"  # "cls": first token; "mean": masked mean over tokens
     # dense layer before the classifier: tanh (BERT pooler, RoBERTa head), relu (DistilBERT), gelu (ELECTRA), none
@@ -268,15 +294,14 @@ class EncoderConfig:
     weight_bits: dict[str, int] = field(default_factory=dict)
     weight_group_size: int = 32
     layers: list[LayerConfig] = field(default_factory=list)
-    head_dim: int = 0  # derived: hidden_size // num_heads
+    head_dim: int = 0  # derived: the blocks' width (hidden_size or bottleneck_size) // num_heads
 
     def __post_init__(self) -> None:
         for name in (*INT_FIELDS, *REAL_FIELDS, *TEXT_FIELDS, *BOOL_FIELDS):
             check_field(name, getattr(self, name))
-        if self.hidden_size % self.num_heads:
-            raise ConfigError(
-                f"hidden_size ({self.hidden_size}) must be a positive multiple of num_heads ({self.num_heads})"
-            )
+        if self.width % self.num_heads:
+            what = "bottleneck_size" if self.bottleneck_size else "hidden_size"
+            raise ConfigError(f"{what} ({self.width}) must be a positive multiple of num_heads ({self.num_heads})")
         if self.pad_token_id >= self.vocab_size:
             raise ConfigError(
                 f"pad_token_id {self.pad_token_id} is outside the vocabulary (vocab_size {self.vocab_size})"
@@ -286,7 +311,7 @@ class EncoderConfig:
                 f"position_offset {self.position_offset} leaves fewer than 2 of the "
                 f"{self.max_position_embeddings} positions (max_position_embeddings) for tokens"
             )
-        self.head_dim = self.hidden_size // self.num_heads
+        self.head_dim = self.width // self.num_heads
         if not isinstance(self.layers, list):
             raise ConfigError(f"layers must be a list of layer shapes, got {_shown(self.layers)}")
         if self.layer_groups > self.num_layers:
@@ -304,6 +329,8 @@ class EncoderConfig:
             )
         if not self.layers:
             self.layers = [LayerConfig(self.num_heads, self.intermediate_size) for _ in range(self.num_blocks)]
+        if self.bottleneck_size and (self.norm_placement == "pre" or self.layer_groups):
+            raise ConfigError("bottleneck blocks (MobileBERT) are post-norm and hold their own weights")
         if self.position_kind == "rotary" and self.head_dim % 2:
             raise ConfigError(f"rotary positions need an even head size, got {self.head_dim}")
         self._check_linformer()
@@ -328,38 +355,54 @@ class EncoderConfig:
     def num_parameters(self) -> int:
         """How many weights ``Classifier(self)`` has, worked out from the shapes alone (nothing is
         allocated): what a config.json is checked against before a model is built from it."""
-        C, E, b = self.hidden_size, self.embedding_dim, self.bias
-        norm = C * (2 if self.norm_bias else 1)  # one LayerNorm's weight (and bias)
+        C, E, W, b = self.hidden_size, self.embedding_dim, self.width, self.bias
+        affine = 1 if self.norm_kind == "layer_norm" and not self.norm_bias else 2  # weights per feature
+
+        def norm(width: int = C) -> int:
+            return affine * width
+
         word = _linear_parameters(self.vocab_size, E, self.embedding_rank) - E  # an embedding has no bias
         positions = self.max_position_embeddings if self.position_kind == "absolute" else 0
-        n = word + (positions + self.type_vocab_size) * E + norm // C * E
-        if E != C:
-            n += _linear_parameters(E, C)  # ELECTRA's and ALBERT's projection to the hidden size
+        if self.trigram_input:  # three neighbours' rows projected, then hidden-wide positions and types
+            n = word + _linear_parameters(3 * E, C) + (positions + self.type_vocab_size) * C + norm()
+        else:
+            n = word + (positions + self.type_vocab_size) * E + norm(E)
+            n += _linear_parameters(E, C) if E != C else 0  # ELECTRA's and ALBERT's projection
         sharing = self.linformer_sharing
         for i, layer in enumerate(self.layers):
             r = layer.ranks
+            if W != C:  # MobileBERT's input, query-key and output bottlenecks
+                n += 2 * (_linear_parameters(C, W) + norm(W)) + _linear_parameters(W, C) + norm()
             if layer.num_heads:
                 inner = layer.num_heads * self.head_dim
-                n += sum(_linear_parameters(C, inner, r.get(p, 0), b) for p in ("query", "key", "value"))
-                n += _linear_parameters(inner, C, r.get("output", 0), b) + (0 if self.first_unnormed(i) else norm)
+                n += sum(_linear_parameters(W, inner, r.get(p, 0), b) for p in ("query", "key"))
+                n += _linear_parameters(C if W != C else W, inner, r.get("value", 0), b)
+                n += _linear_parameters(inner, W, r.get("output", 0), b) + (0 if self.first_unnormed(i) else norm(W))
                 if layer.linformer_k and sharing != "layerwise":
                     per = layer.linformer_k * self.linformer_n * (layer.num_heads if sharing == "none" else 1)
                     n += per * (1 if sharing == "kv" else 2)
             if layer.intermediate_size:
                 F, gated = layer.intermediate_size, self.ffn_kind == "gated"
-                n += _linear_parameters(C, F, r.get("up", 0), b) + norm
-                n += _linear_parameters(C, F, r.get("gate", 0), b) if gated else 0
-                n += _linear_parameters(F, C, r.get("down", 0), b)
+                n += _linear_parameters(W, F, r.get("up", 0), b) + norm(W)
+                n += _linear_parameters(W, F, r.get("gate", 0), b) if gated else 0
+                n += _linear_parameters(F, W, r.get("down", 0), b)
+            # MobileBERT's stacked FFNs before the last, each with its norm; pruning leaves them whole
+            n += (self.ffn_stack - 1) * (2 * W * self.intermediate_size + self.intermediate_size + W + norm(W))
             if layer.skim_keep and self.skim_predictor == "learned":
                 n += _linear_parameters(C, SKIM_INNER) + _linear_parameters(SKIM_INNER, 1)
         ks = [layer.linformer_k for layer in self.layers if layer.linformer_k]
         if ks and sharing == "layerwise":
             n += ks[0] * self.linformer_n
         if self.norm_placement == "pre":
-            n += norm  # the final norm
+            n += norm()  # the final norm
         if self.head_activation != "none":
-            n += _linear_parameters(C, C, 0, self.head_bias) + (norm if self.head_norm else 0)
+            n += _linear_parameters(C, C, 0, self.head_bias) + (norm() if self.head_norm else 0)
         return n + _linear_parameters(C, self.num_labels)
+
+    @property
+    def width(self) -> int:
+        """The width the blocks' attention and FFNs work at: MobileBERT's bottleneck, or the hidden size."""
+        return self.bottleneck_size or self.hidden_size
 
     @property
     def num_blocks(self) -> int:
@@ -453,6 +496,11 @@ class EncoderConfig:
             )
         if any(layer.linformer_k for layer in self.layers):
             raise ConfigError("token skimming cannot be combined with Linformer: its projections are tied to positions")
+        if self.bottleneck_size:
+            raise ConfigError(
+                "token skimming does not apply to MobileBERT's bottleneck blocks: "
+                "their residual paths at two widths have no single hidden state to leave a skipped token in"
+            )
         if self.layer_groups:
             raise ConfigError(
                 "token skimming does not apply to a model whose layers share their weights (ALBERT): "

@@ -50,8 +50,23 @@ def linear(in_features: int, out_features: int, rank: int = 0, bias: bool = True
     return nn.Linear(in_features, out_features, bias=bias)
 
 
-def layer_norm(config: EncoderConfig, width: int | None = None) -> nn.LayerNorm:
-    """A LayerNorm over ``width`` (the hidden size) features, with a bias unless the config has none."""
+class NoNorm(nn.Module):
+    """MobileBERT's NoNorm: an elementwise scale and shift in place of a LayerNorm, nothing normalized."""
+
+    def __init__(self, width: int):
+        super().__init__()
+        self.weight = nn.Parameter(torch.ones(width))
+        self.bias = nn.Parameter(torch.zeros(width))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * self.weight + self.bias
+
+
+def layer_norm(config: EncoderConfig, width: int | None = None) -> nn.Module:
+    """The config's norm over ``width`` (the hidden size) features: a LayerNorm, with a bias unless the
+    config has none, or MobileBERT's NoNorm."""
+    if config.norm_kind == "no_norm":
+        return NoNorm(width or config.hidden_size)
     return nn.LayerNorm(width or config.hidden_size, eps=config.layer_norm_eps, bias=config.norm_bias)
 
 
@@ -182,11 +197,12 @@ class SelfAttention(nn.Module):
         self.num_heads = layer.num_heads
         self.head_dim = config.head_dim
         inner = layer.num_heads * config.head_dim
-        C, r, b = config.hidden_size, layer.ranks, config.bias
-        self.query = linear(C, inner, r.get("query", 0), b)
-        self.key = linear(C, inner, r.get("key", 0), b)
-        self.value = linear(C, inner, r.get("value", 0), b)
-        self.output = linear(inner, C, r.get("output", 0), b)
+        W, r, b = config.width, layer.ranks, config.bias
+        self.query = linear(W, inner, r.get("query", 0), b)
+        self.key = linear(W, inner, r.get("key", 0), b)
+        # In a MobileBERT block, values come from the block's hidden_size-wide input, not its bottleneck.
+        self.value = linear(config.hidden_size, inner, r.get("value", 0), b)
+        self.output = linear(inner, W, r.get("output", 0), b)
         self.dropout = nn.Dropout(config.dropout)
         self.sign_match_k = layer.sign_match_k
         self.window = layer.window
@@ -209,8 +225,10 @@ class SelfAttention(nn.Module):
         shared: SequenceProjection | None = None,
         key_weight: torch.Tensor | None = None,
         received: bool = False,
+        value_input: torch.Tensor | None = None,
     ):
-        """x: (B, L, C); mask: additive (B, 1, 1, L). Returns (B, L, C).
+        """x: (B, L, W); mask: additive (B, 1, 1, L). Returns (B, L, W). ``value_input`` (B, L, C) is
+        what values are computed from when it is not ``x`` (MobileBERT's block input).
 
         ``key_weight`` (B, 1, 1, L) scales each key's attention, renormalized: the differentiable mask
         that token-skimming training uses. With ``received`` also returns the attention each token
@@ -219,7 +237,8 @@ class SelfAttention(nn.Module):
         B, L, _ = x.shape
         q = self.query(x).view(B, L, self.num_heads, self.head_dim).transpose(1, 2)  # (B, H, L, D)
         k = self.key(x).view(B, L, self.num_heads, self.head_dim).transpose(1, 2)  # (B, H, L, D)
-        v = self.value(x).view(B, L, self.num_heads, self.head_dim).transpose(1, 2)  # (B, H, L, D)
+        v = self.value(x if value_input is None else value_input)
+        v = v.view(B, L, self.num_heads, self.head_dim).transpose(1, 2)  # (B, H, L, D)
         if self.rotary_theta:
             q, k = _rotate(q, self.rotary_theta), _rotate(k, self.rotary_theta)
         projection = self.linformer or shared
@@ -250,10 +269,10 @@ class FeedForward(nn.Module):
 
     def __init__(self, config: EncoderConfig, layer: LayerConfig):
         super().__init__()
-        C, F_, r, b = config.hidden_size, layer.intermediate_size, layer.ranks, config.bias
-        self.up = linear(C, F_, r.get("up", 0), b)
-        self.gate = linear(C, F_, r.get("gate", 0), b) if config.ffn_kind == "gated" else None
-        self.down = linear(F_, C, r.get("down", 0), b)
+        W, F_, r, b = config.width, layer.intermediate_size, layer.ranks, config.bias
+        self.up = linear(W, F_, r.get("up", 0), b)
+        self.gate = linear(W, F_, r.get("gate", 0), b) if config.ffn_kind == "gated" else None
+        self.down = linear(F_, W, r.get("down", 0), b)
         self.act = _activation(config.hidden_act)
         self.neuron_gate: torch.Tensor | None = None  # (intermediate_size,), significance analysis only
 
@@ -264,6 +283,18 @@ class FeedForward(nn.Module):
         if self.neuron_gate is not None:
             h = h * self.neuron_gate
         return self.down(h)
+
+
+class Bottleneck(nn.Module):
+    """MobileBERT's bottleneck into a block: hidden_size -> bottleneck width, then the config's norm."""
+
+    def __init__(self, config: EncoderConfig):
+        super().__init__()
+        self.dense = nn.Linear(config.hidden_size, config.width)
+        self.norm = layer_norm(config, config.width)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.norm(self.dense(x))
 
 
 class SkimPredictor(nn.Module):
@@ -287,12 +318,26 @@ class Block(nn.Module):
     def __init__(self, config: EncoderConfig, layer: LayerConfig, index: int = 0):
         super().__init__()
         self.pre_norm = config.norm_placement == "pre"
+        W = config.width
         self.attention = SelfAttention(config, layer) if layer.num_heads else None
         self.attention_norm = None
         if layer.num_heads:
-            self.attention_norm = nn.Identity() if config.first_unnormed(index) else layer_norm(config)
+            self.attention_norm = nn.Identity() if config.first_unnormed(index) else layer_norm(config, W)
         self.ffn = FeedForward(config, layer) if layer.intermediate_size else None
-        self.ffn_norm = layer_norm(config) if layer.intermediate_size else None
+        self.ffn_norm = layer_norm(config, W) if layer.intermediate_size else None
+        # MobileBERT: the block works at the bottleneck width between an input bottleneck (and one for
+        # queries and keys) and an output bottleneck back to the hidden size, with FFNs stacked before
+        # the last one. Pruning and low-rank act on the attention and the last FFN.
+        self.input_bottleneck = self.qk_bottleneck = self.output_bottleneck = self.output_norm = None
+        self.stacked_ffns, self.stacked_norms = nn.ModuleList(), nn.ModuleList()
+        if config.bottleneck_size:
+            self.input_bottleneck = Bottleneck(config)
+            self.qk_bottleneck = Bottleneck(config)
+            self.output_bottleneck = nn.Linear(W, config.hidden_size)
+            self.output_norm = layer_norm(config)
+            full = LayerConfig(config.num_heads, config.intermediate_size)
+            self.stacked_ffns.extend(FeedForward(config, full) for _ in range(config.ffn_stack - 1))
+            self.stacked_norms.extend(layer_norm(config, W) for _ in range(config.ffn_stack - 1))
         self.dropout = nn.Dropout(config.dropout)
         # Significance analysis scales each sub-layer's output (attention, FFN) by a gate; None otherwise.
         self.sublayer_gate: torch.Tensor | None = None  # (2,)
@@ -310,6 +355,8 @@ class Block(nn.Module):
     ):
         """Returns the new hidden states, and with ``received`` also the attention each token received
         (None without an attention sub-layer); see ``SelfAttention.forward``."""
+        if self.input_bottleneck is not None:
+            return self._bottlenecked(x, mask, shared)
         g = self.sublayer_gate
         got = None
         if self.attention is not None:
@@ -324,10 +371,25 @@ class Block(nn.Module):
             x = x if self.pre_norm else self.ffn_norm(x)
         return (x, got) if received else x
 
+    def _bottlenecked(self, x: torch.Tensor, mask: torch.Tensor, shared: SequenceProjection | None) -> torch.Tensor:
+        """MobileBERT's block: x (B, L, C) -> (B, L, C) through the bottleneck width W."""
+        g = self.sublayer_gate
+        h = self.input_bottleneck(x)  # (B, L, W)
+        if self.attention is not None:
+            a = self.attention(self.qk_bottleneck(x), mask, shared, value_input=x)  # (B, L, W)
+            h = self.attention_norm(h + (a if g is None else a * g[0]))
+        for ffn, norm in zip(self.stacked_ffns, self.stacked_norms, strict=True):
+            h = norm(h + ffn(h))
+        if self.ffn is not None:
+            f = self.ffn(h)
+            h = self.ffn_norm(h + (f if g is None else f * g[1]))
+        return self.output_norm(x + self.dropout(self.output_bottleneck(h)))
+
 
 class Embeddings(nn.Module):
     """Word + position (+ token type 0) embeddings, normed; ELECTRA's and ALBERT's narrower tables then
     projected. With rotary positions (ModernBERT) there is no position table: the attention rotates.
+    MobileBERT's trigram input projects each token's row with its neighbours' before the rest is added.
 
     Tables are ``config.embedding_dim`` wide. RoBERTa's positions start at ``position_offset``
     (after its padding index): with right padding and static shapes a sentence's tokens sit at
@@ -341,14 +403,20 @@ class Embeddings(nn.Module):
             self.word = FactorizedEmbedding(config.vocab_size, E, config.embedding_rank)
         else:
             self.word = nn.Embedding(config.vocab_size, E)
+        # MobileBERT's trigram input: three neighbours' rows projected up first, then hidden-wide
+        # positions and types added (P is the width they are added and normed at).
+        self.trigram = config.trigram_input
+        P = config.hidden_size if self.trigram else E
         absolute = config.position_kind == "absolute"
-        self.position = nn.Embedding(config.max_position_embeddings, E) if absolute else None
+        self.position = nn.Embedding(config.max_position_embeddings, P) if absolute else None
         # Inputs carry no token types (single sentences), so type 0's row is a constant offset.
-        self.token_type = nn.Embedding(config.type_vocab_size, E) if config.type_vocab_size else None
-        self.norm = layer_norm(config, E)
+        self.token_type = nn.Embedding(config.type_vocab_size, P) if config.type_vocab_size else None
+        self.norm = layer_norm(config, P)
         self.dropout = nn.Dropout(config.dropout)
         # ELECTRA, ALBERT: embeddings narrower than the encoder, projected up after the norm.
-        self.project = nn.Linear(E, config.hidden_size) if E != config.hidden_size else None
+        self.project = None
+        if self.trigram or E != config.hidden_size:
+            self.project = nn.Linear(3 * E if self.trigram else E, config.hidden_size)
         self.position_offset = config.position_offset
         self.register_buffer("position_ids", torch.arange(config.max_position_embeddings), persistent=False)
 
@@ -357,12 +425,15 @@ class Embeddings(nn.Module):
         # Mobile runtimes feed int32 ids; quantized embedding kernels index with int64 only.
         input_ids = input_ids.to(torch.long)
         x = self.word(input_ids)  # (B, L, E)
+        if self.trigram:  # each token's row with the next token's before it and the previous one's after
+            nxt, prev = F.pad(x[:, 1:], (0, 0, 0, 1)), F.pad(x[:, :-1], (0, 0, 1, 0))
+            x = self.project(torch.cat([nxt, x, prev], dim=-1))  # (B, L, C)
         if self.position is not None:
             x = x + self.position(self.position_ids[self.position_offset : self.position_offset + L])
         if self.token_type is not None:
             x = x + self.token_type.weight[0]
         x = self.dropout(self.norm(x))
-        return x if self.project is None else self.project(x)  # (B, L, C)
+        return x if self.trigram or self.project is None else self.project(x)  # (B, L, C)
 
 
 _HEAD_ACTIVATIONS = {"tanh": torch.tanh, "relu": F.relu, "gelu": F.gelu}  # ELECTRA's head: exact (erf) GELU

@@ -1,10 +1,11 @@
 """Import Hugging Face checkpoints (BERT, DistilBERT, RoBERTa, XLM-R, CamemBERT, ELECTRA, ALBERT,
-ModernBERT) into the ondevice encoder.
+ModernBERT, MobileBERT) into the ondevice encoder.
 
 One function per architecture, each with a declarative key map: ``{i}`` stands for the layer (or
-ALBERT's layer group) index, ``None`` drops a key, and a tuple of names splits a fused tensor into
-equal parts along its first dimension (ModernBERT's query-key-value and gated-FFN projections). Every
-tensor's shape is checked before it is copied.
+ALBERT's layer group) index, ``{j}`` for the index of one of MobileBERT's stacked FFNs, ``None``
+drops a key, and a tuple of names splits a fused tensor into equal parts along its first dimension
+(ModernBERT's query-key-value and gated-FFN projections). Every tensor's shape is checked before it
+is copied.
 """
 
 from __future__ import annotations
@@ -191,6 +192,39 @@ MODERNBERT_KEYS: dict[str, str | tuple[str, ...] | None] = {
     "decoder.*": None,  # masked-LM head of pre-training checkpoints
 }
 
+# MobileBertForSequenceClassification: BERT's names for the attention and the last FFN, plus the
+# bottlenecks around each block, its stacked FFNs, and the trigram embeddings' projection.
+MOBILEBERT_LAYER = "encoder.layer.{i}."
+MOBILEBERT_KEYS: dict[str, str | None] = {
+    **BERT_EMBEDDING_KEYS,
+    "embeddings.embedding_transformation.weight": "embeddings.project.weight",
+    "embeddings.embedding_transformation.bias": "embeddings.project.bias",
+    **BERT_LAYER_KEYS,
+    MOBILEBERT_LAYER + "output.bottleneck.dense.weight": "blocks.{i}.output_bottleneck.weight",
+    MOBILEBERT_LAYER + "output.bottleneck.dense.bias": "blocks.{i}.output_bottleneck.bias",
+    MOBILEBERT_LAYER + "output.bottleneck.LayerNorm.weight": "blocks.{i}.output_norm.weight",
+    MOBILEBERT_LAYER + "output.bottleneck.LayerNorm.bias": "blocks.{i}.output_norm.bias",
+    MOBILEBERT_LAYER + "bottleneck.input.dense.weight": "blocks.{i}.input_bottleneck.dense.weight",
+    MOBILEBERT_LAYER + "bottleneck.input.dense.bias": "blocks.{i}.input_bottleneck.dense.bias",
+    MOBILEBERT_LAYER + "bottleneck.input.LayerNorm.weight": "blocks.{i}.input_bottleneck.norm.weight",
+    MOBILEBERT_LAYER + "bottleneck.input.LayerNorm.bias": "blocks.{i}.input_bottleneck.norm.bias",
+    MOBILEBERT_LAYER + "bottleneck.attention.dense.weight": "blocks.{i}.qk_bottleneck.dense.weight",
+    MOBILEBERT_LAYER + "bottleneck.attention.dense.bias": "blocks.{i}.qk_bottleneck.dense.bias",
+    MOBILEBERT_LAYER + "bottleneck.attention.LayerNorm.weight": "blocks.{i}.qk_bottleneck.norm.weight",
+    MOBILEBERT_LAYER + "bottleneck.attention.LayerNorm.bias": "blocks.{i}.qk_bottleneck.norm.bias",
+    MOBILEBERT_LAYER + "ffn.{j}.intermediate.dense.weight": "blocks.{i}.stacked_ffns.{j}.up.weight",
+    MOBILEBERT_LAYER + "ffn.{j}.intermediate.dense.bias": "blocks.{i}.stacked_ffns.{j}.up.bias",
+    MOBILEBERT_LAYER + "ffn.{j}.output.dense.weight": "blocks.{i}.stacked_ffns.{j}.down.weight",
+    MOBILEBERT_LAYER + "ffn.{j}.output.dense.bias": "blocks.{i}.stacked_ffns.{j}.down.bias",
+    MOBILEBERT_LAYER + "ffn.{j}.output.LayerNorm.weight": "blocks.{i}.stacked_norms.{j}.weight",
+    MOBILEBERT_LAYER + "ffn.{j}.output.LayerNorm.bias": "blocks.{i}.stacked_norms.{j}.bias",
+    "pooler.dense.weight": "pre_classifier.weight",
+    "pooler.dense.bias": "pre_classifier.bias",
+    "classifier.weight": "classifier.weight",
+    "classifier.bias": "classifier.bias",
+    "cls.*": None,  # masked-LM / NSP heads of pre-training checkpoints
+}
+
 # Head tensors that a base (not yet fine-tuned) checkpoint lacks; they keep a fresh initialisation.
 HEAD_KEYS = (
     "pre_classifier.weight",
@@ -267,6 +301,25 @@ MODERNBERT_FIXED = {
     "ffn_kind": "gated",
     "head_norm": True,
     "architecture": "modernbert",
+}
+
+MOBILEBERT_FIELDS: dict[str, tuple[str, Any]] = {
+    **BERT_FIELDS,
+    "hidden_act": ("hidden_act", "relu"),
+    "dropout": ("hidden_dropout_prob", 0.0),
+    "embedding_size": ("embedding_size", 128),
+    "bottleneck_size": ("intra_bottleneck_size", 128),
+    "ffn_stack": ("num_feedforward_networks", 4),
+    "norm_kind": ("normalization_type", "no_norm"),
+    "trigram_input": ("trigram_input", True),
+}
+# The MobileBERT layout ondevice builds: config.json field -> the value it must have.
+MOBILEBERT_LAYOUT = {
+    "use_bottleneck": True,
+    "key_query_shared_bottleneck": True,
+    "use_bottleneck_attention": False,
+    "trigram_input": True,
+    "normalization_type": "no_norm",
 }
 
 DISTILBERT_FIELDS: dict[str, tuple[str, Any]] = {
@@ -376,7 +429,8 @@ def _split(value, n: int) -> list:
 def _compile_key_map(key_map: KeyMap) -> list[tuple[re.Pattern, str | tuple[str, ...] | None]]:
     rules = []
     for src, dst in key_map.items():
-        pattern = re.escape(src).replace(r"\{i\}", r"(?P<i>\d+)").replace(r"\*", ".*")
+        pattern = re.escape(src).replace(r"\{i\}", r"(?P<i>\d+)").replace(r"\{j\}", r"(?P<j>\d+)")
+        pattern = pattern.replace(r"\*", ".*")
         rules.append((re.compile(pattern + "$"), dst))
     return rules
 
@@ -389,12 +443,12 @@ def _map_state_dict(sd: dict[str, torch.Tensor], key_map: KeyMap, prefix: str, s
         for pattern, dst in rules:
             m = pattern.match(name)
             if m:
-                i = m.groupdict().get("i") or ""
+                i, j = m.groupdict().get("i") or "", m.groupdict().get("j") or ""
                 if isinstance(dst, tuple):
                     for name, part in zip(dst, _split(tensor, len(dst)), strict=True):
                         out[name.replace("{i}", i)] = part
                 elif dst is not None:
-                    out[dst.replace("{i}", i)] = tensor
+                    out[dst.replace("{i}", i).replace("{j}", j)] = tensor
                 break
         else:
             raise CheckpointError(
@@ -571,6 +625,23 @@ def import_modernbert(directory: Path, hf: dict[str, Any], overrides: dict[str, 
     return _build(directory, config, overrides, MODERNBERT_KEYS, "model.")
 
 
+def import_mobilebert(directory: Path, hf: dict[str, Any], overrides: dict[str, Any]) -> tuple[Classifier, list[str]]:
+    """MobileBERT: narrow bottleneck blocks (queries and keys from a second bottleneck, values from the
+    block input) with NoNorm, FFNs stacked in each block, trigram embeddings projected to the hidden
+    size, and BERT's tanh pooler (or the first token as it is)."""
+    _absolute_positions(directory, hf)
+    for key, value in MOBILEBERT_LAYOUT.items():
+        if hf.get(key, value) != value:
+            raise CheckpointError(
+                f"{directory}/config.json: {key} {str(hf[key])[:20]} is not supported; ondevice builds MobileBERT's "
+                f"published layout ({', '.join(f'{k} {v}' for k, v in MOBILEBERT_LAYOUT.items())})"
+            )
+    fixed = {"pooling": "cls", "architecture": "mobilebert"}
+    fixed["head_activation"] = "tanh" if hf.get("classifier_activation", True) else "none"
+    config = config_from_hf(directory, hf, MOBILEBERT_FIELDS, fixed)
+    return _build(directory, config, overrides, MOBILEBERT_KEYS, "mobilebert.")
+
+
 # model_type in config.json -> importer
 IMPORTERS: dict[str, Callable[..., tuple[Classifier, list[str]]]] = {
     "bert": import_bert,
@@ -581,6 +652,7 @@ IMPORTERS: dict[str, Callable[..., tuple[Classifier, list[str]]]] = {
     "electra": import_electra,
     "albert": import_albert,
     "modernbert": import_modernbert,
+    "mobilebert": import_mobilebert,
 }
 
 

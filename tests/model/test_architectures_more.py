@@ -1,10 +1,11 @@
-"""ALBERT and ModernBERT in the one encoder: parity with transformers, export in every format (ALBERT's
-shared block stored once), the shipped recipes, and the techniques that do not apply refused.
+"""ALBERT, ModernBERT and MobileBERT in the one encoder: parity with transformers, export in every format
+(ALBERT's shared block stored once), the shipped recipes, and the techniques that do not apply refused.
 
 Small random-weight models that `transformers` builds offline, with tokenizers trained here on SST-2
 text: a SentencePiece Unigram model converted by transformers' ALBERT tokenizer (its lower-casing,
 accent-stripping normalizer kept), and a byte-level BPE wrapped with ModernBERT's [CLS] ... [SEP]
-template. Run with ``-s`` to see the parity figures and the artifact sizes.
+template. MobileBERT keeps a WordPiece vocabulary (MiniLM's), as its checkpoints do. Run with ``-s`` to
+see the parity figures and the artifact sizes.
 """
 
 import json
@@ -20,8 +21,8 @@ from ondevice.model.config import EncoderConfig
 
 LABELS = {0: "negative", 1: "positive"}
 # albert: one block for 6 layers; albert-groups: 2 blocks for 4 layers; modernbert-mean: mean pooling
-ARCHS = ("albert", "albert-groups", "modernbert", "modernbert-mean")
-KIND = {"albert": "Unigram", "modernbert": "BPE"}
+ARCHS = ("albert", "albert-groups", "modernbert", "modernbert-mean", "mobilebert")
+KIND = {"albert": "Unigram", "modernbert": "BPE", "mobilebert": "WordPiece"}
 
 
 @pytest.fixture(scope="session")
@@ -49,50 +50,57 @@ def modernbert_tokenizer(byte_level_bpe):
 
 
 def _hf_model(arch: str, tok):
-    """A small random classifier of ``arch`` sized for tokenizer ``tok``."""
+    """A small random classifier of ``arch`` sized for tokenizer ``tok``, its classifier drawn with a
+    unit spread so that the logits are of order 1 and a 1e-4 tolerance means something."""
     import transformers as t
 
     torch.manual_seed(ARCHS.index(arch))
     common = dict(
         vocab_size=len(tok),
         num_attention_heads=4,
+        max_position_embeddings=128,
         id2label=LABELS,
         label2id={v: k for k, v in LABELS.items()},
         pad_token_id=tok.pad_token_id,
     )
     if arch.startswith("albert"):
         # 6 layers that share one block: big enough that a second copy of the block would show in the sizes
-        groups = dict(num_hidden_layers=4, num_hidden_groups=2) if arch == "albert-groups" else {}
-        cfg = t.AlbertConfig(
-            **{"num_hidden_layers": 6, **groups},
-            hidden_size=128,
-            intermediate_size=512,
-            embedding_size=32,
-            max_position_embeddings=128,
+        layers = {"num_hidden_layers": 6}
+        if arch == "albert-groups":
+            layers = dict(num_hidden_layers=4, num_hidden_groups=2)
+        cfg = t.AlbertConfig(**layers, hidden_size=128, intermediate_size=512, embedding_size=32, **common)
+        model = t.AlbertForSequenceClassification(cfg)
+    elif arch == "mobilebert":  # MobileBERT's layout, narrower: blocks of 32 inside a hidden size of 64
+        sizes = dict(hidden_size=64, intermediate_size=48, embedding_size=32, intra_bottleneck_size=32)
+        model = t.MobileBertForSequenceClassification(t.MobileBertConfig(num_hidden_layers=3, **sizes, **common))
+        # NoNorm does not normalize: with BERT's 0.02 initialisation the states fade to nothing, so every
+        # linear is drawn with the spread that keeps them of order 1
+        for m in model.modules():
+            if isinstance(m, torch.nn.Linear):
+                torch.nn.init.normal_(m.weight, std=m.in_features**-0.5)
+    else:
+        cfg = t.ModernBertConfig(
+            num_hidden_layers=3,
+            hidden_size=64,
+            intermediate_size=96,
+            local_attention=8,  # a window of 4 tokens each side, well inside the padded inputs
+            global_attn_every_n_layers=2,  # global, local, global
+            classifier_pooling="mean" if arch == "modernbert-mean" else "cls",
+            bos_token_id=tok.cls_token_id,
+            eos_token_id=tok.sep_token_id,
+            cls_token_id=tok.cls_token_id,
+            sep_token_id=tok.sep_token_id,
             **common,
         )
-        return t.AlbertForSequenceClassification(cfg)
-    cfg = t.ModernBertConfig(
-        num_hidden_layers=3,
-        hidden_size=64,
-        intermediate_size=96,
-        max_position_embeddings=128,
-        local_attention=8,  # a window of 4 tokens each side, well inside the padded inputs
-        global_attn_every_n_layers=2,  # global, local, global
-        classifier_pooling="mean" if arch == "modernbert-mean" else "cls",
-        bos_token_id=tok.cls_token_id,
-        eos_token_id=tok.sep_token_id,
-        cls_token_id=tok.cls_token_id,
-        sep_token_id=tok.sep_token_id,
-        **common,
-    )
-    return t.ModernBertForSequenceClassification(cfg)
+        model = t.ModernBertForSequenceClassification(cfg)
+    torch.nn.init.normal_(model.classifier.weight, std=1.0)
+    return model
 
 
 @pytest.fixture(scope="session")
-def hf_dir(hf_checkpoints, albert_tokenizer, modernbert_tokenizer):
+def hf_dir(hf_checkpoints, albert_tokenizer, modernbert_tokenizer, minilm_dir):
     """``hf_dir(arch)``: a checkpoint directory as transformers saves it, with its tokenizer files."""
-    tokenizers = {"albert": albert_tokenizer, "modernbert": modernbert_tokenizer}
+    tokenizers = {"albert": albert_tokenizer, "modernbert": modernbert_tokenizer, "mobilebert": minilm_dir}
     return hf_checkpoints(lambda arch: tokenizers[arch.split("-")[0]], _hf_model)
 
 
@@ -103,9 +111,7 @@ def hf_dir(hf_checkpoints, albert_tokenizer, modernbert_tokenizer):
 @pytest.mark.parametrize("batch", [1, 4])
 @pytest.mark.parametrize("padded", [False, True])
 def test_logits_match_transformers(sentences, hf_dir, logits_parity, arch, batch, padded):
-    """transformers' ModernBERT reports the hidden states before its final norm, so only ALBERT's are compared."""
-    label = f"{arch:<15} batch {batch} padded {padded!s:<5}"
-    ours = logits_parity(hf_dir(arch), sentences[:batch], padded, label, hidden=arch.startswith("albert"))
+    ours = logits_parity(hf_dir(arch), sentences[:batch], padded, f"{arch:<15} batch {batch} padded {padded!s:<5}")
     assert ours.config.architecture == arch.split("-")[0]
 
 
@@ -121,6 +127,19 @@ def test_variant_fields_come_from_the_checkpoint(hf_dir):
     assert (m.bias, m.norm_bias, m.head_bias, m.head_norm, m.head_activation) == (False, False, False, True, "gelu")
     assert [x.window for x in m.layers] == [0, 4, 0] and (m.rotary_theta, m.local_rotary_theta) == (160000.0, 10000.0)
     assert m.pooling == "cls" and load_model(str(hf_dir("modernbert-mean"))).config.pooling == "mean"
+    mobile = load_model(str(hf_dir("mobilebert")))
+    c = mobile.config
+    assert (c.bottleneck_size, c.width, c.head_dim, c.ffn_stack, c.norm_kind, c.trigram_input) == (
+        32,
+        32,
+        8,
+        4,
+        "no_norm",
+        True,
+    )
+    assert (c.embedding_size, c.hidden_act, c.type_vocab_size) == (32, "relu", 2)
+    block = mobile.model.blocks[0]
+    assert len(block.stacked_ffns) == 3 and tuple(block.attention.value.weight.shape) == (32, 64)
 
 
 def test_albert_stores_its_shared_block_once_and_counts_its_flops_per_layer(hf_dir):
@@ -174,7 +193,7 @@ def test_tokenizer_ids_match_transformers(hf_dir, tokenizer_parity, arch):
 # -- export, compression, the Android app --------------------------------------------------------------
 
 
-@pytest.mark.parametrize("arch", ["albert", "modernbert"])
+@pytest.mark.parametrize("arch", ["albert", "modernbert", "mobilebert"])
 def test_export_every_format_fp32_and_int8(sentences, hf_dir, export_every_format, tmp_path, arch):
     """Every format, fp32 and int8-dynamic, verified; ALBERT's artifacts hold its one block once: about
     the size of its weights, where six copies of the block would add 5 × 198k parameters (4 MB in fp32)."""
@@ -199,7 +218,7 @@ def test_android_refuses_a_tokenizer_the_app_cannot_run(hf_dir, dev_sample, tmp_
     assert not out.exists()
 
 
-@pytest.mark.parametrize("arch", ["albert", "modernbert"])
+@pytest.mark.parametrize("arch", ["albert", "modernbert", "mobilebert"])
 @pytest.mark.parametrize("recipe", ["conservative", "lowrank"])
 def test_shipped_recipes(hf_dir, compress_and_export, tmp_path, arch, recipe):
     """The conservative (pruning) and lowrank (SVD) recipes: their shapes, then a verified export.
@@ -209,11 +228,19 @@ def test_shipped_recipes(hf_dir, compress_and_export, tmp_path, arch, recipe):
     assert config["architecture"] == arch and len(layers) == (1 if arch == "albert" else 3)
     if recipe == "conservative":
         assert sum(x["num_heads"] for x in layers) < 4 * len(layers)
-        assert all(x["intermediate_size"] < (512 if arch == "albert" else 96) for x in layers)
+        assert all(x["intermediate_size"] < {"albert": 512, "modernbert": 96, "mobilebert": 48}[arch] for x in layers)
     else:
         assert any(x["ranks"] for x in layers)
     if arch == "modernbert":
         assert [x["window"] for x in layers] == [0, 4, 0]
+
+
+def test_android_takes_mobilebert_whose_tokenizer_is_wordpiece(hf_dir, dev_sample, tmp_path):
+    """MobileBERT's WordPiece tokenizer is one the app runs: the android bundle is written and verified."""
+    args = ["export", str(hf_dir("mobilebert")), "--target", "android", "--format", "executorch,tflite", "--json"]
+    r = CliRunner().invoke(cli, [*args, "--seq-len", "16", "--data", str(dev_sample), "--out", str(tmp_path / "b")])
+    assert r.exit_code == 0, r.output
+    assert all(a["verification"]["passed"] for a in json.loads(r.stdout)["artifacts"])
 
 
 @pytest.mark.parametrize(
@@ -222,6 +249,7 @@ def test_shipped_recipes(hf_dir, compress_and_export, tmp_path, arch, recipe):
         ("modernbert", 'kind = "linformer"\nk = 8\nn = 16', "Linformer does not apply to this model"),
         ("modernbert", 'kind = "skim"\nkeep = 0.5\npredictor = "attention"', "token skimming does not apply"),
         ("albert", 'kind = "skim"\nkeep = 0.5\npredictor = "attention"', "layers share their weights (ALBERT)"),
+        ("mobilebert", 'kind = "skim"\nkeep = 0.5\npredictor = "attention"', "MobileBERT's bottleneck blocks"),
     ],
 )
 def test_techniques_that_do_not_apply_say_so(hf_dir, dev_sample, tmp_path, arch, step, reason):
