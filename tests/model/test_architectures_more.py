@@ -50,8 +50,8 @@ def modernbert_tokenizer(byte_level_bpe):
 
 
 def _hf_model(arch: str, tok):
-    """A small random classifier of ``arch`` sized for tokenizer ``tok``, its classifier drawn with a
-    unit spread so that the logits are of order 1 and a 1e-4 tolerance means something."""
+    """A small random classifier of ``arch`` sized for tokenizer ``tok``, its classifier drawn so that
+    the logits are of order 0.1 to 10 and a 1e-4 tolerance means something."""
     import transformers as t
 
     torch.manual_seed(ARCHS.index(arch))
@@ -68,7 +68,12 @@ def _hf_model(arch: str, tok):
         layers = {"num_hidden_layers": 6}
         if arch == "albert-groups":
             layers = dict(num_hidden_layers=4, num_hidden_groups=2)
-        cfg = t.AlbertConfig(**layers, hidden_size=128, intermediate_size=512, embedding_size=32, **common)
+        # Drawn wider than ALBERT's 0.02: at 0.02 the two logits are within 0.1 of each other for half of
+        # the sentences (with a unit classifier), less than int8's error after six runs of the block, so
+        # the label agreement that export verifies would measure noise. At 0.05 they are apart by 9 to 12
+        # and a classifier of 0.02 brings that to about 0.2, against int8's 0.005 and fp32's 4e-5.
+        sizes = dict(hidden_size=128, intermediate_size=512, embedding_size=32, initializer_range=0.05)
+        cfg = t.AlbertConfig(**layers, **sizes, **common)
         model = t.AlbertForSequenceClassification(cfg)
     elif arch == "mobilebert":  # MobileBERT's layout, narrower: blocks of 32 inside a hidden size of 64
         sizes = dict(hidden_size=64, intermediate_size=48, embedding_size=32, intra_bottleneck_size=32)
@@ -93,7 +98,7 @@ def _hf_model(arch: str, tok):
             **common,
         )
         model = t.ModernBertForSequenceClassification(cfg)
-    torch.nn.init.normal_(model.classifier.weight, std=1.0)
+    torch.nn.init.normal_(model.classifier.weight, std=0.02 if arch.startswith("albert") else 1.0)
     return model
 
 
@@ -154,6 +159,29 @@ def test_albert_stores_its_shared_block_once_and_counts_its_flops_per_layer(hf_d
     assert flops(ckpt.config, 32)["encoder"] == 6 * flops(one, 32)["encoder"]
 
 
+@pytest.mark.parametrize("arch", ["albert", "modernbert", "mobilebert"])
+def test_flops_are_the_products_the_model_computes(hf_dir, arch):
+    """The FLOP count worked out from the config equals the multiply-adds of every linear the model
+    runs (ALBERT's shared block once per layer, MobileBERT's bottlenecks and stacked FFNs) plus
+    attention's two products per layer, at two FLOPs each, and the parameter count the model's."""
+    from ondevice.compress.stats import flops
+
+    ckpt = load_model(str(hf_dir(arch)))
+    c, L, macs = ckpt.config, 32, []
+
+    def count(m, args, out):
+        macs.append(args[0].numel() // m.in_features * m.in_features * m.out_features)
+
+    hooks = [m.register_forward_hook(count) for m in ckpt.model.modules() if isinstance(m, torch.nn.Linear)]
+    with torch.no_grad():
+        ckpt.model(torch.full((1, L), 5), torch.ones(1, L, dtype=torch.long))
+    for h in hooks:
+        h.remove()
+    attention = sum(2 * L * L * x.num_heads * c.head_dim for x in c.applied_layers)
+    assert flops(c, L)["total"] == 2 * (sum(macs) + attention)
+    assert c.num_parameters() == ckpt.model.num_parameters()
+
+
 @pytest.mark.parametrize("arch", ["albert", "modernbert"])
 def test_checkpoint_round_trip(sentences, hf_dir, tmp_path, arch):
     """Saved as an ondevice checkpoint (the shared block once) and loaded back: the same config and logits."""
@@ -195,15 +223,16 @@ def test_tokenizer_ids_match_transformers(hf_dir, tokenizer_parity, arch):
 
 @pytest.mark.parametrize("arch", ["albert", "modernbert", "mobilebert"])
 def test_export_every_format_fp32_and_int8(sentences, hf_dir, export_every_format, tmp_path, arch):
-    """Every format, fp32 and int8-dynamic, verified; ALBERT's artifacts hold its one block once: about
-    the size of its weights, where six copies of the block would add 5 × 198k parameters (4 MB in fp32)."""
+    """Every format, fp32 and int8-dynamic, verified, each about the size of the model's weights; so
+    ALBERT's hold its one block once, where six copies would add 5 × 198k parameters (4 MB in fp32, 1 MB
+    in int8, ONNX's included: its quantizer reaches every use of the shared weights)."""
     m = export_every_format(hf_dir(arch), tmp_path / "bundle", KIND[arch], sentences[0])
     params = load_model(str(hf_dir(arch))).model.num_parameters()
     sizes = {(a["format"], a["quantization"]): a["size_bytes"] for a in m["artifacts"]}
     print(f"export {arch}: {params} parameters ({4 * params} bytes in fp32), artifacts {sizes}")
     for f in ("executorch", "tflite", "onnx"):
         assert sizes[f, "fp32"] < 4 * params * 1.1 + 200_000
-        assert sizes[f, "int8-dynamic"] < sizes[f, "fp32"]
+        assert sizes[f, "int8-dynamic"] < min(sizes[f, "fp32"], 1.5 * params + 100_000)  # a byte a weight, and scales
 
 
 @pytest.mark.parametrize("arch", ["albert", "modernbert"])
@@ -226,9 +255,11 @@ def test_shipped_recipes(hf_dir, compress_and_export, tmp_path, arch, recipe):
     config = compress_and_export(hf_dir(arch), recipe, tmp_path)
     layers = config["layers"]
     assert config["architecture"] == arch and len(layers) == (1 if arch == "albert" else 3)
-    if recipe == "conservative":
-        assert sum(x["num_heads"] for x in layers) < 4 * len(layers)
-        assert all(x["intermediate_size"] < {"albert": 512, "modernbert": 96, "mobilebert": 48}[arch] for x in layers)
+    if recipe == "conservative":  # an eighth of the heads (none of ALBERT's one block of 4), a quarter of the neurons
+        heads = 4 * len(layers)
+        assert sum(x["num_heads"] for x in layers) == heads - round(heads / 8)
+        width = {"albert": 512, "modernbert": 96, "mobilebert": 48}[arch]
+        assert sum(x["intermediate_size"] for x in layers) < width * len(layers)
     else:
         assert any(x["ranks"] for x in layers)
     if arch == "modernbert":
