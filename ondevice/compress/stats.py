@@ -42,6 +42,9 @@ def flops(config: EncoderConfig, seq_len: int) -> dict[str, int]:
             enc += L * sum(_linear_macs(W, inner, r.get(p, 0)) for p in ("query", "key"))
             enc += L * _linear_macs(C, inner, r.get("value", 0))  # values read the block input
             enc += L * _linear_macs(inner, W, r.get("output", 0))
+            if config.position_kind == "relative":  # DeBERTa: the distance table projected as keys and
+                S2 = 2 * config.relative_span  # as queries, then each token's content against it twice
+                enc += S2 * sum(_linear_macs(C, inner, r.get(p, 0)) for p in ("query", "key")) + 2 * L * S2 * inner
             if layer.linformer_k:  # keys and values projected to k positions, then scores and context over k
                 k = layer.linformer_k
                 enc += 2 * k * L * inner + 2 * L * k * inner

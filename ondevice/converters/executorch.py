@@ -23,6 +23,7 @@ import torch
 from ondevice.converters.common import (
     ExportOptions,
     example_inputs,
+    export_failure,
     keeps_dynamic,
     low_precision_linears,
     low_precision_tables,
@@ -263,7 +264,7 @@ def export(model: torch.nn.Module, path: Path, opts: ExportOptions) -> dict:
     except ExportError:
         raise
     except Exception as e:  # export and lowering raise many exception types
-        raise ExportError(f"ExecuTorch export failed: {type(e).__name__}: {str(e).splitlines()[0]}") from e
+        raise export_failure("ExecuTorch", e) from e
     finally:
         log.removeHandler(reasons)
         log.setLevel(old_level)

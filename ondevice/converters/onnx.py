@@ -22,6 +22,7 @@ import torch
 from ondevice.converters.common import (
     ExportOptions,
     example_inputs,
+    export_failure,
     keeps_dynamic,
     low_precision_linears,
     low_precision_tables,
@@ -208,7 +209,7 @@ def export(model: torch.nn.Module, path: Path, opts: ExportOptions) -> dict:
     except ExportError:
         raise
     except Exception as e:  # the exporter and quantizers raise many exception types
-        raise ExportError(f"ONNX export failed: {type(e).__name__}: {str(e).splitlines()[0]}") from e
+        raise export_failure("ONNX", e) from e
     write_bytes(path, data)
     facts = {
         "opset": OPSET,

@@ -28,9 +28,11 @@ PROJECTIONS = ("query", "key", "value", "output", "up", "gate", "down")
 # Where each block normalizes: "post" after each residual sum (BERT), "pre" before each sub-layer with
 # one final norm after the last block (ModernBERT).
 NORM_PLACEMENTS = ("post", "pre")
-# How tokens know their place: "absolute" (a learned table added to the embeddings) or "rotary" (queries
-# and keys rotated by their position in every layer, ModernBERT).
-POSITION_KINDS = ("absolute", "rotary")
+# How tokens know their place: "absolute" (a learned table added to the embeddings), "rotary" (queries
+# and keys rotated by their position in every layer, ModernBERT) or "relative" (DeBERTa's disentangled
+# attention: scores between each token's content and the other's relative distance, from a table of
+# distances shared by every layer).
+POSITION_KINDS = ("absolute", "rotary", "relative")
 # "plain": down(act(up(x))); "gated": down(act(up(x)) * gate(x)) (ModernBERT's GeGLU).
 FFN_KINDS = ("plain", "gated")
 # "layer_norm"; "no_norm": MobileBERT's NoNorm, an elementwise scale and shift without normalizing.
@@ -55,6 +57,7 @@ ARCHITECTURES = (
     "albert",
     "modernbert",
     "mobilebert",
+    "deberta-v2",
 )
 
 # Bounds that keep an absurd config.json from allocating terabytes, or from building millions of
@@ -83,6 +86,8 @@ INT_FIELDS = {
     "layer_groups": 0,
     "bottleneck_size": 0,
     "ffn_stack": 1,
+    "relative_buckets": 0,
+    "max_relative_positions": 0,
 }
 REQUIRED_FIELDS = ("vocab_size", "hidden_size", "num_layers", "num_heads", "intermediate_size", "num_labels")
 REAL_FIELDS = {
@@ -260,6 +265,11 @@ class EncoderConfig:
     layer_groups: int = 0
     norm_placement: str = "post"  # see NORM_PLACEMENTS
     position_kind: str = "absolute"  # see POSITION_KINDS; rotary has no position table
+    # DeBERTa's relative distances: > 0 buckets them, exact up to half of this and logarithmic beyond,
+    # out to max_relative_positions (0: max_position_embeddings); its table has 2 × span rows, the span
+    # being relative_buckets, or max_relative_positions when there are no buckets.
+    relative_buckets: int = 0
+    max_relative_positions: int = 0
     rotary_theta: float = 10000.0  # rotary base of the global-attention layers
     local_rotary_theta: float = 10000.0  # rotary base of the local-attention layers (window > 0)
     ffn_kind: str = "plain"  # see FFN_KINDS
@@ -368,6 +378,8 @@ class EncoderConfig:
         else:
             n = word + (positions + self.type_vocab_size) * E + norm(E)
             n += _linear_parameters(E, C) if E != C else 0  # ELECTRA's and ALBERT's projection
+        if self.position_kind == "relative":
+            n += 2 * self.relative_span * C + norm()  # DeBERTa's table of distances and its norm
         sharing = self.linformer_sharing
         for i, layer in enumerate(self.layers):
             r = layer.ranks
@@ -398,6 +410,11 @@ class EncoderConfig:
         if self.head_activation != "none":
             n += _linear_parameters(C, C, 0, self.head_bias) + (norm() if self.head_norm else 0)
         return n + _linear_parameters(C, self.num_labels)
+
+    @property
+    def relative_span(self) -> int:
+        """How many relative distances each side DeBERTa's table holds."""
+        return self.relative_buckets or self.max_relative_positions or self.max_position_embeddings
 
     @property
     def width(self) -> int:
@@ -456,10 +473,10 @@ class EncoderConfig:
 
     def check_linformer_applies(self) -> None:
         """Refuse Linformer on a model whose attention depends on token positions."""
-        if self.position_kind == "rotary" or any(layer.window for layer in self.layers):
+        if self.position_kind != "absolute" or any(layer.window for layer in self.layers):
             raise ConfigError(
                 "Linformer does not apply to this model: it projects keys along the sequence, which would mix "
-                "the positions that rotary embeddings and local attention windows depend on"
+                "the positions that rotary or relative positions and local attention windows depend on"
             )
 
     def _check_linformer(self) -> None:
@@ -506,10 +523,10 @@ class EncoderConfig:
                 "token skimming does not apply to a model whose layers share their weights (ALBERT): "
                 "a skimming layer's budget and predictor would be every layer's"
             )
-        if self.position_kind == "rotary" or any(layer.window for layer in self.layers):
+        if self.position_kind != "absolute" or any(layer.window for layer in self.layers):
             raise ConfigError(
                 "token skimming does not apply to this model: the tokens it gathers lose the positions that "
-                "rotary embeddings and local attention windows depend on"
+                "rotary or relative positions and local attention windows depend on"
             )
         if self.skim_predictor == "attention":
             if not any(layer.num_heads for layer in self.layers[:first]):

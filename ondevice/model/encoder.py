@@ -178,6 +178,34 @@ def _rotate(x: torch.Tensor, theta: float) -> torch.Tensor:
     return x * angle.cos() + half * angle.sin()
 
 
+def _log_buckets(rel: torch.Tensor, buckets: int, max_distance: int) -> torch.Tensor:
+    """DeBERTa's bucketed distances: exact below half of ``buckets``, logarithmic out to ``max_distance``.
+    The same float operations as transformers', so that the buckets are the same."""
+    sign = torch.sign(rel)
+    mid = buckets // 2
+    near = (rel < mid) & (rel > -mid)
+    size = torch.where(near, torch.tensor(mid - 1).type_as(rel), torch.abs(rel))
+    scale = torch.log(torch.tensor((max_distance - 1) / mid))
+    far = torch.ceil(torch.log(size / mid) / scale * (mid - 1)) + mid
+    return torch.where(size <= mid, rel.type_as(far), far * sign).to(torch.long)
+
+
+def _disentangled(q, k, table, rel) -> torch.Tensor:
+    """DeBERTa's content-to-position and position-to-content scores (B, H, L, L), unscaled.
+
+    q, k: (B, H, L, D); table: the distances projected as keys and as queries, each (H, 2S, D); rel:
+    (L, L) the bucketed distance of each key from each query. Static lengths make ``rel`` a constant,
+    so the gathers have fixed indices."""
+    pos_key, pos_query = table
+    B, H, L, _ = q.shape
+    S = pos_key.shape[1] // 2
+    c2p = q @ pos_key.transpose(-1, -2)  # (B, H, L, 2S): each query against every distance
+    c2p = c2p.gather(-1, (rel + S).clamp(0, 2 * S - 1).expand(B, H, L, L))
+    p2c = k @ pos_query.transpose(-1, -2)  # (B, H, L, 2S): each key against every distance
+    p2c = p2c.gather(-1, (S - rel).clamp(0, 2 * S - 1).expand(B, H, L, L)).transpose(-1, -2)
+    return c2p + p2c
+
+
 def _window_mask(L: int, window: int, device: torch.device) -> torch.Tensor:
     """(L, L) additive mask of local attention: a query sees the keys at most ``window`` positions away."""
     pos = torch.arange(L, device=device)
@@ -206,6 +234,9 @@ class SelfAttention(nn.Module):
         self.dropout = nn.Dropout(config.dropout)
         self.sign_match_k = layer.sign_match_k
         self.window = layer.window
+        # DeBERTa's disentangled attention: two position terms beside the content one, scaled together.
+        self.relative = config.position_kind == "relative"
+        self.scale = 1.0 / math.sqrt(config.head_dim * (3 if self.relative else 1))
         # Rotary positions: the base of the angles (local layers have their own); 0 for none.
         rotary = config.position_kind == "rotary"
         self.rotary_theta = (config.local_rotary_theta if layer.window else config.rotary_theta) if rotary else 0.0
@@ -226,9 +257,11 @@ class SelfAttention(nn.Module):
         key_weight: torch.Tensor | None = None,
         received: bool = False,
         value_input: torch.Tensor | None = None,
+        relative: tuple[torch.Tensor, torch.Tensor] | None = None,
     ):
         """x: (B, L, W); mask: additive (B, 1, 1, L). Returns (B, L, W). ``value_input`` (B, L, C) is
-        what values are computed from when it is not ``x`` (MobileBERT's block input).
+        what values are computed from when it is not ``x`` (MobileBERT's block input). ``relative`` is
+        DeBERTa's normed table of distances (2S, C) and the bucketed distances (L, L).
 
         ``key_weight`` (B, 1, 1, L) scales each key's attention, renormalized: the differentiable mask
         that token-skimming training uses. With ``received`` also returns the attention each token
@@ -244,7 +277,13 @@ class SelfAttention(nn.Module):
         projection = self.linformer or shared
         if projection is not None:  # (B, H, k, D) keys and values, (B, 1|H, 1, k) mask
             k, v, mask = projection(k, v, (mask > MASK_VALUE / 2).to(x.dtype).transpose(-1, -2))
-        scores = _bmm(q, k.transpose(-1, -2)) * (1.0 / math.sqrt(self.head_dim)) + mask  # (B, H, L, L or k)
+        scores = _bmm(q, k.transpose(-1, -2)) * self.scale + mask  # (B, H, L, L or k)
+        if self.relative:
+            table, rel = relative
+            heads = (-1, self.num_heads, self.head_dim)
+            pos_key = self.key(table).view(*heads).transpose(0, 1)  # (H, 2S, D), projected as keys
+            pos_query = self.query(table).view(*heads).transpose(0, 1)  # (H, 2S, D), and as queries
+            scores = scores + _disentangled(q, k, (pos_key, pos_query), rel) * self.scale
         if self.window and self.window < L - 1:
             scores = scores + _window_mask(L, self.window, x.device).to(x.dtype)
         if self.sign_match_k and self.sign_match_k < scores.shape[-1]:
@@ -352,6 +391,7 @@ class Block(nn.Module):
         shared: SequenceProjection | None = None,
         key_weight: torch.Tensor | None = None,
         received: bool = False,
+        relative: tuple[torch.Tensor, torch.Tensor] | None = None,
     ):
         """Returns the new hidden states, and with ``received`` also the attention each token received
         (None without an attention sub-layer); see ``SelfAttention.forward``."""
@@ -360,7 +400,8 @@ class Block(nn.Module):
         g = self.sublayer_gate
         got = None
         if self.attention is not None:
-            a = self.attention(self.attention_norm(x) if self.pre_norm else x, mask, shared, key_weight, received)
+            h = self.attention_norm(x) if self.pre_norm else x
+            a = self.attention(h, mask, shared, key_weight, received, relative=relative)
             if received:
                 a, got = a
             x = x + self.dropout(a if g is None else a * g[0])
@@ -436,6 +477,27 @@ class Embeddings(nn.Module):
         return x if self.trigram or self.project is None else self.project(x)  # (B, L, C)
 
 
+class RelativePositions(nn.Module):
+    """DeBERTa's relative positions: a normed table of 2 × span distances that every layer's attention
+    projects with its own query and key projections, and each key's (bucketed) distance from each query."""
+
+    def __init__(self, config: EncoderConfig):
+        super().__init__()
+        # A parameter, not an nn.Embedding: it is read whole, never looked up by id, and must stay out
+        # of the export's quantization of embedding tables.
+        self.table = nn.Parameter(torch.randn(2 * config.relative_span, config.hidden_size) * 0.02)
+        self.norm = layer_norm(config)
+        self.buckets = config.relative_buckets
+        self.max_distance = config.max_relative_positions or config.max_position_embeddings
+
+    def forward(self, length: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+        pos = torch.arange(length, device=device)
+        rel = pos[:, None] - pos[None, :]  # (L, L): query minus key
+        if self.buckets:
+            rel = _log_buckets(rel, self.buckets, self.max_distance)
+        return self.norm(self.table), rel  # (2S, C), (L, L)
+
+
 _HEAD_ACTIVATIONS = {"tanh": torch.tanh, "relu": F.relu, "gelu": F.gelu}  # ELECTRA's head: exact (erf) GELU
 
 
@@ -454,6 +516,7 @@ class Classifier(nn.Module):
         # One block per set of weights: with ALBERT's sharing fewer than the layers, each run in turn.
         self.blocks = nn.ModuleList(Block(config, layer, i) for i, layer in enumerate(config.layers))
         self.final_norm = layer_norm(config) if config.norm_placement == "pre" else None
+        self.relative = RelativePositions(config) if config.position_kind == "relative" else None
         # Linformer with layerwise sharing: one projection for keys and values of every layer.
         ks = [layer.linformer_k for layer in config.layers if layer.linformer_k]
         self.linformer = None
@@ -479,11 +542,12 @@ class Classifier(nn.Module):
         skims = any(layer.skim_keep for layer in self.config.layers)
         want_received = skims and self.config.skim_predictor == "attention"
         received, self.skim_kept = None, []
+        relative = None if self.relative is None else self.relative(input_ids.shape[1], x.device)
         for i, layer in enumerate(self.config.applied_layers):
             block = self.blocks[self.config.block_of(i)]
             shared = self.linformer if layer.linformer_k else None
             if not layer.skim_keep:
-                out = block(x, mask, shared, received=want_received)
+                out = block(x, mask, shared, received=want_received, relative=relative)
                 x, got = out if want_received else (out, None)
                 received = received if got is None else got
                 continue
@@ -572,7 +636,7 @@ def parameter_groups(model: Classifier) -> dict[str, int]:
             "embeddings"
             if name.startswith("embeddings.")
             else "encoder"
-            if name.startswith(("blocks.", "linformer.", "final_norm."))
+            if name.startswith(("blocks.", "linformer.", "final_norm.", "relative."))
             else "head"
         )
         groups[key] += p.numel()

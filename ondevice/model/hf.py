@@ -1,5 +1,5 @@
 """Import Hugging Face checkpoints (BERT, DistilBERT, RoBERTa, XLM-R, CamemBERT, ELECTRA, ALBERT,
-ModernBERT, MobileBERT) into the ondevice encoder.
+ModernBERT, MobileBERT, DeBERTa-v2/v3) into the ondevice encoder.
 
 One function per architecture, each with a declarative key map: ``{i}`` stands for the layer (or
 ALBERT's layer group) index, ``{j}`` for the index of one of MobileBERT's stacked FFNs, ``None``
@@ -225,6 +225,29 @@ MOBILEBERT_KEYS: dict[str, str | None] = {
     "cls.*": None,  # masked-LM / NSP heads of pre-training checkpoints
 }
 
+# DebertaV2ForSequenceClassification (DeBERTa-v3's layout): BERT's blocks under other names, the table
+# of relative distances and its norm, and a GELU pooler on the first token.
+DEBERTA_LAYER = "encoder.layer.{i}.attention."
+DEBERTA_KEYS: dict[str, str | None] = {
+    **BERT_EMBEDDING_KEYS,
+    **{k: v for k, v in BERT_LAYER_KEYS.items() if ".self." not in k},
+    DEBERTA_LAYER + "self.query_proj.weight": "blocks.{i}.attention.query.weight",
+    DEBERTA_LAYER + "self.query_proj.bias": "blocks.{i}.attention.query.bias",
+    DEBERTA_LAYER + "self.key_proj.weight": "blocks.{i}.attention.key.weight",
+    DEBERTA_LAYER + "self.key_proj.bias": "blocks.{i}.attention.key.bias",
+    DEBERTA_LAYER + "self.value_proj.weight": "blocks.{i}.attention.value.weight",
+    DEBERTA_LAYER + "self.value_proj.bias": "blocks.{i}.attention.value.bias",
+    "encoder.rel_embeddings.weight": "relative.table",
+    "encoder.LayerNorm.weight": "relative.norm.weight",
+    "encoder.LayerNorm.bias": "relative.norm.bias",
+    "pooler.dense.weight": "pre_classifier.weight",
+    "pooler.dense.bias": "pre_classifier.bias",
+    "classifier.weight": "classifier.weight",
+    "classifier.bias": "classifier.bias",
+    "lm_predictions.*": None,  # masked-LM heads of pre-training checkpoints
+    "mask_predictions.*": None,
+}
+
 # Head tensors that a base (not yet fine-tuned) checkpoint lacks; they keep a fresh initialisation.
 HEAD_KEYS = (
     "pre_classifier.weight",
@@ -321,6 +344,14 @@ MOBILEBERT_LAYOUT = {
     "trigram_input": True,
     "normalization_type": "no_norm",
 }
+
+DEBERTA_FIELDS: dict[str, tuple[str, Any]] = {
+    **BERT_FIELDS,
+    "type_vocab_size": ("type_vocab_size", 0),
+    "layer_norm_eps": ("layer_norm_eps", 1e-7),
+    "head_activation": ("pooler_hidden_act", "gelu"),
+}
+DEBERTA_FIXED = {"pooling": "cls", "position_kind": "relative", "architecture": "deberta-v2"}
 
 DISTILBERT_FIELDS: dict[str, tuple[str, Any]] = {
     "vocab_size": ("vocab_size", REQUIRED),
@@ -642,6 +673,42 @@ def import_mobilebert(directory: Path, hf: dict[str, Any], overrides: dict[str, 
     return _build(directory, config, overrides, MOBILEBERT_KEYS, "mobilebert.")
 
 
+def _deberta_positions(directory: Path, hf: dict[str, Any], values: dict[str, Any]) -> dict[str, Any]:
+    """DeBERTa's relative positions, and a refusal of the layouts ondevice does not build (those of
+    DeBERTa-v2-xlarge and v3 are built)."""
+    cfg_path, width = directory / "config.json", values["hidden_size"]
+    kinds = hf.get("pos_att_type") or []
+    kinds = set(kinds.split("|") if isinstance(kinds, str) else kinds)
+    layout = {
+        "relative_attention": hf.get("relative_attention") is True,
+        "position_biased_input false": hf.get("position_biased_input", True) is False,
+        "share_att_key": hf.get("share_att_key") is True,
+        "pos_att_type p2c and c2p": kinds == {"p2c", "c2p"},
+        "norm_rel_ebd layer_norm": "layer_norm" in str(hf.get("norm_rel_ebd", "none")),
+        "no conv_kernel_size": not hf.get("conv_kernel_size"),
+        "pooler_hidden_size = hidden_size": hf.get("pooler_hidden_size", width) == width,
+        "embedding_size = hidden_size": hf.get("embedding_size", width) in (None, width),
+    }
+    missing = [k for k, ok in layout.items() if not ok]
+    if missing:
+        raise CheckpointError(f"{cfg_path}: a DeBERTa layout ondevice does not build; it needs {', '.join(missing)}")
+    buckets, distance = hf.get("position_buckets", -1), hf.get("max_relative_positions", -1)
+    return {
+        "relative_buckets": check_field("relative_buckets", max(buckets, 0), "position_buckets"),
+        "max_relative_positions": check_field("max_relative_positions", max(distance, 0), "max_relative_positions"),
+    }
+
+
+def import_deberta(directory: Path, hf: dict[str, Any], overrides: dict[str, Any]) -> tuple[Classifier, list[str]]:
+    """DeBERTa-v2 and v3: BERT's blocks with disentangled attention (content-to-position and
+    position-to-content scores against a shared table of bucketed relative distances), no absolute
+    positions, and a GELU pooler on the first token."""
+    config = config_from_hf(
+        directory, hf, DEBERTA_FIELDS, DEBERTA_FIXED, derived=lambda v: _deberta_positions(directory, hf, v)
+    )
+    return _build(directory, config, overrides, DEBERTA_KEYS, "deberta.")
+
+
 # model_type in config.json -> importer
 IMPORTERS: dict[str, Callable[..., tuple[Classifier, list[str]]]] = {
     "bert": import_bert,
@@ -653,6 +720,7 @@ IMPORTERS: dict[str, Callable[..., tuple[Classifier, list[str]]]] = {
     "albert": import_albert,
     "modernbert": import_modernbert,
     "mobilebert": import_mobilebert,
+    "deberta-v2": import_deberta,
 }
 
 

@@ -1,10 +1,12 @@
-"""ALBERT, ModernBERT and MobileBERT in the one encoder: parity with transformers, export in every format
-(ALBERT's shared block stored once), the shipped recipes, and the techniques that do not apply refused.
+"""ALBERT, ModernBERT, MobileBERT and DeBERTa-v2 in the one encoder: parity with transformers, export in
+every format (ALBERT's shared block stored once), the shipped recipes, and the techniques that do not
+apply refused.
 
 Small random-weight models that `transformers` builds offline, with tokenizers trained here on SST-2
 text: a SentencePiece Unigram model converted by transformers' ALBERT tokenizer (its lower-casing,
 accent-stripping normalizer kept), and a byte-level BPE wrapped with ModernBERT's [CLS] ... [SEP]
-template. MobileBERT keeps a WordPiece vocabulary (MiniLM's), as its checkpoints do. Run with ``-s`` to
+template. MobileBERT keeps a WordPiece vocabulary (MiniLM's), as its checkpoints do, and DeBERTa borrows
+it (v3's Unigram is the kind ALBERT's test covers). Run with ``-s`` to
 see the parity figures and the artifact sizes.
 """
 
@@ -21,8 +23,8 @@ from ondevice.model.config import EncoderConfig
 
 LABELS = {0: "negative", 1: "positive"}
 # albert: one block for 6 layers; albert-groups: 2 blocks for 4 layers; modernbert-mean: mean pooling
-ARCHS = ("albert", "albert-groups", "modernbert", "modernbert-mean", "mobilebert")
-KIND = {"albert": "Unigram", "modernbert": "BPE", "mobilebert": "WordPiece"}
+ARCHS = ("albert", "albert-groups", "modernbert", "modernbert-mean", "mobilebert", "deberta")
+KIND = {"albert": "Unigram", "modernbert": "BPE", "mobilebert": "WordPiece", "deberta": "WordPiece"}
 
 
 @pytest.fixture(scope="session")
@@ -83,6 +85,11 @@ def _hf_model(arch: str, tok):
         for m in model.modules():
             if isinstance(m, torch.nn.Linear):
                 torch.nn.init.normal_(m.weight, std=m.in_features**-0.5)
+    elif arch == "deberta":  # DeBERTa-v3's layout; 8 buckets, so that inputs of 16 and 32 reach the log ones
+        relative = dict(relative_attention=True, position_buckets=8, pos_att_type=["p2c", "c2p"], share_att_key=True)
+        sizes = dict(num_hidden_layers=3, hidden_size=64, intermediate_size=128, type_vocab_size=0)
+        cfg = t.DebertaV2Config(**relative, norm_rel_ebd="layer_norm", position_biased_input=False, **sizes, **common)
+        model = t.DebertaV2ForSequenceClassification(cfg)
     else:
         cfg = t.ModernBertConfig(
             num_hidden_layers=3,
@@ -105,8 +112,8 @@ def _hf_model(arch: str, tok):
 @pytest.fixture(scope="session")
 def hf_dir(hf_checkpoints, albert_tokenizer, modernbert_tokenizer, minilm_dir):
     """``hf_dir(arch)``: a checkpoint directory as transformers saves it, with its tokenizer files."""
-    tokenizers = {"albert": albert_tokenizer, "modernbert": modernbert_tokenizer, "mobilebert": minilm_dir}
-    return hf_checkpoints(lambda arch: tokenizers[arch.split("-")[0]], _hf_model)
+    tokenizers = {"albert": albert_tokenizer, "modernbert": modernbert_tokenizer}
+    return hf_checkpoints(lambda arch: tokenizers.get(arch.split("-")[0], minilm_dir), _hf_model)
 
 
 # -- the encoder against transformers ------------------------------------------------------------------
@@ -117,7 +124,7 @@ def hf_dir(hf_checkpoints, albert_tokenizer, modernbert_tokenizer, minilm_dir):
 @pytest.mark.parametrize("padded", [False, True])
 def test_logits_match_transformers(sentences, hf_dir, logits_parity, arch, batch, padded):
     ours = logits_parity(hf_dir(arch), sentences[:batch], padded, f"{arch:<15} batch {batch} padded {padded!s:<5}")
-    assert ours.config.architecture == arch.split("-")[0]
+    assert ours.config.architecture == {"deberta": "deberta-v2"}.get(arch, arch.split("-")[0])
 
 
 def test_variant_fields_come_from_the_checkpoint(hf_dir):
@@ -145,6 +152,9 @@ def test_variant_fields_come_from_the_checkpoint(hf_dir):
     assert (c.embedding_size, c.hidden_act, c.type_vocab_size) == (32, "relu", 2)
     block = mobile.model.blocks[0]
     assert len(block.stacked_ffns) == 3 and tuple(block.attention.value.weight.shape) == (32, 64)
+    d = load_model(str(hf_dir("deberta"))).config
+    assert (d.position_kind, d.relative_buckets, d.relative_span, d.max_relative_positions) == ("relative", 8, 8, 0)
+    assert (d.type_vocab_size, d.layer_norm_eps, d.head_activation, d.architecture) == (0, 1e-7, "gelu", "deberta-v2")
 
 
 def test_albert_stores_its_shared_block_once_and_counts_its_flops_per_layer(hf_dir):
@@ -159,7 +169,7 @@ def test_albert_stores_its_shared_block_once_and_counts_its_flops_per_layer(hf_d
     assert flops(ckpt.config, 32)["encoder"] == 6 * flops(one, 32)["encoder"]
 
 
-@pytest.mark.parametrize("arch", ["albert", "modernbert", "mobilebert"])
+@pytest.mark.parametrize("arch", ["albert", "modernbert", "mobilebert", "deberta"])
 def test_flops_are_the_products_the_model_computes(hf_dir, arch):
     """The FLOP count worked out from the config equals the multiply-adds of every linear the model
     runs (ALBERT's shared block once per layer, MobileBERT's bottlenecks and stacked FFNs) plus
@@ -177,7 +187,9 @@ def test_flops_are_the_products_the_model_computes(hf_dir, arch):
         ckpt.model(torch.full((1, L), 5), torch.ones(1, L, dtype=torch.long))
     for h in hooks:
         h.remove()
-    attention = sum(2 * L * L * x.num_heads * c.head_dim for x in c.applied_layers)
+    # scores and context, and DeBERTa's content-to-position and position-to-content scores
+    span = 2 * L + (4 * c.relative_span if c.position_kind == "relative" else 0)
+    attention = sum(span * L * x.num_heads * c.head_dim for x in c.applied_layers)
     assert flops(c, L)["total"] == 2 * (sum(macs) + attention)
     assert c.num_parameters() == ckpt.model.num_parameters()
 
@@ -221,7 +233,7 @@ def test_tokenizer_ids_match_transformers(hf_dir, tokenizer_parity, arch):
 # -- export, compression, the Android app --------------------------------------------------------------
 
 
-@pytest.mark.parametrize("arch", ["albert", "modernbert", "mobilebert"])
+@pytest.mark.parametrize("arch", ["albert", "modernbert", "mobilebert", "deberta"])
 def test_export_every_format_fp32_and_int8(sentences, hf_dir, export_every_format, tmp_path, arch):
     """Every format, fp32 and int8-dynamic, verified, each about the size of the model's weights; so
     ALBERT's hold its one block once, where six copies would add 5 × 198k parameters (4 MB in fp32, 1 MB
@@ -247,18 +259,19 @@ def test_android_refuses_a_tokenizer_the_app_cannot_run(hf_dir, dev_sample, tmp_
     assert not out.exists()
 
 
-@pytest.mark.parametrize("arch", ["albert", "modernbert", "mobilebert"])
+@pytest.mark.parametrize("arch", ["albert", "modernbert", "mobilebert", "deberta"])
 @pytest.mark.parametrize("recipe", ["conservative", "lowrank"])
 def test_shipped_recipes(hf_dir, compress_and_export, tmp_path, arch, recipe):
     """The conservative (pruning) and lowrank (SVD) recipes: their shapes, then a verified export.
     ALBERT's pruning cuts its one shared block, so every layer loses the same heads and neurons."""
     config = compress_and_export(hf_dir(arch), recipe, tmp_path)
     layers = config["layers"]
-    assert config["architecture"] == arch and len(layers) == (1 if arch == "albert" else 3)
+    assert config["architecture"] == {"deberta": "deberta-v2"}.get(arch, arch)
+    assert len(layers) == (1 if arch == "albert" else 3)
     if recipe == "conservative":  # an eighth of the heads (none of ALBERT's one block of 4), a quarter of the neurons
         heads = 4 * len(layers)
         assert sum(x["num_heads"] for x in layers) == heads - round(heads / 8)
-        width = {"albert": 512, "modernbert": 96, "mobilebert": 48}[arch]
+        width = {"albert": 512, "modernbert": 96, "mobilebert": 48, "deberta": 128}[arch]
         assert sum(x["intermediate_size"] for x in layers) < width * len(layers)
     else:
         assert any(x["ranks"] for x in layers)
@@ -281,6 +294,8 @@ def test_android_takes_mobilebert_whose_tokenizer_is_wordpiece(hf_dir, dev_sampl
         ("modernbert", 'kind = "skim"\nkeep = 0.5\npredictor = "attention"', "token skimming does not apply"),
         ("albert", 'kind = "skim"\nkeep = 0.5\npredictor = "attention"', "layers share their weights (ALBERT)"),
         ("mobilebert", 'kind = "skim"\nkeep = 0.5\npredictor = "attention"', "MobileBERT's bottleneck blocks"),
+        ("deberta", 'kind = "linformer"\nk = 8\nn = 16', "Linformer does not apply to this model"),
+        ("deberta", 'kind = "skim"\nkeep = 0.5\npredictor = "attention"', "rotary or relative positions"),
     ],
 )
 def test_techniques_that_do_not_apply_say_so(hf_dir, dev_sample, tmp_path, arch, step, reason):
