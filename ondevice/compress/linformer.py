@@ -44,19 +44,21 @@ class LinformerConfig:
 def apply_linformer(model, cfg: LinformerConfig, **_) -> dict:
     """Give the targeted layers Linformer attention in place; records k, n and the sharing in ``model.config``."""
     config = model.config
+    config.check_linformer_applies()
     if any(layer.linformer_k for layer in config.layers):
         raise ConfigError("linformer: the model already has Linformer attention")
     if cfg.n > config.positions:
         raise ConfigError(f"linformer: n ({cfg.n}) is longer than the position table ({config.positions})")
+    n = len(config.layers)  # blocks: fewer than the layers when they share weights (ALBERT)
     if cfg.ks is not None:
-        if len(cfg.ks) != config.num_layers:
-            raise ConfigError(f"linformer: ks lists {len(cfg.ks)} values for {config.num_layers} layers")
+        if len(cfg.ks) != n:
+            raise ConfigError(f"linformer: ks lists {len(cfg.ks)} values for {n} layers")
         ks = dict(enumerate(cfg.ks))
     else:
-        layers = range(config.num_layers) if cfg.layers is None else cfg.layers
-        bad = [i for i in layers if not 0 <= i < config.num_layers]
+        layers = range(n) if cfg.layers is None else cfg.layers
+        bad = [i for i in layers if not 0 <= i < n]
         if bad:
-            raise ConfigError(f"linformer: no layers {bad}; the model has {config.num_layers}")
+            raise ConfigError(f"linformer: no layers {bad}; the model has {n}")
         ks = {i: cfg.k for i in layers}
     ks = {i: k for i, k in ks.items() if k and config.layers[i].num_heads}  # a removed attention has nothing to do
     if cfg.sharing == "layerwise" and len(set(ks.values())) > 1:

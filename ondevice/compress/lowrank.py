@@ -133,7 +133,7 @@ def _targets(model, cfg: LowRankConfig) -> dict[str, nn.Linear]:
             parent = block.attention if proj in ("query", "key", "value", "output") else block.ffn
             if parent is None:
                 continue
-            m = getattr(parent, proj)
+            m = getattr(parent, proj)  # None: a gate in a plain FFN
             if isinstance(m, nn.Linear):  # already factorized layers are left as they are
                 out[f"{i}.{proj}"] = m
     return out
@@ -142,13 +142,11 @@ def _targets(model, cfg: LowRankConfig) -> dict[str, nn.Linear]:
 @torch.no_grad()
 def factorize_linear(linear: nn.Linear, rank: int) -> LowRankLinear:
     B, A, _ = svd_factors(linear.weight, rank)
-    lr = LowRankLinear(linear.in_features, linear.out_features, rank)
+    lr = LowRankLinear(linear.in_features, linear.out_features, rank, bias=linear.bias is not None)
     lr.reduce.weight.copy_(A)
     lr.expand.weight.copy_(B)
     if linear.bias is not None:
         lr.expand.bias.copy_(linear.bias)
-    else:
-        lr.expand.bias.zero_()
     return lr
 
 

@@ -1,7 +1,7 @@
 """Structured pruning that removes parts for real: attention heads, FFN neurons and whole sub-layers.
 
 Heads go by slicing the query/key/value output rows and the output projection's input columns;
-neurons by slicing the FFN's up rows and down columns; a removed sub-layer leaves its residual path.
+neurons by slicing the FFN's up (and gate) rows and down columns; a removed sub-layer leaves its residual path.
 Low-rank factorized projections are sliced on their outer factor, so pruning and factorization
 compose in either order. The per-layer shapes go into ``model.config``, so the checkpoint rebuilds.
 """
@@ -44,7 +44,8 @@ def _rows(m: nn.Module, keep: torch.Tensor) -> None:
     """Keep output features ``keep`` of a dense or low-rank linear."""
     target = m.expand if isinstance(m, LowRankLinear) else m
     target.weight = nn.Parameter(target.weight.data[keep].clone())
-    target.bias = nn.Parameter(target.bias.data[keep].clone())
+    if target.bias is not None:
+        target.bias = nn.Parameter(target.bias.data[keep].clone())
     target.out_features = len(keep)
     if isinstance(m, LowRankLinear):
         m.out_features = len(keep)
@@ -97,6 +98,8 @@ def prune_neurons_(model, layer: int, keep: list[int]) -> None:
         return
     idx = torch.tensor(sorted(keep))
     _rows(block.ffn.up, idx)
+    if block.ffn.gate is not None:
+        _rows(block.ffn.gate, idx)
     _cols(block.ffn.down, idx)
     model.config.layers[layer].intermediate_size = len(keep)
 

@@ -29,10 +29,11 @@ class SignMatchConfig:
 @technique(SignMatchConfig, "sign_match")
 def apply_sign_match(model, cfg: SignMatchConfig, **_) -> dict:
     config = model.config
-    layers = range(config.num_layers) if cfg.layers is None else cfg.layers
-    bad = [i for i in layers if not 0 <= i < config.num_layers]
+    n = len(config.layers)  # blocks: fewer than the layers when they share weights (ALBERT)
+    layers = range(n) if cfg.layers is None else cfg.layers
+    bad = [i for i in layers if not 0 <= i < n]
     if bad:
-        raise ConfigError(f"sign_match: no layers {bad}; the model has {config.num_layers}")
+        raise ConfigError(f"sign_match: no layers {bad}; the model has {n}")
     if any(config.layers[i].linformer_k for i in layers):
         raise ConfigError("sign_match: Linformer layers have no per-key scores to select from")
     done = []

@@ -91,7 +91,7 @@ def apply_skim(model, cfg: SkimConfig, student=None, teacher=None, train=None, d
     config = model.config
     if any(layer.skim_keep for layer in config.layers):
         raise ConfigError("skim: the model already skims tokens")
-    shares = cfg.shares(config.num_layers)
+    shares = cfg.shares(len(config.layers))  # blocks; _check_skim refuses ALBERT's shared ones
     trial = copy.deepcopy(config)
     trial.skim_predictor = cfg.predictor
     for layer, share in zip(trial.layers, shares, strict=True):

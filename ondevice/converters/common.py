@@ -69,6 +69,13 @@ class ExportOptions:
         return dict(zip(self.input_names, batch, strict=True))
 
 
+def export_failure(fmt: str, e: Exception) -> ExportError:
+    """One line naming what an exporter raised: its type and its message's first line (an exporter's
+    bare ``assert`` has none)."""
+    lines = str(e).strip().splitlines()
+    return ExportError(f"{fmt} export failed: {type(e).__name__}" + (f": {lines[0]}" if lines else ""))
+
+
 def example_inputs(opts: ExportOptions, length: int | None = None) -> tuple[torch.Tensor, ...]:
     """A batch-1 input of a fixed shape: [CLS] a few tokens [SEP] then padding (with token types: a
     second segment of two tokens)."""

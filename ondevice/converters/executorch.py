@@ -23,6 +23,7 @@ import torch
 from ondevice.converters.common import (
     ExportOptions,
     example_inputs,
+    export_failure,
     keeps_dynamic,
     low_precision_linears,
     low_precision_tables,
@@ -50,7 +51,8 @@ class _LayerNormForXnnpack(torch.nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         d = x - torch.nn.functional.linear(x, self.average)
         var = torch.nn.functional.linear(d * d, self.average)
-        return d * torch.rsqrt(var + self.eps) * self.weight + self.bias
+        y = d * torch.rsqrt(var + self.eps) * self.weight
+        return y if self.bias is None else y + self.bias  # ModernBERT's norms have no bias
 
 
 def _delegable_norms(model: torch.nn.Module) -> None:
@@ -262,7 +264,7 @@ def export(model: torch.nn.Module, path: Path, opts: ExportOptions) -> dict:
     except ExportError:
         raise
     except Exception as e:  # export and lowering raise many exception types
-        raise ExportError(f"ExecuTorch export failed: {type(e).__name__}: {str(e).splitlines()[0]}") from e
+        raise export_failure("ExecuTorch", e) from e
     finally:
         log.removeHandler(reasons)
         log.setLevel(old_level)

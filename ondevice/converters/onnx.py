@@ -22,6 +22,7 @@ import torch
 from ondevice.converters.common import (
     ExportOptions,
     example_inputs,
+    export_failure,
     keeps_dynamic,
     low_precision_linears,
     low_precision_tables,
@@ -54,6 +55,32 @@ def _export_fp32(model: torch.nn.Module, opts: ExportOptions, path: Path) -> Non
         )
 
 
+def _read_weights_directly(path: Path) -> None:
+    """Let every node read a weight from its initializer, not through an Identity of it. The exporter
+    writes a weight that several layers use (ALBERT's shared block) once and hands it to each later use
+    through an Identity node; ONNX Runtime's quantizers take a MatMul's weight only from an initializer,
+    so they would leave those uses in fp32 and keep a float copy next to the int8 one."""
+    import onnx
+
+    proto = onnx.load(str(path))
+    graph = proto.graph
+    weights = {i.name for i in graph.initializer}
+    outputs = {o.name for o in graph.output}
+    alias = {
+        n.output[0]: n.input[0]
+        for n in graph.node
+        if n.op_type == "Identity" and n.input[0] in weights and n.output[0] not in outputs
+    }
+    if not alias:
+        return
+    kept = [n for n in graph.node if not (n.op_type == "Identity" and n.output[0] in alias)]
+    for n in kept:
+        n.input[:] = [alias.get(x, x) for x in n.input]
+    del graph.node[:]
+    graph.node.extend(kept)
+    onnx.save(proto, str(path))
+
+
 SMOOTHING_ALPHA = 0.7  # SmoothQuant's migration strength: 0 leaves the activations as they are
 
 
@@ -77,16 +104,19 @@ def _first_linear(m: torch.nn.Module) -> torch.nn.Linear:
 @torch.no_grad()
 def smooth(model: torch.nn.Module, opts: ExportOptions, alpha: float = SMOOTHING_ALPHA) -> torch.nn.Module:
     """A copy of ``model`` in which each block's query, key and value projections (one scale for the
-    three: they read the same input) and its FFN up-projection read their input divided by
-    s = max|x|^alpha / max|w|^(1 - alpha) per channel, with s folded into their weights (SmoothQuant,
-    Xiao et al. 2023). max|x| is taken over the calibration sentences' tokens, padding left out."""
+    three: they read the same input) and its FFN up-projection (with the gate of a gated FFN, which reads
+    the same input) read their input divided by s = max|x|^alpha / max|w|^(1 - alpha) per channel, with
+    s folded into their weights (SmoothQuant, Xiao et al. 2023). max|x| is taken over the calibration
+    sentences' tokens, padding left out."""
     model = copy.deepcopy(model).eval()
     groups = []  # (attribute owner, attribute names) of the linears that read one input
     for block in model.blocks:
-        if block.attention is not None:
+        if block.attention is not None and block.qk_bottleneck is not None:  # MobileBERT: values read the block input
+            groups += [(block.attention, ("query", "key")), (block.attention, ("value",))]
+        elif block.attention is not None:
             groups.append((block.attention, ("query", "key", "value")))
         if block.ffn is not None:
-            groups.append((block.ffn, ("up",)))
+            groups.append((block.ffn, ("up",) if block.ffn.gate is None else ("up", "gate")))
     peak: dict[int, torch.Tensor] = {}
     current = {}
 
@@ -140,6 +170,8 @@ def export(model: torch.nn.Module, path: Path, opts: ExportOptions) -> dict:
             fp32 = Path(d) / "fp32.onnx"
             smoothed = opts.quantize != "fp32" and opts.calibration_ids is not None
             _export_fp32(smooth(model, opts) if smoothed else model, opts, fp32)
+            if opts.quantize != "fp32":
+                _read_weights_directly(fp32)
             out = fp32
             if opts.quantize == "int8-dynamic":
                 out = Path(d) / "q.onnx"
@@ -174,7 +206,7 @@ def export(model: torch.nn.Module, path: Path, opts: ExportOptions) -> dict:
     except ExportError:
         raise
     except Exception as e:  # the exporter and quantizers raise many exception types
-        raise ExportError(f"ONNX export failed: {type(e).__name__}: {str(e).splitlines()[0]}") from e
+        raise export_failure("ONNX", e) from e
     write_bytes(path, data)
     facts = {
         "opset": OPSET,

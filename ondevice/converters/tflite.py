@@ -27,6 +27,7 @@ from ondevice.converters.common import (
     STATIC_KEEPS_DYNAMIC,
     ExportOptions,
     example_inputs,
+    export_failure,
     low_precision_linears,
     low_precision_tables,
 )
@@ -171,7 +172,7 @@ def export(model: torch.nn.Module, path: Path, opts: ExportOptions) -> dict:
     except ExportError:
         raise
     except Exception as e:  # the converters raise many exception types
-        raise ExportError(f"TFLite export failed: {type(e).__name__}: {str(e).splitlines()[0]}") from e
+        raise export_failure("TFLite", e) from e
     write_bytes(path, data)
     return {
         "entry_points": {str(n): entry_point("tflite", opts.seq_lens, n) for n in opts.seq_lens},

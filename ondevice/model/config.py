@@ -13,14 +13,30 @@ from typing import Any
 from ondevice.errors import CheckpointError, ConfigError
 
 # 2 low-rank ranks, 3 Linformer, 4 token skimming and mixed precision, 5 RoBERTa positions and ELECTRA
-# embeddings; older ones read unchanged (a field they lack takes its default, which is what they meant)
-SCHEMA_VERSION = 5
-READABLE_VERSIONS = (1, 2, 3, 4, 5)
+# embeddings, 6 ALBERT's shared layers, ModernBERT's block (pre-norm, rotary positions, gated FFN, local
+# attention windows, no biases) and MobileBERT's (bottlenecks, NoNorm, stacked FFNs, trigram input);
+# older ones read unchanged (a field they lack takes its default,
+# which is what they meant)
+SCHEMA_VERSION = 6
+READABLE_VERSIONS = (1, 2, 3, 4, 5, 6)
 
 ACTIVATIONS = ("gelu", "gelu_new", "relu")
 POOLINGS = ("cls", "mean")
 HEAD_ACTIVATIONS = ("tanh", "relu", "gelu", "none")
-PROJECTIONS = ("query", "key", "value", "output", "up", "down")  # the linears of one block
+# the linears of one block; "gate" only in a gated FFN
+PROJECTIONS = ("query", "key", "value", "output", "up", "gate", "down")
+# Where each block normalizes: "post" after each residual sum (BERT), "pre" before each sub-layer with
+# one final norm after the last block (ModernBERT).
+NORM_PLACEMENTS = ("post", "pre")
+# How tokens know their place: "absolute" (a learned table added to the embeddings), "rotary" (queries
+# and keys rotated by their position in every layer, ModernBERT) or "relative" (DeBERTa's disentangled
+# attention: scores between each token's content and the other's relative distance, from a table of
+# distances shared by every layer).
+POSITION_KINDS = ("absolute", "rotary", "relative")
+# "plain": down(act(up(x))); "gated": down(act(up(x)) * gate(x)) (ModernBERT's GeGLU).
+FFN_KINDS = ("plain", "gated")
+# "layer_norm"; "no_norm": MobileBERT's NoNorm, an elementwise scale and shift without normalizing.
+NORM_KINDS = ("layer_norm", "no_norm")
 # Linformer's sharing of its sequence projections: "none" (E and F per head), "headwise" (E and F per
 # layer, shared by its heads), "kv" (one matrix per layer for keys and values), "layerwise" (one
 # matrix for keys and values of every layer).
@@ -31,7 +47,18 @@ SKIM_PREDICTORS = ("learned", "attention")
 SKIM_INNER = 64  # width of a learned skim predictor's hidden layer
 WEIGHT_BITS = (4, 8)  # weight widths of quantized linears that XNNPACK and LiteRT both run
 # Where the weights came from (each has its own key map in ondevice.model.hf); DistilRoBERTa is a "roberta".
-ARCHITECTURES = ("bert", "distilbert", "roberta", "xlm-roberta", "camembert", "electra")
+ARCHITECTURES = (
+    "bert",
+    "distilbert",
+    "roberta",
+    "xlm-roberta",
+    "camembert",
+    "electra",
+    "albert",
+    "modernbert",
+    "mobilebert",
+    "deberta-v2",
+)
 
 # Bounds that keep an absurd config.json from allocating terabytes, or from building millions of
 # modules, before its weights are even read. BERT-large has 24 layers and 335M weights; 2^31 weights
@@ -56,12 +83,19 @@ INT_FIELDS = {
     "weight_group_size": 1,
     "position_offset": 0,
     "embedding_size": 0,
+    "layer_groups": 0,
+    "bottleneck_size": 0,
+    "ffn_stack": 1,
+    "relative_buckets": 0,
+    "max_relative_positions": 0,
 }
 REQUIRED_FIELDS = ("vocab_size", "hidden_size", "num_layers", "num_heads", "intermediate_size", "num_labels")
 REAL_FIELDS = {
     "layer_norm_eps": (0.0, 1.0, True),
     "dropout": (0.0, 1.0, False),
     "classifier_dropout": (0.0, 1.0, False),
+    "rotary_theta": (0.0, 1e12, True),
+    "local_rotary_theta": (0.0, 1e12, True),
 }
 TEXT_FIELDS = {
     "hidden_act": ACTIVATIONS,
@@ -70,7 +104,12 @@ TEXT_FIELDS = {
     "architecture": ARCHITECTURES,
     "linformer_sharing": LINFORMER_SHARING,
     "skim_predictor": SKIM_PREDICTORS,
+    "norm_placement": NORM_PLACEMENTS,
+    "position_kind": POSITION_KINDS,
+    "ffn_kind": FFN_KINDS,
+    "norm_kind": NORM_KINDS,
 }
+BOOL_FIELDS = ("bias", "norm_bias", "head_bias", "head_norm", "trigram_input")
 
 
 def _shown(value: Any) -> str:
@@ -115,15 +154,19 @@ def check_field(field_name: str, value: Any, label: str | None = None) -> Any:
         return check_int(label, value, INT_FIELDS[field_name], highest)
     if field_name in REAL_FIELDS:
         return check_real(label, value, *REAL_FIELDS[field_name])
+    if field_name in BOOL_FIELDS:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{label} must be true or false, got {_shown(value)}")
+        return value
     choices = TEXT_FIELDS[field_name]
     if not isinstance(value, str) or value not in choices:
         raise ConfigError(f"{label} {_shown(value)} is not supported; use one of {', '.join(choices)}")
     return value
 
 
-def _linear_parameters(n_in: int, n_out: int, rank: int = 0) -> int:
-    """Weights and bias of ``encoder.linear``: dense, or factorized through ``rank``."""
-    return n_in * rank + rank * n_out + n_out if rank else n_in * n_out + n_out
+def _linear_parameters(n_in: int, n_out: int, rank: int = 0, bias: bool = True) -> int:
+    """Weights (and bias) of ``encoder.linear``: dense, or factorized through ``rank``."""
+    return (n_in * rank + rank * n_out if rank else n_in * n_out) + (n_out if bias else 0)
 
 
 def from_fields(cls, d: dict[str, Any], error: type[Exception], what: str):
@@ -172,9 +215,12 @@ class LayerConfig:
     # > 0: sign-matching attention (approximate computing); each query attends only to the keys whose
     # signs agree with its own in the most dimensions, this many of them (ties kept)
     sign_match_k: int = 0
+    # > 0: local attention (ModernBERT's sliding window); each token attends only to the tokens at most
+    # this many positions away. 0: global attention.
+    window: int = 0
 
     def __post_init__(self) -> None:
-        for name in ("num_heads", "intermediate_size", "linformer_k", "sign_match_k"):
+        for name in ("num_heads", "intermediate_size", "linformer_k", "sign_match_k", "window"):
             check_int(name, getattr(self, name), 0)
         check_real("skim_keep", self.skim_keep, 0.0, 1.0)
         if not isinstance(self.ranks, dict):
@@ -210,13 +256,41 @@ class EncoderConfig:
     # The position of the first token. RoBERTa's positions start after its padding index
     # (pad_token_id + 1): its table has that many rows more than the longest input.
     position_offset: int = 0
-    # Width of the embedding tables; 0: hidden_size. ELECTRA's are narrower and a linear
-    # projects them to hidden_size after the embedding norm.
+    # Width of the embedding tables; 0: hidden_size. ELECTRA's and ALBERT's are narrower and a
+    # linear projects them to hidden_size after the embedding norm.
     embedding_size: int = 0
+    # ALBERT's weight sharing: > 0 gives the num_layers layers only this many blocks of weights, used
+    # in turn (layer i runs block i * layer_groups // num_layers), and ``layers`` then lists one shape
+    # per block. 0: every layer has its own block.
+    layer_groups: int = 0
+    norm_placement: str = "post"  # see NORM_PLACEMENTS
+    position_kind: str = "absolute"  # see POSITION_KINDS; rotary has no position table
+    # DeBERTa's relative distances: > 0 buckets them, exact up to half of this and logarithmic beyond,
+    # out to max_relative_positions (0: max_position_embeddings); its table has 2 × span rows, the span
+    # being relative_buckets, or max_relative_positions when there are no buckets.
+    relative_buckets: int = 0
+    max_relative_positions: int = 0
+    rotary_theta: float = 10000.0  # rotary base of the global-attention layers
+    local_rotary_theta: float = 10000.0  # rotary base of the local-attention layers (window > 0)
+    ffn_kind: str = "plain"  # see FFN_KINDS
+    bias: bool = True  # the blocks' linears have biases (ModernBERT's have none)
+    norm_bias: bool = True  # every LayerNorm has a bias (ModernBERT's have none)
+    norm_kind: str = "layer_norm"  # see NORM_KINDS
+    # MobileBERT's block: > 0 narrows each block to this width inside, between an input bottleneck (and
+    # a second one that queries and keys take; values take the block input) and an output bottleneck
+    # back to hidden_size with its own residual sum. 0: blocks are hidden_size wide.
+    bottleneck_size: int = 0
+    ffn_stack: int = 1  # FFN sub-layers per block, each with its residual sum and norm (MobileBERT's 4)
+    # MobileBERT's embeddings: each token's table row next to its right and left neighbours' (3 ×
+    # embedding_size), projected to hidden_size before the position and token-type rows, which are
+    # hidden_size wide, are added and the sum normed.
+    trigram_input: bool = False
     # classification head
     pooling: str = "cls"  # "cls": first token; "mean": masked mean over tokens
     # dense layer before the classifier: tanh (BERT pooler, RoBERTa head), relu (DistilBERT), gelu (ELECTRA), none
     head_activation: str = "tanh"
+    head_bias: bool = True  # the dense layer before the classifier has a bias (ModernBERT's has none)
+    head_norm: bool = False  # a LayerNorm after that layer's activation (ModernBERT's head)
     num_labels: int = 2
     dropout: float = 0.1  # hidden and attention dropout, training only
     classifier_dropout: float = 0.1
@@ -230,15 +304,14 @@ class EncoderConfig:
     weight_bits: dict[str, int] = field(default_factory=dict)
     weight_group_size: int = 32
     layers: list[LayerConfig] = field(default_factory=list)
-    head_dim: int = 0  # derived: hidden_size // num_heads
+    head_dim: int = 0  # derived: the blocks' width (hidden_size or bottleneck_size) // num_heads
 
     def __post_init__(self) -> None:
-        for name in (*INT_FIELDS, *REAL_FIELDS, *TEXT_FIELDS):
+        for name in (*INT_FIELDS, *REAL_FIELDS, *TEXT_FIELDS, *BOOL_FIELDS):
             check_field(name, getattr(self, name))
-        if self.hidden_size % self.num_heads:
-            raise ConfigError(
-                f"hidden_size ({self.hidden_size}) must be a positive multiple of num_heads ({self.num_heads})"
-            )
+        if self.width % self.num_heads:
+            what = "bottleneck_size" if self.bottleneck_size else "hidden_size"
+            raise ConfigError(f"{what} ({self.width}) must be a positive multiple of num_heads ({self.num_heads})")
         if self.pad_token_id >= self.vocab_size:
             raise ConfigError(
                 f"pad_token_id {self.pad_token_id} is outside the vocabulary (vocab_size {self.vocab_size})"
@@ -248,11 +321,14 @@ class EncoderConfig:
                 f"position_offset {self.position_offset} leaves fewer than 2 of the "
                 f"{self.max_position_embeddings} positions (max_position_embeddings) for tokens"
             )
-        self.head_dim = self.hidden_size // self.num_heads
+        self.head_dim = self.width // self.num_heads
         if not isinstance(self.layers, list):
             raise ConfigError(f"layers must be a list of layer shapes, got {_shown(self.layers)}")
-        if self.layers and len(self.layers) != self.num_layers:  # counted before building any of them
-            raise ConfigError(f"config lists {len(self.layers)} layers but num_layers is {self.num_layers}")
+        if self.layer_groups > self.num_layers:
+            raise ConfigError(f"layer_groups ({self.layer_groups}) must be at most num_layers ({self.num_layers})")
+        if self.layers and len(self.layers) != self.num_blocks:  # counted before building any of them
+            what = f"layer_groups is {self.layer_groups}" if self.layer_groups else f"num_layers is {self.num_layers}"
+            raise ConfigError(f"config lists {len(self.layers)} layers but {what}")
         self.layers = [
             from_fields(LayerConfig, x, ConfigError, f"layers[{i}]") if isinstance(x, dict) else x
             for i, x in enumerate(self.layers)
@@ -262,7 +338,11 @@ class EncoderConfig:
                 'every entry of layers must be an object such as {"num_heads": 12, "intermediate_size": 1536}'
             )
         if not self.layers:
-            self.layers = [LayerConfig(self.num_heads, self.intermediate_size) for _ in range(self.num_layers)]
+            self.layers = [LayerConfig(self.num_heads, self.intermediate_size) for _ in range(self.num_blocks)]
+        if self.bottleneck_size and (self.norm_placement == "pre" or self.layer_groups):
+            raise ConfigError("bottleneck blocks (MobileBERT) are post-norm and hold their own weights")
+        if self.position_kind == "rotary" and self.head_dim % 2:
+            raise ConfigError(f"rotary positions need an even head size, got {self.head_dim}")
         self._check_linformer()
         if any(layer.linformer_k and layer.sign_match_k for layer in self.layers):
             raise ConfigError("a layer cannot have both Linformer and sign-matching attention")
@@ -285,32 +365,80 @@ class EncoderConfig:
     def num_parameters(self) -> int:
         """How many weights ``Classifier(self)`` has, worked out from the shapes alone (nothing is
         allocated): what a config.json is checked against before a model is built from it."""
-        C, E = self.hidden_size, self.embedding_dim
+        C, E, W, b = self.hidden_size, self.embedding_dim, self.width, self.bias
+        affine = 1 if self.norm_kind == "layer_norm" and not self.norm_bias else 2  # weights per feature
+
+        def norm(width: int = C) -> int:
+            return affine * width
+
         word = _linear_parameters(self.vocab_size, E, self.embedding_rank) - E  # an embedding has no bias
-        n = word + (self.max_position_embeddings + self.type_vocab_size + 2) * E  # + the norm's weight and bias
-        if E != C:
-            n += _linear_parameters(E, C)  # ELECTRA's projection to the hidden size
+        positions = self.max_position_embeddings if self.position_kind == "absolute" else 0
+        if self.trigram_input:  # three neighbours' rows projected, then hidden-wide positions and types
+            n = word + _linear_parameters(3 * E, C) + (positions + self.type_vocab_size) * C + norm()
+        else:
+            n = word + (positions + self.type_vocab_size) * E + norm(E)
+            n += _linear_parameters(E, C) if E != C else 0  # ELECTRA's and ALBERT's projection
+        if self.position_kind == "relative":
+            n += 2 * self.relative_span * C + norm()  # DeBERTa's table of distances and its norm
         sharing = self.linformer_sharing
-        for layer in self.layers:
+        for i, layer in enumerate(self.layers):
             r = layer.ranks
+            if W != C:  # MobileBERT's input, query-key and output bottlenecks
+                n += 2 * (_linear_parameters(C, W) + norm(W)) + _linear_parameters(W, C) + norm()
             if layer.num_heads:
                 inner = layer.num_heads * self.head_dim
-                n += sum(_linear_parameters(C, inner, r.get(p, 0)) for p in ("query", "key", "value"))
-                n += _linear_parameters(inner, C, r.get("output", 0)) + 2 * C
+                n += sum(_linear_parameters(W, inner, r.get(p, 0), b) for p in ("query", "key"))
+                n += _linear_parameters(C if W != C else W, inner, r.get("value", 0), b)
+                n += _linear_parameters(inner, W, r.get("output", 0), b) + (0 if self.first_unnormed(i) else norm(W))
                 if layer.linformer_k and sharing != "layerwise":
                     per = layer.linformer_k * self.linformer_n * (layer.num_heads if sharing == "none" else 1)
                     n += per * (1 if sharing == "kv" else 2)
             if layer.intermediate_size:
-                n += _linear_parameters(C, layer.intermediate_size, r.get("up", 0))
-                n += _linear_parameters(layer.intermediate_size, C, r.get("down", 0)) + 2 * C
+                F, gated = layer.intermediate_size, self.ffn_kind == "gated"
+                n += _linear_parameters(W, F, r.get("up", 0), b) + norm(W)
+                n += _linear_parameters(W, F, r.get("gate", 0), b) if gated else 0
+                n += _linear_parameters(F, W, r.get("down", 0), b)
+            # MobileBERT's stacked FFNs before the last, each with its norm; pruning leaves them whole
+            n += (self.ffn_stack - 1) * (2 * W * self.intermediate_size + self.intermediate_size + W + norm(W))
             if layer.skim_keep and self.skim_predictor == "learned":
                 n += _linear_parameters(C, SKIM_INNER) + _linear_parameters(SKIM_INNER, 1)
         ks = [layer.linformer_k for layer in self.layers if layer.linformer_k]
         if ks and sharing == "layerwise":
             n += ks[0] * self.linformer_n
+        if self.norm_placement == "pre":
+            n += norm()  # the final norm
         if self.head_activation != "none":
-            n += _linear_parameters(C, C)
+            n += _linear_parameters(C, C, 0, self.head_bias) + (norm() if self.head_norm else 0)
         return n + _linear_parameters(C, self.num_labels)
+
+    @property
+    def relative_span(self) -> int:
+        """How many relative distances each side DeBERTa's table holds."""
+        return self.relative_buckets or self.max_relative_positions or self.max_position_embeddings
+
+    @property
+    def width(self) -> int:
+        """The width the blocks' attention and FFNs work at: MobileBERT's bottleneck, or the hidden size."""
+        return self.bottleneck_size or self.hidden_size
+
+    @property
+    def num_blocks(self) -> int:
+        """How many blocks of weights the model holds: ``layer_groups`` when layers share them."""
+        return self.layer_groups or self.num_layers
+
+    def first_unnormed(self, block: int) -> bool:
+        """Whether ``block``'s attention takes its input without a norm: ModernBERT's first block,
+        whose input the embedding norm has just normalized."""
+        return self.norm_placement == "pre" and block == 0
+
+    def block_of(self, i: int) -> int:
+        """The block that layer ``i`` runs: its own, or with ALBERT's sharing its group's."""
+        return i * self.layer_groups // self.num_layers if self.layer_groups else i
+
+    @property
+    def applied_layers(self) -> list[LayerConfig]:
+        """The shape of every layer in the order they run (with sharing, a block's shape repeats)."""
+        return [self.layers[self.block_of(i)] for i in range(self.num_layers)]
 
     @property
     def embedding_dim(self) -> int:
@@ -343,10 +471,19 @@ class EncoderConfig:
             raise ConfigError(f"{option} {n} is outside what the model can take: {lowest} to {longest} tokens ({what})")
         return n
 
+    def check_linformer_applies(self) -> None:
+        """Refuse Linformer on a model whose attention depends on token positions."""
+        if self.position_kind != "absolute" or any(layer.window for layer in self.layers):
+            raise ConfigError(
+                "Linformer does not apply to this model: it projects keys along the sequence, which would mix "
+                "the positions that rotary or relative positions and local attention windows depend on"
+            )
+
     def _check_linformer(self) -> None:
         ks = {layer.linformer_k for layer in self.layers if layer.linformer_k and layer.num_heads}
         if not ks:
             return
+        self.check_linformer_applies()
         if self.linformer_sharing not in LINFORMER_SHARING:
             raise ConfigError(
                 f"linformer_sharing {self.linformer_sharing!r} is not one of {', '.join(LINFORMER_SHARING)}"
@@ -376,6 +513,21 @@ class EncoderConfig:
             )
         if any(layer.linformer_k for layer in self.layers):
             raise ConfigError("token skimming cannot be combined with Linformer: its projections are tied to positions")
+        if self.bottleneck_size:
+            raise ConfigError(
+                "token skimming does not apply to MobileBERT's bottleneck blocks: "
+                "their residual paths at two widths have no single hidden state to leave a skipped token in"
+            )
+        if self.layer_groups:
+            raise ConfigError(
+                "token skimming does not apply to a model whose layers share their weights (ALBERT): "
+                "a skimming layer's budget and predictor would be every layer's"
+            )
+        if self.position_kind != "absolute" or any(layer.window for layer in self.layers):
+            raise ConfigError(
+                "token skimming does not apply to this model: the tokens it gathers lose the positions that "
+                "rotary or relative positions and local attention windows depend on"
+            )
         if self.skim_predictor == "attention":
             if not any(layer.num_heads for layer in self.layers[:first]):
                 raise ConfigError("attention-based skimming needs an attention layer before the first skimming layer")

@@ -30,21 +30,44 @@ def _activation(name: str):
 
 
 class LowRankLinear(nn.Module):
-    """W ≈ B·A: a Linear factorized through rank r (Low-Rank Transformer). in→r without bias, r→out with it."""
+    """W ≈ B·A: a Linear factorized through rank r (Low-Rank Transformer). in→r without bias, r→out
+    with the original's bias, if it had one."""
 
-    def __init__(self, in_features: int, out_features: int, rank: int):
+    def __init__(self, in_features: int, out_features: int, rank: int, bias: bool = True):
         super().__init__()
         self.in_features, self.out_features, self.rank = in_features, out_features, rank
         self.reduce = nn.Linear(in_features, rank, bias=False)  # A: (r, in)
-        self.expand = nn.Linear(rank, out_features)  # B: (out, r)
+        self.expand = nn.Linear(rank, out_features, bias=bias)  # B: (out, r)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.expand(self.reduce(x))
 
 
-def linear(in_features: int, out_features: int, rank: int = 0) -> nn.Module:
+def linear(in_features: int, out_features: int, rank: int = 0, bias: bool = True) -> nn.Module:
     """A dense Linear, or its low-rank factorization when ``rank`` > 0."""
-    return LowRankLinear(in_features, out_features, rank) if rank else nn.Linear(in_features, out_features)
+    if rank:
+        return LowRankLinear(in_features, out_features, rank, bias)
+    return nn.Linear(in_features, out_features, bias=bias)
+
+
+class NoNorm(nn.Module):
+    """MobileBERT's NoNorm: an elementwise scale and shift in place of a LayerNorm, nothing normalized."""
+
+    def __init__(self, width: int):
+        super().__init__()
+        self.weight = nn.Parameter(torch.ones(width))
+        self.bias = nn.Parameter(torch.zeros(width))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * self.weight + self.bias
+
+
+def layer_norm(config: EncoderConfig, width: int | None = None) -> nn.Module:
+    """The config's norm over ``width`` (the hidden size) features: a LayerNorm, with a bias unless the
+    config has none, or MobileBERT's NoNorm."""
+    if config.norm_kind == "no_norm":
+        return NoNorm(width or config.hidden_size)
+    return nn.LayerNorm(width or config.hidden_size, eps=config.layer_norm_eps, bias=config.norm_bias)
 
 
 class FactorizedEmbedding(nn.Module):
@@ -143,6 +166,52 @@ def _sign_match_mask(q: torch.Tensor, k: torch.Tensor, mask: torch.Tensor, top: 
     return (agree < threshold).to(q.dtype) * MASK_VALUE
 
 
+def _rotate(x: torch.Tensor, theta: float) -> torch.Tensor:
+    """Rotary position embedding of x (B, H, L, D): each pair of dimensions (j, j + D/2) of the token at
+    position p turned by the angle p · theta^(-2j/D). Computed from the length alone, so the artifact
+    holds no table of positions."""
+    L, D = x.shape[-2], x.shape[-1]
+    inv_freq = 1.0 / theta ** (torch.arange(0, D, 2, dtype=torch.float32, device=x.device) / D)  # (D/2,)
+    freqs = torch.arange(L, dtype=torch.float32, device=x.device)[:, None] * inv_freq  # (L, D/2)
+    angle = torch.cat([freqs, freqs], dim=-1)  # (L, D)
+    half = torch.cat([-x[..., D // 2 :], x[..., : D // 2]], dim=-1)  # (B, H, L, D)
+    return x * angle.cos() + half * angle.sin()
+
+
+def _log_buckets(rel: torch.Tensor, buckets: int, max_distance: int) -> torch.Tensor:
+    """DeBERTa's bucketed distances: exact below half of ``buckets``, logarithmic out to ``max_distance``.
+    The same float operations as transformers', so that the buckets are the same."""
+    sign = torch.sign(rel)
+    mid = buckets // 2
+    near = (rel < mid) & (rel > -mid)
+    size = torch.where(near, torch.tensor(mid - 1).type_as(rel), torch.abs(rel))
+    scale = torch.log(torch.tensor((max_distance - 1) / mid))
+    far = torch.ceil(torch.log(size / mid) / scale * (mid - 1)) + mid
+    return torch.where(size <= mid, rel.type_as(far), far * sign).to(torch.long)
+
+
+def _disentangled(q, k, table, rel) -> torch.Tensor:
+    """DeBERTa's content-to-position and position-to-content scores (B, H, L, L), unscaled.
+
+    q, k: (B, H, L, D); table: the distances projected as keys and as queries, each (H, 2S, D); rel:
+    (L, L) the bucketed distance of each key from each query. Static lengths make ``rel`` a constant,
+    so the gathers have fixed indices."""
+    pos_key, pos_query = table
+    B, H, L, _ = q.shape
+    S = pos_key.shape[1] // 2
+    c2p = q @ pos_key.transpose(-1, -2)  # (B, H, L, 2S): each query against every distance
+    c2p = c2p.gather(-1, (rel + S).clamp(0, 2 * S - 1).expand(B, H, L, L))
+    p2c = k @ pos_query.transpose(-1, -2)  # (B, H, L, 2S): each key against every distance
+    p2c = p2c.gather(-1, (S - rel).clamp(0, 2 * S - 1).expand(B, H, L, L)).transpose(-1, -2)
+    return c2p + p2c
+
+
+def _window_mask(L: int, window: int, device: torch.device) -> torch.Tensor:
+    """(L, L) additive mask of local attention: a query sees the keys at most ``window`` positions away."""
+    pos = torch.arange(L, device=device)
+    return ((pos[None, :] - pos[:, None]).abs() > window).to(torch.float32) * MASK_VALUE
+
+
 def _bmm(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """(B, H, n, k) @ (B, H, k, m) as one 3-D batched matmul. A 4-D matmul decomposes into expand copies
     that XNNPACK does not take, and each one splits the delegated graph."""
@@ -156,13 +225,21 @@ class SelfAttention(nn.Module):
         self.num_heads = layer.num_heads
         self.head_dim = config.head_dim
         inner = layer.num_heads * config.head_dim
-        C, r = config.hidden_size, layer.ranks
-        self.query = linear(C, inner, r.get("query", 0))
-        self.key = linear(C, inner, r.get("key", 0))
-        self.value = linear(C, inner, r.get("value", 0))
-        self.output = linear(inner, C, r.get("output", 0))
+        W, r, b = config.width, layer.ranks, config.bias
+        self.query = linear(W, inner, r.get("query", 0), b)
+        self.key = linear(W, inner, r.get("key", 0), b)
+        # In a MobileBERT block, values come from the block's hidden_size-wide input, not its bottleneck.
+        self.value = linear(config.hidden_size, inner, r.get("value", 0), b)
+        self.output = linear(inner, W, r.get("output", 0), b)
         self.dropout = nn.Dropout(config.dropout)
         self.sign_match_k = layer.sign_match_k
+        self.window = layer.window
+        # DeBERTa's disentangled attention: two position terms beside the content one, scaled together.
+        self.relative = config.position_kind == "relative"
+        self.scale = 1.0 / math.sqrt(config.head_dim * (3 if self.relative else 1))
+        # Rotary positions: the base of the angles (local layers have their own); 0 for none.
+        rotary = config.position_kind == "rotary"
+        self.rotary_theta = (config.local_rotary_theta if layer.window else config.rotary_theta) if rotary else 0.0
         # Linformer: this layer's own sequence projection (the layerwise one is the Classifier's).
         sharing = config.linformer_sharing
         self.linformer = None
@@ -179,8 +256,12 @@ class SelfAttention(nn.Module):
         shared: SequenceProjection | None = None,
         key_weight: torch.Tensor | None = None,
         received: bool = False,
+        value_input: torch.Tensor | None = None,
+        relative: tuple[torch.Tensor, torch.Tensor] | None = None,
     ):
-        """x: (B, L, C); mask: additive (B, 1, 1, L). Returns (B, L, C).
+        """x: (B, L, W); mask: additive (B, 1, 1, L). Returns (B, L, W). ``value_input`` (B, L, C) is
+        what values are computed from when it is not ``x`` (MobileBERT's block input). ``relative`` is
+        DeBERTa's normed table of distances (2S, C) and the bucketed distances (L, L).
 
         ``key_weight`` (B, 1, 1, L) scales each key's attention, renormalized: the differentiable mask
         that token-skimming training uses. With ``received`` also returns the attention each token
@@ -189,11 +270,22 @@ class SelfAttention(nn.Module):
         B, L, _ = x.shape
         q = self.query(x).view(B, L, self.num_heads, self.head_dim).transpose(1, 2)  # (B, H, L, D)
         k = self.key(x).view(B, L, self.num_heads, self.head_dim).transpose(1, 2)  # (B, H, L, D)
-        v = self.value(x).view(B, L, self.num_heads, self.head_dim).transpose(1, 2)  # (B, H, L, D)
+        v = self.value(x if value_input is None else value_input)
+        v = v.view(B, L, self.num_heads, self.head_dim).transpose(1, 2)  # (B, H, L, D)
+        if self.rotary_theta:
+            q, k = _rotate(q, self.rotary_theta), _rotate(k, self.rotary_theta)
         projection = self.linformer or shared
         if projection is not None:  # (B, H, k, D) keys and values, (B, 1|H, 1, k) mask
             k, v, mask = projection(k, v, (mask > MASK_VALUE / 2).to(x.dtype).transpose(-1, -2))
-        scores = _bmm(q, k.transpose(-1, -2)) * (1.0 / math.sqrt(self.head_dim)) + mask  # (B, H, L, L or k)
+        scores = _bmm(q, k.transpose(-1, -2)) * self.scale + mask  # (B, H, L, L or k)
+        if self.relative:
+            table, rel = relative
+            heads = (-1, self.num_heads, self.head_dim)
+            pos_key = self.key(table).view(*heads).transpose(0, 1)  # (H, 2S, D), projected as keys
+            pos_query = self.query(table).view(*heads).transpose(0, 1)  # (H, 2S, D), and as queries
+            scores = scores + _disentangled(q, k, (pos_key, pos_query), rel) * self.scale
+        if self.window and self.window < L - 1:
+            scores = scores + _window_mask(L, self.window, x.device).to(x.dtype)
         if self.sign_match_k and self.sign_match_k < scores.shape[-1]:
             scores = scores + _sign_match_mask(q, k, mask, self.sign_match_k)
         probs = scores.softmax(dim=-1)
@@ -212,19 +304,36 @@ class SelfAttention(nn.Module):
 
 
 class FeedForward(nn.Module):
+    """down(act(up(x))), or gated (GeGLU, ModernBERT): down(act(up(x)) * gate(x))."""
+
     def __init__(self, config: EncoderConfig, layer: LayerConfig):
         super().__init__()
-        C, r = config.hidden_size, layer.ranks
-        self.up = linear(C, layer.intermediate_size, r.get("up", 0))
-        self.down = linear(layer.intermediate_size, C, r.get("down", 0))
+        W, F_, r, b = config.width, layer.intermediate_size, layer.ranks, config.bias
+        self.up = linear(W, F_, r.get("up", 0), b)
+        self.gate = linear(W, F_, r.get("gate", 0), b) if config.ffn_kind == "gated" else None
+        self.down = linear(F_, W, r.get("down", 0), b)
         self.act = _activation(config.hidden_act)
         self.neuron_gate: torch.Tensor | None = None  # (intermediate_size,), significance analysis only
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h = self.act(self.up(x))  # (B, L, F)
+        if self.gate is not None:
+            h = h * self.gate(x)
         if self.neuron_gate is not None:
             h = h * self.neuron_gate
         return self.down(h)
+
+
+class Bottleneck(nn.Module):
+    """MobileBERT's bottleneck into a block: hidden_size -> bottleneck width, then the config's norm."""
+
+    def __init__(self, config: EncoderConfig):
+        super().__init__()
+        self.dense = nn.Linear(config.hidden_size, config.width)
+        self.norm = layer_norm(config, config.width)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.norm(self.dense(x))
 
 
 class SkimPredictor(nn.Module):
@@ -241,14 +350,33 @@ class SkimPredictor(nn.Module):
 
 
 class Block(nn.Module):
-    """Post-LN transformer block as in BERT. A sub-layer pruned to width 0 becomes the identity."""
+    """A transformer block: post-LN as in BERT (each residual sum normed), or pre-LN as in ModernBERT
+    (each sub-layer's input normed; the first block's attention takes the embedding norm's output as
+    it is). A sub-layer pruned to width 0 becomes the identity."""
 
-    def __init__(self, config: EncoderConfig, layer: LayerConfig):
+    def __init__(self, config: EncoderConfig, layer: LayerConfig, index: int = 0):
         super().__init__()
+        self.pre_norm = config.norm_placement == "pre"
+        W = config.width
         self.attention = SelfAttention(config, layer) if layer.num_heads else None
-        self.attention_norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps) if layer.num_heads else None
+        self.attention_norm = None
+        if layer.num_heads:
+            self.attention_norm = nn.Identity() if config.first_unnormed(index) else layer_norm(config, W)
         self.ffn = FeedForward(config, layer) if layer.intermediate_size else None
-        self.ffn_norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps) if layer.intermediate_size else None
+        self.ffn_norm = layer_norm(config, W) if layer.intermediate_size else None
+        # MobileBERT: the block works at the bottleneck width between an input bottleneck (and one for
+        # queries and keys) and an output bottleneck back to the hidden size, with FFNs stacked before
+        # the last one. Pruning and low-rank act on the attention and the last FFN.
+        self.input_bottleneck = self.qk_bottleneck = self.output_bottleneck = self.output_norm = None
+        self.stacked_ffns, self.stacked_norms = nn.ModuleList(), nn.ModuleList()
+        if config.bottleneck_size:
+            self.input_bottleneck = Bottleneck(config)
+            self.qk_bottleneck = Bottleneck(config)
+            self.output_bottleneck = nn.Linear(W, config.hidden_size)
+            self.output_norm = layer_norm(config)
+            full = LayerConfig(config.num_heads, config.intermediate_size)
+            self.stacked_ffns.extend(FeedForward(config, full) for _ in range(config.ffn_stack - 1))
+            self.stacked_norms.extend(layer_norm(config, W) for _ in range(config.ffn_stack - 1))
         self.dropout = nn.Dropout(config.dropout)
         # Significance analysis scales each sub-layer's output (attention, FFN) by a gate; None otherwise.
         self.sublayer_gate: torch.Tensor | None = None  # (2,)
@@ -263,24 +391,46 @@ class Block(nn.Module):
         shared: SequenceProjection | None = None,
         key_weight: torch.Tensor | None = None,
         received: bool = False,
+        relative: tuple[torch.Tensor, torch.Tensor] | None = None,
     ):
         """Returns the new hidden states, and with ``received`` also the attention each token received
         (None without an attention sub-layer); see ``SelfAttention.forward``."""
+        if self.input_bottleneck is not None:
+            return self._bottlenecked(x, mask, shared)
         g = self.sublayer_gate
         got = None
         if self.attention is not None:
-            a = self.attention(x, mask, shared, key_weight, received)
+            h = self.attention_norm(x) if self.pre_norm else x
+            a = self.attention(h, mask, shared, key_weight, received, relative=relative)
             if received:
                 a, got = a
-            x = self.attention_norm(x + self.dropout(a if g is None else a * g[0]))
+            x = x + self.dropout(a if g is None else a * g[0])
+            x = x if self.pre_norm else self.attention_norm(x)
         if self.ffn is not None:
-            f = self.ffn(x)
-            x = self.ffn_norm(x + self.dropout(f if g is None else f * g[1]))
+            f = self.ffn(self.ffn_norm(x) if self.pre_norm else x)
+            x = x + self.dropout(f if g is None else f * g[1])
+            x = x if self.pre_norm else self.ffn_norm(x)
         return (x, got) if received else x
+
+    def _bottlenecked(self, x: torch.Tensor, mask: torch.Tensor, shared: SequenceProjection | None) -> torch.Tensor:
+        """MobileBERT's block: x (B, L, C) -> (B, L, C) through the bottleneck width W."""
+        g = self.sublayer_gate
+        h = self.input_bottleneck(x)  # (B, L, W)
+        if self.attention is not None:
+            a = self.attention(self.qk_bottleneck(x), mask, shared, value_input=x)  # (B, L, W)
+            h = self.attention_norm(h + (a if g is None else a * g[0]))
+        for ffn, norm in zip(self.stacked_ffns, self.stacked_norms, strict=True):
+            h = norm(h + ffn(h))
+        if self.ffn is not None:
+            f = self.ffn(h)
+            h = self.ffn_norm(h + (f if g is None else f * g[1]))
+        return self.output_norm(x + self.dropout(self.output_bottleneck(h)))
 
 
 class Embeddings(nn.Module):
-    """Word + position (+ token type 0) embeddings, normed; ELECTRA's narrower tables then projected.
+    """Word + position (+ token type 0) embeddings, normed; ELECTRA's and ALBERT's narrower tables then
+    projected. With rotary positions (ModernBERT) there is no position table: the attention rotates.
+    MobileBERT's trigram input projects each token's row with its neighbours' before the rest is added.
 
     Tables are ``config.embedding_dim`` wide. RoBERTa's positions start at ``position_offset``
     (after its padding index): with right padding and static shapes a sentence's tokens sit at
@@ -294,13 +444,20 @@ class Embeddings(nn.Module):
             self.word = FactorizedEmbedding(config.vocab_size, E, config.embedding_rank)
         else:
             self.word = nn.Embedding(config.vocab_size, E)
-        self.position = nn.Embedding(config.max_position_embeddings, E)
+        # MobileBERT's trigram input: three neighbours' rows projected up first, then hidden-wide
+        # positions and types added (P is the width they are added and normed at).
+        self.trigram = config.trigram_input
+        P = config.hidden_size if self.trigram else E
+        absolute = config.position_kind == "absolute"
+        self.position = nn.Embedding(config.max_position_embeddings, P) if absolute else None
         # Single sentences carry no token types: type 0's row is then a constant offset.
-        self.token_type = nn.Embedding(config.type_vocab_size, E) if config.type_vocab_size else None
-        self.norm = nn.LayerNorm(E, eps=config.layer_norm_eps)
+        self.token_type = nn.Embedding(config.type_vocab_size, P) if config.type_vocab_size else None
+        self.norm = layer_norm(config, P)
         self.dropout = nn.Dropout(config.dropout)
-        # ELECTRA: embeddings narrower than the encoder, projected up after the norm.
-        self.project = nn.Linear(E, config.hidden_size) if E != config.hidden_size else None
+        # ELECTRA, ALBERT: embeddings narrower than the encoder, projected up after the norm.
+        self.project = None
+        if self.trigram or E != config.hidden_size:
+            self.project = nn.Linear(3 * E if self.trigram else E, config.hidden_size)
         self.position_offset = config.position_offset
         self.register_buffer("position_ids", torch.arange(config.max_position_embeddings), persistent=False)
 
@@ -308,14 +465,39 @@ class Embeddings(nn.Module):
         L = input_ids.shape[1]
         # Mobile runtimes feed int32 ids; quantized embedding kernels index with int64 only.
         input_ids = input_ids.to(torch.long)
-        positions = self.position_ids[self.position_offset : self.position_offset + L]
-        x = self.word(input_ids) + self.position(positions)  # (B, L, E)
+        x = self.word(input_ids)  # (B, L, E)
+        if self.trigram:  # each token's row with the next token's before it and the previous one's after
+            nxt, prev = F.pad(x[:, 1:], (0, 0, 0, 1)), F.pad(x[:, :-1], (0, 0, 1, 0))
+            x = self.project(torch.cat([nxt, x, prev], dim=-1))  # (B, L, C)
+        if self.position is not None:
+            x = x + self.position(self.position_ids[self.position_offset : self.position_offset + L])
         if self.token_type is not None and token_type_ids is not None:
             x = x + self.token_type(token_type_ids.to(torch.long))
         elif self.token_type is not None:
             x = x + self.token_type.weight[0]
         x = self.dropout(self.norm(x))
-        return x if self.project is None else self.project(x)  # (B, L, C)
+        return x if self.trigram or self.project is None else self.project(x)  # (B, L, C)
+
+
+class RelativePositions(nn.Module):
+    """DeBERTa's relative positions: a normed table of 2 × span distances that every layer's attention
+    projects with its own query and key projections, and each key's (bucketed) distance from each query."""
+
+    def __init__(self, config: EncoderConfig):
+        super().__init__()
+        # A parameter, not an nn.Embedding: it is read whole, never looked up by id, and must stay out
+        # of the export's quantization of embedding tables.
+        self.table = nn.Parameter(torch.randn(2 * config.relative_span, config.hidden_size) * 0.02)
+        self.norm = layer_norm(config)
+        self.buckets = config.relative_buckets
+        self.max_distance = config.max_relative_positions or config.max_position_embeddings
+
+    def forward(self, length: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+        pos = torch.arange(length, device=device)
+        rel = pos[:, None] - pos[None, :]  # (L, L): query minus key
+        if self.buckets:
+            rel = _log_buckets(rel, self.buckets, self.max_distance)
+        return self.norm(self.table), rel  # (2S, C), (L, L)
 
 
 _HEAD_ACTIVATIONS = {"tanh": torch.tanh, "relu": F.relu, "gelu": F.gelu}  # ELECTRA's head: exact (erf) GELU
@@ -334,14 +516,19 @@ class Classifier(nn.Module):
         super().__init__()
         self.config = config
         self.embeddings = Embeddings(config)
-        self.blocks = nn.ModuleList(Block(config, layer) for layer in config.layers)
+        # One block per set of weights: with ALBERT's sharing fewer than the layers, each run in turn.
+        self.blocks = nn.ModuleList(Block(config, layer, i) for i, layer in enumerate(config.layers))
+        self.final_norm = layer_norm(config) if config.norm_placement == "pre" else None
+        self.relative = RelativePositions(config) if config.position_kind == "relative" else None
         # Linformer with layerwise sharing: one projection for keys and values of every layer.
         ks = [layer.linformer_k for layer in config.layers if layer.linformer_k]
         self.linformer = None
         if ks and config.linformer_sharing == "layerwise":
             self.linformer = SequenceProjection(ks[0], config.linformer_n, shared_kv=True)
         C = config.hidden_size
-        self.pre_classifier = nn.Linear(C, C) if config.head_activation != "none" else None
+        dense = config.head_activation != "none"
+        self.pre_classifier = nn.Linear(C, C, bias=config.head_bias) if dense else None
+        self.head_norm = layer_norm(config) if dense and config.head_norm else None  # ModernBERT's head
         self.classifier = nn.Linear(C, config.num_labels)
         self.head_dropout = nn.Dropout(config.classifier_dropout)
         # Token skimming: "topk" keeps a static budget of tokens per layer (inference and export);
@@ -360,10 +547,12 @@ class Classifier(nn.Module):
         skims = any(layer.skim_keep for layer in self.config.layers)
         want_received = skims and self.config.skim_predictor == "attention"
         received, self.skim_kept = None, []
-        for block, layer in zip(self.blocks, self.config.layers, strict=True):
+        relative = None if self.relative is None else self.relative(input_ids.shape[1], x.device)
+        for i, layer in enumerate(self.config.applied_layers):
+            block = self.blocks[self.config.block_of(i)]
             shared = self.linformer if layer.linformer_k else None
             if not layer.skim_keep:
-                out = block(x, mask, shared, received=want_received)
+                out = block(x, mask, shared, received=want_received, relative=relative)
                 x, got = out if want_received else (out, None)
                 received = received if got is None else got
                 continue
@@ -372,7 +561,7 @@ class Classifier(nn.Module):
             else:
                 x, live, received = self._skim_topk(block, layer.skim_keep, x, live, received, want_received)
             mask = _additive(live)
-        return x
+        return x if self.final_norm is None else self.final_norm(x)
 
     def _skim_topk(self, block: Block, keep: float, x, live, received, want_received: bool):
         """Run ``block`` on the top ceil(keep·L) live tokens only, with static shapes.
@@ -432,6 +621,8 @@ class Classifier(nn.Module):
         x = pooled
         if self.pre_classifier is not None:
             x = _HEAD_ACTIVATIONS[self.config.head_activation](self.pre_classifier(x))
+        if self.head_norm is not None:
+            x = self.head_norm(x)
         return self.classifier(self.head_dropout(x))
 
     def forward(
@@ -452,7 +643,7 @@ def parameter_groups(model: Classifier) -> dict[str, int]:
             "embeddings"
             if name.startswith("embeddings.")
             else "encoder"
-            if name.startswith(("blocks.", "linformer."))
+            if name.startswith(("blocks.", "linformer.", "final_norm.", "relative."))
             else "head"
         )
         groups[key] += p.numel()

@@ -1,7 +1,11 @@
-"""Import Hugging Face checkpoints (BERT, DistilBERT, RoBERTa, XLM-R, CamemBERT, ELECTRA) into the ondevice encoder.
+"""Import Hugging Face checkpoints (BERT, DistilBERT, RoBERTa, XLM-R, CamemBERT, ELECTRA, ALBERT,
+ModernBERT, MobileBERT, DeBERTa-v2/v3) into the ondevice encoder.
 
-One function per architecture, each with a declarative key map: ``{i}`` stands for the layer
-index and ``None`` drops a key. Every tensor's shape is checked before it is copied.
+One function per architecture, each with a declarative key map: ``{i}`` stands for the layer (or
+ALBERT's layer group) index, ``{j}`` for the index of one of MobileBERT's stacked FFNs, ``None``
+drops a key, and a tuple of names splits a fused tensor into equal parts along its first dimension
+(ModernBERT's query-key-value and gated-FFN projections). Every tensor's shape is checked before it
+is copied.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ import torch
 
 from ondevice.errors import CheckpointError, ConfigError
 from ondevice.jsonfile import read_json
-from ondevice.model.config import EncoderConfig, check_field
+from ondevice.model.config import EncoderConfig, LayerConfig, check_field, check_real
 from ondevice.model.encoder import Classifier
 from ondevice.model.weights import (
     TensorInfo,
@@ -127,8 +131,132 @@ DISTILBERT_KEYS: dict[str, str | None] = {
     "vocab_projector.*": None,
 }
 
+# AlbertForSequenceClassification: one block of weights per layer group (usually one for all layers),
+# its embeddings projected to the hidden size by the encoder, and BERT's tanh pooler.
+ALBERT_LAYER = "encoder.albert_layer_groups.{i}.albert_layers.0."
+ALBERT_KEYS: dict[str, str | None] = {
+    **BERT_EMBEDDING_KEYS,
+    "encoder.embedding_hidden_mapping_in.weight": "embeddings.project.weight",
+    "encoder.embedding_hidden_mapping_in.bias": "embeddings.project.bias",
+    ALBERT_LAYER + "attention.query.weight": "blocks.{i}.attention.query.weight",
+    ALBERT_LAYER + "attention.query.bias": "blocks.{i}.attention.query.bias",
+    ALBERT_LAYER + "attention.key.weight": "blocks.{i}.attention.key.weight",
+    ALBERT_LAYER + "attention.key.bias": "blocks.{i}.attention.key.bias",
+    ALBERT_LAYER + "attention.value.weight": "blocks.{i}.attention.value.weight",
+    ALBERT_LAYER + "attention.value.bias": "blocks.{i}.attention.value.bias",
+    ALBERT_LAYER + "attention.dense.weight": "blocks.{i}.attention.output.weight",
+    ALBERT_LAYER + "attention.dense.bias": "blocks.{i}.attention.output.bias",
+    ALBERT_LAYER + "attention.LayerNorm.weight": "blocks.{i}.attention_norm.weight",
+    ALBERT_LAYER + "attention.LayerNorm.bias": "blocks.{i}.attention_norm.bias",
+    ALBERT_LAYER + "ffn.weight": "blocks.{i}.ffn.up.weight",
+    ALBERT_LAYER + "ffn.bias": "blocks.{i}.ffn.up.bias",
+    ALBERT_LAYER + "ffn_output.weight": "blocks.{i}.ffn.down.weight",
+    ALBERT_LAYER + "ffn_output.bias": "blocks.{i}.ffn.down.bias",
+    ALBERT_LAYER + "full_layer_layer_norm.weight": "blocks.{i}.ffn_norm.weight",
+    ALBERT_LAYER + "full_layer_layer_norm.bias": "blocks.{i}.ffn_norm.bias",
+    "pooler.weight": "pre_classifier.weight",
+    "pooler.bias": "pre_classifier.bias",
+    "classifier.weight": "classifier.weight",
+    "classifier.bias": "classifier.bias",
+    "predictions.*": None,  # masked-LM and sentence-order heads of pre-training checkpoints
+    "sop_classifier.*": None,
+}
+
+# ModernBertForSequenceClassification: fused query-key-value and gated-FFN input projections, split
+# into the encoder's separate linears; a final norm; a head of dense, activation and norm.
+MODERNBERT_QKV = tuple(f"blocks.{{i}}.attention.{p}" for p in ("query", "key", "value"))
+MODERNBERT_KEYS: dict[str, str | tuple[str, ...] | None] = {
+    "embeddings.tok_embeddings.weight": "embeddings.word.weight",
+    "embeddings.norm.weight": "embeddings.norm.weight",
+    "embeddings.norm.bias": "embeddings.norm.bias",
+    "layers.{i}.attn_norm.weight": "blocks.{i}.attention_norm.weight",
+    "layers.{i}.attn_norm.bias": "blocks.{i}.attention_norm.bias",
+    "layers.{i}.attn.Wqkv.weight": tuple(p + ".weight" for p in MODERNBERT_QKV),
+    "layers.{i}.attn.Wqkv.bias": tuple(p + ".bias" for p in MODERNBERT_QKV),
+    "layers.{i}.attn.Wo.weight": "blocks.{i}.attention.output.weight",
+    "layers.{i}.attn.Wo.bias": "blocks.{i}.attention.output.bias",
+    "layers.{i}.mlp_norm.weight": "blocks.{i}.ffn_norm.weight",
+    "layers.{i}.mlp_norm.bias": "blocks.{i}.ffn_norm.bias",
+    "layers.{i}.mlp.Wi.weight": ("blocks.{i}.ffn.up.weight", "blocks.{i}.ffn.gate.weight"),
+    "layers.{i}.mlp.Wi.bias": ("blocks.{i}.ffn.up.bias", "blocks.{i}.ffn.gate.bias"),
+    "layers.{i}.mlp.Wo.weight": "blocks.{i}.ffn.down.weight",
+    "layers.{i}.mlp.Wo.bias": "blocks.{i}.ffn.down.bias",
+    "final_norm.weight": "final_norm.weight",
+    "final_norm.bias": "final_norm.bias",
+    "head.dense.weight": "pre_classifier.weight",
+    "head.dense.bias": "pre_classifier.bias",
+    "head.norm.weight": "head_norm.weight",
+    "head.norm.bias": "head_norm.bias",
+    "classifier.weight": "classifier.weight",
+    "classifier.bias": "classifier.bias",
+    "decoder.*": None,  # masked-LM head of pre-training checkpoints
+}
+
+# MobileBertForSequenceClassification: BERT's names for the attention and the last FFN, plus the
+# bottlenecks around each block, its stacked FFNs, and the trigram embeddings' projection.
+MOBILEBERT_LAYER = "encoder.layer.{i}."
+MOBILEBERT_KEYS: dict[str, str | None] = {
+    **BERT_EMBEDDING_KEYS,
+    "embeddings.embedding_transformation.weight": "embeddings.project.weight",
+    "embeddings.embedding_transformation.bias": "embeddings.project.bias",
+    **BERT_LAYER_KEYS,
+    MOBILEBERT_LAYER + "output.bottleneck.dense.weight": "blocks.{i}.output_bottleneck.weight",
+    MOBILEBERT_LAYER + "output.bottleneck.dense.bias": "blocks.{i}.output_bottleneck.bias",
+    MOBILEBERT_LAYER + "output.bottleneck.LayerNorm.weight": "blocks.{i}.output_norm.weight",
+    MOBILEBERT_LAYER + "output.bottleneck.LayerNorm.bias": "blocks.{i}.output_norm.bias",
+    MOBILEBERT_LAYER + "bottleneck.input.dense.weight": "blocks.{i}.input_bottleneck.dense.weight",
+    MOBILEBERT_LAYER + "bottleneck.input.dense.bias": "blocks.{i}.input_bottleneck.dense.bias",
+    MOBILEBERT_LAYER + "bottleneck.input.LayerNorm.weight": "blocks.{i}.input_bottleneck.norm.weight",
+    MOBILEBERT_LAYER + "bottleneck.input.LayerNorm.bias": "blocks.{i}.input_bottleneck.norm.bias",
+    MOBILEBERT_LAYER + "bottleneck.attention.dense.weight": "blocks.{i}.qk_bottleneck.dense.weight",
+    MOBILEBERT_LAYER + "bottleneck.attention.dense.bias": "blocks.{i}.qk_bottleneck.dense.bias",
+    MOBILEBERT_LAYER + "bottleneck.attention.LayerNorm.weight": "blocks.{i}.qk_bottleneck.norm.weight",
+    MOBILEBERT_LAYER + "bottleneck.attention.LayerNorm.bias": "blocks.{i}.qk_bottleneck.norm.bias",
+    MOBILEBERT_LAYER + "ffn.{j}.intermediate.dense.weight": "blocks.{i}.stacked_ffns.{j}.up.weight",
+    MOBILEBERT_LAYER + "ffn.{j}.intermediate.dense.bias": "blocks.{i}.stacked_ffns.{j}.up.bias",
+    MOBILEBERT_LAYER + "ffn.{j}.output.dense.weight": "blocks.{i}.stacked_ffns.{j}.down.weight",
+    MOBILEBERT_LAYER + "ffn.{j}.output.dense.bias": "blocks.{i}.stacked_ffns.{j}.down.bias",
+    MOBILEBERT_LAYER + "ffn.{j}.output.LayerNorm.weight": "blocks.{i}.stacked_norms.{j}.weight",
+    MOBILEBERT_LAYER + "ffn.{j}.output.LayerNorm.bias": "blocks.{i}.stacked_norms.{j}.bias",
+    "pooler.dense.weight": "pre_classifier.weight",
+    "pooler.dense.bias": "pre_classifier.bias",
+    "classifier.weight": "classifier.weight",
+    "classifier.bias": "classifier.bias",
+    "cls.*": None,  # masked-LM / NSP heads of pre-training checkpoints
+}
+
+# DebertaV2ForSequenceClassification (DeBERTa-v3's layout): BERT's blocks under other names, the table
+# of relative distances and its norm, and a GELU pooler on the first token.
+DEBERTA_LAYER = "encoder.layer.{i}.attention."
+DEBERTA_KEYS: dict[str, str | None] = {
+    **BERT_EMBEDDING_KEYS,
+    **{k: v for k, v in BERT_LAYER_KEYS.items() if ".self." not in k},
+    DEBERTA_LAYER + "self.query_proj.weight": "blocks.{i}.attention.query.weight",
+    DEBERTA_LAYER + "self.query_proj.bias": "blocks.{i}.attention.query.bias",
+    DEBERTA_LAYER + "self.key_proj.weight": "blocks.{i}.attention.key.weight",
+    DEBERTA_LAYER + "self.key_proj.bias": "blocks.{i}.attention.key.bias",
+    DEBERTA_LAYER + "self.value_proj.weight": "blocks.{i}.attention.value.weight",
+    DEBERTA_LAYER + "self.value_proj.bias": "blocks.{i}.attention.value.bias",
+    "encoder.rel_embeddings.weight": "relative.table",
+    "encoder.LayerNorm.weight": "relative.norm.weight",
+    "encoder.LayerNorm.bias": "relative.norm.bias",
+    "pooler.dense.weight": "pre_classifier.weight",
+    "pooler.dense.bias": "pre_classifier.bias",
+    "classifier.weight": "classifier.weight",
+    "classifier.bias": "classifier.bias",
+    "lm_predictions.*": None,  # masked-LM heads of pre-training checkpoints
+    "mask_predictions.*": None,
+}
+
 # Head tensors that a base (not yet fine-tuned) checkpoint lacks; they keep a fresh initialisation.
-HEAD_KEYS = ("pre_classifier.weight", "pre_classifier.bias", "classifier.weight", "classifier.bias")
+HEAD_KEYS = (
+    "pre_classifier.weight",
+    "pre_classifier.bias",
+    "head_norm.weight",
+    "head_norm.bias",
+    "classifier.weight",
+    "classifier.bias",
+)
 
 # The config maps: EncoderConfig field -> (Hugging Face config.json field, default). REQUIRED fields
 # have no default; a null value (how transformers writes "unset") takes the default.
@@ -164,6 +292,66 @@ ELECTRA_FIELDS: dict[str, tuple[str, Any]] = {
     "embedding_size": ("embedding_size", 128),
 }
 ELECTRA_FIXED = {"pooling": "cls", "head_activation": "gelu", "architecture": "electra"}
+
+ALBERT_FIELDS: dict[str, tuple[str, Any]] = {
+    **BERT_FIELDS,
+    "hidden_act": ("hidden_act", "gelu_new"),
+    "dropout": ("hidden_dropout_prob", 0.0),
+    "classifier_dropout": ("classifier_dropout_prob", 0.1),
+    "embedding_size": ("embedding_size", 128),
+    "layer_groups": ("num_hidden_groups", 1),
+}
+ALBERT_FIXED = {"pooling": "cls", "head_activation": "tanh", "architecture": "albert"}
+
+MODERNBERT_FIELDS: dict[str, tuple[str, Any]] = {
+    **{k: v for k, v in BERT_FIELDS.items() if k != "type_vocab_size"},  # it has no token types
+    "max_position_embeddings": ("max_position_embeddings", 8192),
+    "layer_norm_eps": ("norm_eps", 1e-5),
+    "hidden_act": ("hidden_activation", "gelu"),
+    "pad_token_id": ("pad_token_id", 50283),
+    "dropout": ("mlp_dropout", 0.0),
+    "classifier_dropout": ("classifier_dropout", 0.0),
+    "pooling": ("classifier_pooling", "cls"),
+    "head_activation": ("classifier_activation", "gelu"),
+    "bias": ("attention_bias", False),
+    "norm_bias": ("norm_bias", False),
+    "head_bias": ("classifier_bias", False),
+}
+MODERNBERT_FIXED = {
+    "type_vocab_size": 0,
+    "norm_placement": "pre",
+    "position_kind": "rotary",
+    "ffn_kind": "gated",
+    "head_norm": True,
+    "architecture": "modernbert",
+}
+
+MOBILEBERT_FIELDS: dict[str, tuple[str, Any]] = {
+    **BERT_FIELDS,
+    "hidden_act": ("hidden_act", "relu"),
+    "dropout": ("hidden_dropout_prob", 0.0),
+    "embedding_size": ("embedding_size", 128),
+    "bottleneck_size": ("intra_bottleneck_size", 128),
+    "ffn_stack": ("num_feedforward_networks", 4),
+    "norm_kind": ("normalization_type", "no_norm"),
+    "trigram_input": ("trigram_input", True),
+}
+# The MobileBERT layout ondevice builds: config.json field -> the value it must have.
+MOBILEBERT_LAYOUT = {
+    "use_bottleneck": True,
+    "key_query_shared_bottleneck": True,
+    "use_bottleneck_attention": False,
+    "trigram_input": True,
+    "normalization_type": "no_norm",
+}
+
+DEBERTA_FIELDS: dict[str, tuple[str, Any]] = {
+    **BERT_FIELDS,
+    "type_vocab_size": ("type_vocab_size", 0),
+    "layer_norm_eps": ("layer_norm_eps", 1e-7),
+    "head_activation": ("pooler_hidden_act", "gelu"),
+}
+DEBERTA_FIXED = {"pooling": "cls", "position_kind": "relative", "architecture": "deberta-v2"}
 
 DISTILBERT_FIELDS: dict[str, tuple[str, Any]] = {
     "vocab_size": ("vocab_size", REQUIRED),
@@ -254,17 +442,31 @@ def _load_pickled_weights(binf: Path) -> dict[str, torch.Tensor]:
     return sd
 
 
-def _compile_key_map(key_map: dict[str, str | None]) -> list[tuple[re.Pattern, str | None]]:
+# Checkpoint name -> the model's name, a tuple of names (split equally along the first dimension) or None.
+KeyMap = dict[str, str | tuple[str, ...] | None]
+
+
+def _split(value, n: int) -> list:
+    """A fused tensor cut into ``n`` equal parts along its first dimension; for a (shape, dtype)
+    description, the parts' descriptions (a first dimension that does not divide stays whole, so that
+    the shape check names it)."""
+    if isinstance(value, torch.Tensor):
+        return list(value.chunk(n, dim=0))
+    shape, dtype = value
+    part = (shape[0] // n, *shape[1:]) if shape and shape[0] % n == 0 else shape
+    return [(part, dtype)] * n
+
+
+def _compile_key_map(key_map: KeyMap) -> list[tuple[re.Pattern, str | tuple[str, ...] | None]]:
     rules = []
     for src, dst in key_map.items():
-        pattern = re.escape(src).replace(r"\{i\}", r"(?P<i>\d+)").replace(r"\*", ".*")
+        pattern = re.escape(src).replace(r"\{i\}", r"(?P<i>\d+)").replace(r"\{j\}", r"(?P<j>\d+)")
+        pattern = pattern.replace(r"\*", ".*")
         rules.append((re.compile(pattern + "$"), dst))
     return rules
 
 
-def _map_state_dict(
-    sd: dict[str, torch.Tensor], key_map: dict[str, str | None], prefix: str, source: Path
-) -> dict[str, torch.Tensor]:
+def _map_state_dict(sd: dict[str, torch.Tensor], key_map: KeyMap, prefix: str, source: Path) -> dict[str, torch.Tensor]:
     rules = _compile_key_map(key_map)
     out = {}
     for key, tensor in sd.items():
@@ -272,8 +474,12 @@ def _map_state_dict(
         for pattern, dst in rules:
             m = pattern.match(name)
             if m:
-                if dst is not None:
-                    out[dst.replace("{i}", m.groupdict().get("i") or "")] = tensor
+                i, j = m.groupdict().get("i") or "", m.groupdict().get("j") or ""
+                if isinstance(dst, tuple):
+                    for name, part in zip(dst, _split(tensor, len(dst)), strict=True):
+                        out[name.replace("{i}", i)] = part
+                elif dst is not None:
+                    out[dst.replace("{i}", i).replace("{j}", j)] = tensor
                 break
         else:
             raise CheckpointError(
@@ -388,6 +594,121 @@ def import_electra(directory: Path, hf: dict[str, Any], overrides: dict[str, Any
     return _build(directory, config, overrides, ELECTRA_KEYS, "electra.")
 
 
+def import_albert(directory: Path, hf: dict[str, Any], overrides: dict[str, Any]) -> tuple[Classifier, list[str]]:
+    """ALBERT: BERT's blocks, one block of weights per layer group (one for every layer, usually) held
+    once, embeddings of ``embedding_size`` projected to the hidden size, and BERT's tanh pooler."""
+    _absolute_positions(directory, hf)
+    inner = hf.get("inner_group_num", 1)
+    if inner != 1:
+        raise CheckpointError(
+            f"{directory}/config.json: inner_group_num {str(inner)[:20]} is not supported (1 only: one layer per group)"
+        )
+    config = config_from_hf(directory, hf, ALBERT_FIELDS, ALBERT_FIXED)
+    if config.embedding_size == config.hidden_size:
+        raise CheckpointError(
+            f"{directory}/config.json: embedding_size equal to hidden_size ({config.hidden_size}) is not supported "
+            f"(ALBERT's embeddings are narrower than its encoder)"
+        )
+    return _build(directory, config, overrides, ALBERT_KEYS, "albert.")
+
+
+def _modernbert_layers(directory: Path, hf: dict[str, Any], values: dict[str, Any]) -> dict[str, Any]:
+    """ModernBERT's rotary bases and its local layers' windows, from ``layer_types`` and
+    ``rope_parameters`` (or the older ``global_attn_every_n_layers`` and ``*_rope_theta`` fields)."""
+    cfg_path = directory / "config.json"
+    n = values["num_layers"]
+    if values["bias"] != hf.get("mlp_bias", values["bias"]):
+        raise CheckpointError(f"{cfg_path}: attention_bias and mlp_bias differ; ondevice takes both on or both off")
+    types = hf.get("layer_types")
+    if types is None:
+        every = check_field("num_layers", hf.get("global_attn_every_n_layers", 3), "global_attn_every_n_layers")
+        types = ["sliding_attention" if i % every else "full_attention" for i in range(n)]
+    if not isinstance(types, list) or len(types) != n or set(types) - {"full_attention", "sliding_attention"}:
+        raise CheckpointError(
+            f"{cfg_path}: layer_types must list full_attention or sliding_attention for each of the {n} layers"
+        )
+    window = check_field("num_layers", hf.get("local_attention", 128), "local_attention") // 2
+    rope = hf.get("rope_parameters") or {}
+    thetas = {}
+    for kind, old, default in (("full_attention", "global", 160000.0), ("sliding_attention", "local", 10000.0)):
+        params = rope.get(kind) if isinstance(rope, dict) else None
+        params = params if isinstance(params, dict) else {}
+        if params.get("rope_type", "default") != "default":
+            kind_name = str(params["rope_type"])[:40]
+            raise CheckpointError(f"{cfg_path}: rope_type {kind_name!r} is not supported (default only)")
+        theta = params.get("rope_theta", hf.get(f"{old}_rope_theta", default))
+        thetas[kind] = check_real(f"{old}_rope_theta", theta, 0.0, 1e12, True)
+    layers = [
+        LayerConfig(values["num_heads"], values["intermediate_size"], window=window if t == "sliding_attention" else 0)
+        for t in types
+    ]
+    local = thetas["sliding_attention"]
+    return {"layers": layers, "rotary_theta": thetas["full_attention"], "local_rotary_theta": local}
+
+
+def import_modernbert(directory: Path, hf: dict[str, Any], overrides: dict[str, Any]) -> tuple[Classifier, list[str]]:
+    """ModernBERT: pre-norm blocks without biases, rotary positions, a gated GELU FFN, local (sliding
+    window) attention in all but every few layers, a final norm, and a head of dense, GELU and norm on
+    the first token or the mean of all."""
+    config = config_from_hf(
+        directory, hf, MODERNBERT_FIELDS, MODERNBERT_FIXED, derived=lambda v: _modernbert_layers(directory, hf, v)
+    )
+    return _build(directory, config, overrides, MODERNBERT_KEYS, "model.")
+
+
+def import_mobilebert(directory: Path, hf: dict[str, Any], overrides: dict[str, Any]) -> tuple[Classifier, list[str]]:
+    """MobileBERT: narrow bottleneck blocks (queries and keys from a second bottleneck, values from the
+    block input) with NoNorm, FFNs stacked in each block, trigram embeddings projected to the hidden
+    size, and BERT's tanh pooler (or the first token as it is)."""
+    _absolute_positions(directory, hf)
+    for key, value in MOBILEBERT_LAYOUT.items():
+        if hf.get(key, value) != value:
+            raise CheckpointError(
+                f"{directory}/config.json: {key} {str(hf[key])[:20]} is not supported; ondevice builds MobileBERT's "
+                f"published layout ({', '.join(f'{k} {v}' for k, v in MOBILEBERT_LAYOUT.items())})"
+            )
+    fixed = {"pooling": "cls", "architecture": "mobilebert"}
+    fixed["head_activation"] = "tanh" if hf.get("classifier_activation", True) else "none"
+    config = config_from_hf(directory, hf, MOBILEBERT_FIELDS, fixed)
+    return _build(directory, config, overrides, MOBILEBERT_KEYS, "mobilebert.")
+
+
+def _deberta_positions(directory: Path, hf: dict[str, Any], values: dict[str, Any]) -> dict[str, Any]:
+    """DeBERTa's relative positions, and a refusal of the layouts ondevice does not build (those of
+    DeBERTa-v2-xlarge and v3 are built)."""
+    cfg_path, width = directory / "config.json", values["hidden_size"]
+    kinds = hf.get("pos_att_type") or []
+    kinds = set(kinds.split("|") if isinstance(kinds, str) else kinds)
+    layout = {
+        "relative_attention": hf.get("relative_attention") is True,
+        "position_biased_input false": hf.get("position_biased_input", True) is False,
+        "share_att_key": hf.get("share_att_key") is True,
+        "pos_att_type p2c and c2p": kinds == {"p2c", "c2p"},
+        "norm_rel_ebd layer_norm": "layer_norm" in str(hf.get("norm_rel_ebd", "none")),
+        "no conv_kernel_size": not hf.get("conv_kernel_size"),
+        "pooler_hidden_size = hidden_size": hf.get("pooler_hidden_size", width) == width,
+        "embedding_size = hidden_size": hf.get("embedding_size", width) in (None, width),
+    }
+    missing = [k for k, ok in layout.items() if not ok]
+    if missing:
+        raise CheckpointError(f"{cfg_path}: a DeBERTa layout ondevice does not build; it needs {', '.join(missing)}")
+    buckets, distance = hf.get("position_buckets", -1), hf.get("max_relative_positions", -1)
+    return {
+        "relative_buckets": check_field("relative_buckets", max(buckets, 0), "position_buckets"),
+        "max_relative_positions": check_field("max_relative_positions", max(distance, 0), "max_relative_positions"),
+    }
+
+
+def import_deberta(directory: Path, hf: dict[str, Any], overrides: dict[str, Any]) -> tuple[Classifier, list[str]]:
+    """DeBERTa-v2 and v3: BERT's blocks with disentangled attention (content-to-position and
+    position-to-content scores against a shared table of bucketed relative distances), no absolute
+    positions, and a GELU pooler on the first token."""
+    config = config_from_hf(
+        directory, hf, DEBERTA_FIELDS, DEBERTA_FIXED, derived=lambda v: _deberta_positions(directory, hf, v)
+    )
+    return _build(directory, config, overrides, DEBERTA_KEYS, "deberta.")
+
+
 # model_type in config.json -> importer
 IMPORTERS: dict[str, Callable[..., tuple[Classifier, list[str]]]] = {
     "bert": import_bert,
@@ -396,11 +717,15 @@ IMPORTERS: dict[str, Callable[..., tuple[Classifier, list[str]]]] = {
     "xlm-roberta": import_roberta,
     "camembert": import_roberta,
     "electra": import_electra,
+    "albert": import_albert,
+    "modernbert": import_modernbert,
+    "mobilebert": import_mobilebert,
+    "deberta-v2": import_deberta,
 }
 
 
 def _build(
-    directory: Path, config: EncoderConfig, overrides: dict[str, Any], key_map: dict[str, str | None], prefix: str
+    directory: Path, config: EncoderConfig, overrides: dict[str, Any], key_map: KeyMap, prefix: str
 ) -> tuple[Classifier, list[str]]:
     """The model with the checkpoint's weights. Every tensor's shape and dtype is checked against the
     config (a model on the meta device) before the model is allocated, so a config that describes

@@ -1,9 +1,10 @@
 """Tokenization through the `tokenizers` fast tokenizer, with the settings an app needs.
 
-Three kinds, as tokenizer.json's ``model.type`` names them: WordPiece (BERT, DistilBERT, ELECTRA; also
-from a bare vocab.txt), byte-level BPE (RoBERTa) and SentencePiece Unigram with its normalizer
-(XLM-RoBERTa, CamemBERT). The kind and the special tokens are recorded in the settings, so that a
-reader of the bundle knows which algorithm reproduces the ids; tokenizer.json holds the rest.
+Three kinds, as tokenizer.json's ``model.type`` names them: WordPiece (BERT, DistilBERT, ELECTRA,
+MobileBERT; also from a bare vocab.txt), byte-level BPE (RoBERTa, ModernBERT) and SentencePiece Unigram
+with its normalizer (XLM-RoBERTa, CamemBERT, ALBERT, DeBERTa-v3). The kind and the special tokens are
+recorded in the settings, so that a reader of the bundle knows which algorithm reproduces the ids;
+tokenizer.json holds the rest.
 """
 
 from __future__ import annotations

@@ -120,7 +120,7 @@ def test_embedding_factorization(tiny, tiny_inputs, tmp_path):
         ({"rank": 8, "energy": 0.9}, "give one of"),
         ({"energy": 1.5}, r"energy must be in \(0, 1\]"),
         ({"rank": 0}, "at least 1"),
-        ({"rank": 4, "projections": ["gate"]}, "unknown projections"),
+        ({"rank": 4, "projections": ["pooler"]}, "unknown projections"),  # "gate" is a gated FFN's
     ],
 )
 def test_bad_lowrank_configs_say_how_to_fix(kwargs, message):

@@ -8,9 +8,7 @@ keeping SentencePiece's Precompiled normalizer. ELECTRA keeps a WordPiece vocabu
 ELECTRA checkpoints do. Run with ``-s`` to see the parity figures.
 """
 
-import io
 import json
-import shutil
 from collections import Counter
 
 import pytest
@@ -21,83 +19,31 @@ from ondevice.cli import cli
 from ondevice.errors import CheckpointError
 from ondevice.model import Tokenizer, load_model, save_checkpoint
 from ondevice.model.checkpoint import load_checkpoint
-from ondevice.model.config import EncoderConfig
+from ondevice.model.config import ARCHITECTURES, EncoderConfig
 from ondevice.model.hf import IMPORTERS
 
-TOL = 1e-4
-# Larger than 2,024: the converters trace with BERT's ids for "[CLS] this is [SEP]" (101, 2023, 2003, 102).
-VOCAB = 3000
 LABELS = {0: "negative", 1: "positive"}
 ARCHS = ("roberta", "distilroberta", "xlm-roberta", "camembert", "electra")
 KIND = {"roberta": "BPE", "distilroberta": "BPE", "xlm-roberta": "Unigram", "camembert": "Unigram"}
-SENTENCES = [
-    "a gorgeous , witty , seductive movie .",
-    "the plot is nothing but boilerplate clichés",
-    "it 's a charming and often affecting journey .",
-    "unflinchingly bleak and desperate",
-]
-# Beyond SST-2's lower-cased English: what normalizers and byte-level BPE must agree on.
-HARD = [
-    "Crème brûlée, naïve café — déjà vu",
-    "東京は今日も雨です。北京欢迎你",
-    "great movie 👍🏽🎬 ... not 😡",
-    "e\u0301 a\u0308 n\u0303 (combining marks)",
-    "שלום עולם مرحبا بالعالم",
-    "tabs\tand\u000bcontrol\u0007chars\u200b here",
-    "many     spaces \n\n and   newlines   ",
-    "pneumonoultramicroscopicsilicovolcanoconiosis" * 4,
-    "ＦＵＬＬ ｗｉｄｔｈ ﬁne ligatures ①②",
-    "",
-    " leading and trailing ",
-]
-
-
-def _sst2_texts(path, n=None):
-    rows = path.read_text(encoding="utf-8").splitlines()[1:]
-    return [r.split("\t", 1)[1] for r in rows[:n]]
 
 
 @pytest.fixture(scope="session")
-def bpe_dir(sst2_train, tmp_path_factory):
+def bpe_dir(byte_level_bpe):
     """A byte-level BPE trained on SST-2 train text, saved by transformers' RoBERTa tokenizer."""
-    from tokenizers import ByteLevelBPETokenizer
     from transformers import RobertaTokenizerFast
 
-    bpe = ByteLevelBPETokenizer()
     specials = ["<s>", "<pad>", "</s>", "<unk>", "<mask>"]
-    bpe.train_from_iterator(_sst2_texts(sst2_train, 20000), vocab_size=VOCAB, min_frequency=2, special_tokens=specials)
-    tok = RobertaTokenizerFast(
-        tokenizer_object=bpe._tokenizer,
-        bos_token="<s>",
-        eos_token="</s>",
-        sep_token="</s>",
-        cls_token="<s>",
-        pad_token="<pad>",
-        unk_token="<unk>",
-        mask_token="<mask>",
-    )
-    out = tmp_path_factory.mktemp("bpe")
-    tok.save_pretrained(out)
-    return out
+    names = dict(bos_token="<s>", eos_token="</s>", sep_token="</s>", cls_token="<s>", pad_token="<pad>")
+    return byte_level_bpe("bpe", RobertaTokenizerFast, specials, **names, unk_token="<unk>", mask_token="<mask>")
 
 
 @pytest.fixture(scope="session")
-def unigram_dirs(sst2_train, tmp_path_factory):
+def unigram_dirs(sentencepiece_unigram, tmp_path_factory):
     """A SentencePiece Unigram model trained on SST-2 train text, converted by transformers'
     XLM-RoBERTa and CamemBERT tokenizers (each adds its own special tokens)."""
-    import sentencepiece as spm
     from transformers import CamembertTokenizer, XLMRobertaTokenizer
 
-    model = io.BytesIO()
-    spm.SentencePieceTrainer.train(
-        sentence_iterator=iter(_sst2_texts(sst2_train, 20000)),
-        model_writer=model,
-        vocab_size=VOCAB,
-        model_type="unigram",
-        minloglevel=2,
-    )
-    src = tmp_path_factory.mktemp("spm")
-    (src / "sentencepiece.bpe.model").write_bytes(model.getvalue())
+    src = sentencepiece_unigram("spm", "sentencepiece.bpe.model")
     out = {}
     for arch, cls in (("xlm-roberta", XLMRobertaTokenizer), ("camembert", CamembertTokenizer)):
         out[arch] = tmp_path_factory.mktemp(arch + "-tokenizer")
@@ -144,32 +90,10 @@ def _hf_model(arch: str, tok):
 
 
 @pytest.fixture(scope="session")
-def hf_dir(bpe_dir, unigram_dirs, minilm_dir, tmp_path_factory):
+def hf_dir(hf_checkpoints, bpe_dir, unigram_dirs, minilm_dir):
     """``hf_dir(arch)``: a checkpoint directory as transformers saves it, with its tokenizer files."""
-    from transformers import AutoTokenizer
-
-    made = {}
-
-    def get(arch: str):
-        if arch not in made:
-            tok_dir = {"roberta": bpe_dir, "distilroberta": bpe_dir, "electra": minilm_dir, **unigram_dirs}[arch]
-            out = tmp_path_factory.mktemp(arch)
-            for name in ("tokenizer.json", "tokenizer_config.json", "vocab.txt"):
-                if (tok_dir / name).is_file():
-                    shutil.copyfile(tok_dir / name, out / name)
-            _hf_model(arch, AutoTokenizer.from_pretrained(tok_dir)).eval().save_pretrained(out)
-            made[arch] = out
-        return made[arch]
-
-    return get
-
-
-@pytest.fixture(scope="session")
-def dev_sample(sst2_dev, tmp_path_factory):
-    """64 labelled SST-2 dev sentences (labels 0/1, the tiny models' negative/positive)."""
-    f = tmp_path_factory.mktemp("data") / "dev64.tsv"
-    f.write_text("\n".join(sst2_dev.read_text().splitlines()[:65]) + "\n")
-    return f
+    tokenizers = {"roberta": bpe_dir, "distilroberta": bpe_dir, "electra": minilm_dir, **unigram_dirs}
+    return hf_checkpoints(tokenizers.get, _hf_model)
 
 
 # -- the encoder against transformers ------------------------------------------------------------------
@@ -178,30 +102,9 @@ def dev_sample(sst2_dev, tmp_path_factory):
 @pytest.mark.parametrize("arch", ARCHS)
 @pytest.mark.parametrize("batch", [1, 4])
 @pytest.mark.parametrize("padded", [False, True])
-def test_logits_match_transformers(hf_dir, arch, batch, padded):
-    from transformers import AutoModelForSequenceClassification
-
-    d = hf_dir(arch)
-    ours = load_model(str(d))
-    hf = AutoModelForSequenceClassification.from_pretrained(d).eval()
-    assert ours.info["fresh_head"] == [] and ours.labels == ["negative", "positive"]
+def test_logits_match_transformers(sentences, hf_dir, logits_parity, arch, batch, padded):
+    ours = logits_parity(hf_dir(arch), sentences[:batch], padded, f"{arch:<13} batch {batch} padded {padded!s:<5}")
     assert ours.config.architecture == ("roberta" if arch == "distilroberta" else arch)
-    texts = SENTENCES[:batch]
-    if padded:  # right padding to a fixed length well past the longest sentence, as the artifacts take
-        ids, mask = ours.tokenizer(texts, max_length=32, pad_to="max_length")
-        assert not mask.all()
-    else:
-        ids, mask = ours.tokenizer(texts[:1] * batch, pad_to="longest")
-        assert mask.all()
-    ids, mask = torch.tensor(ids), torch.tensor(mask)
-    with torch.no_grad():
-        out = hf(input_ids=ids, attention_mask=mask, output_hidden_states=True)
-        logits = ours.model(ids, mask)
-        hidden = ours.model.encode(ids, mask)
-    d_logits = (logits - out.logits).abs().max().item()
-    d_hidden = (hidden - out.hidden_states[-1])[mask.bool()].abs().max().item()  # real tokens only
-    print(f"parity {arch:<13} batch {batch} padded {padded!s:<5}: max|Δlogit| {d_logits:.2e}, hidden {d_hidden:.2e}")
-    assert d_logits <= TOL and d_hidden <= TOL
 
 
 def test_variant_fields_come_from_the_checkpoint(hf_dir):
@@ -215,7 +118,7 @@ def test_variant_fields_come_from_the_checkpoint(hf_dir):
 
 
 @pytest.mark.parametrize("arch", ["camembert", "electra"])
-def test_checkpoint_round_trip(hf_dir, tmp_path, arch):
+def test_checkpoint_round_trip(sentences, hf_dir, tmp_path, arch):
     """Saved as an ondevice checkpoint and loaded back: the same config, tokenizer kind and logits."""
     ckpt = load_model(str(hf_dir(arch)))
     save_checkpoint(ckpt, tmp_path / "ck")
@@ -223,7 +126,7 @@ def test_checkpoint_round_trip(hf_dir, tmp_path, arch):
     assert back.config == ckpt.config
     settings = json.loads((tmp_path / "ck" / "tokenizer_settings.json").read_text())
     assert settings["kind"] == KIND.get(arch, "WordPiece") == back.tokenizer.settings.kind
-    ids, mask = ckpt.tokenizer(SENTENCES, max_length=24)
+    ids, mask = ckpt.tokenizer(sentences, max_length=24)
     ids, mask = torch.tensor(ids), torch.tensor(mask)
     with torch.no_grad():
         assert torch.equal(ckpt.model(ids, mask), back.model(ids, mask))
@@ -244,7 +147,7 @@ def test_config_fields_round_trip_and_old_configs_keep_their_meaning():
         architecture="electra",
     )
     d = json.loads(json.dumps(cfg.to_dict()))
-    assert d["schema_version"] == 5 and EncoderConfig.from_dict(d) == cfg
+    assert d["schema_version"] == 6 and EncoderConfig.from_dict(d) == cfg
     assert cfg.max_length == 64 and cfg.embedding_dim == 32
     # a version-4 config.json, written before these fields: BERT's positions and full-width embeddings
     v4 = {k: v for k, v in EncoderConfig(vocab_size=500, hidden_size=64, num_heads=4).to_dict().items()}
@@ -264,38 +167,18 @@ def test_unsupported_architecture_names_every_supported_one(tmp_path):
     message = str(e.value)
     assert "\n" not in message
     named = message.split("ondevice imports ", 1)[1].split(" (", 1)[0].split(", ")
-    assert set(named) == set(IMPORTERS) == {"bert", "distilbert", "roberta", "xlm-roberta", "camembert", "electra"}
+    assert set(named) == set(IMPORTERS) == set(ARCHITECTURES)
+    assert {"roberta", "xlm-roberta", "camembert", "electra", "albert", "modernbert", "mobilebert"} < set(named)
 
 
 # -- tokenizers ----------------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("arch", ["roberta", "xlm-roberta", "camembert"])
-def test_tokenizer_ids_match_transformers(hf_dir, sst2_dev, arch):
+def test_tokenizer_ids_match_transformers(hf_dir, tokenizer_parity, arch):
     """Every SST-2 dev sentence and the hard cases: exactly transformers' ids, untruncated, truncated
     to a short length (the final </s> kept), and padded to a fixed length with its mask."""
-    from transformers import AutoTokenizer
-
-    d = hf_dir(arch)
-    ours = Tokenizer.load(d)
-    hf = AutoTokenizer.from_pretrained(d)
-    s = ours.settings
-    assert s.kind == KIND[arch]
-    assert (s.cls_id, s.sep_id, s.pad_id, s.unk_id) == (
-        hf.cls_token_id,
-        hf.sep_token_id,
-        hf.pad_token_id,
-        hf.unk_token_id,
-    )
-    texts = _sst2_texts(sst2_dev) + HARD
-    want = hf(texts)["input_ids"]
-    assert max(len(x) for x in want) < 1000
-    assert ours.token_ids(texts, max_length=1000) == want
-    assert ours.token_ids(texts, max_length=8) == hf(texts, truncation=True, max_length=8)["input_ids"]
-    ids, mask = ours(texts, max_length=16)
-    enc = hf(texts, truncation=True, max_length=16, padding="max_length")
-    assert ids.tolist() == enc["input_ids"] and mask.tolist() == enc["attention_mask"]
-    print(f"tokenizer {arch} ({s.kind}): {len(texts)} texts, {sum(map(len, want))} ids, all equal")
+    tokenizer_parity(hf_dir(arch), KIND[arch])
 
 
 def test_bundle_records_the_tokenizer_kind_and_needs_tokenizer_json(hf_dir, tmp_path):
@@ -350,31 +233,15 @@ def test_bundle_records_the_tokenizer_kind_and_needs_tokenizer_json(hf_dir, tmp_
 
 
 @pytest.mark.parametrize("arch", ["roberta", "xlm-roberta", "camembert", "electra"])
-def test_export_every_format_fp32_and_int8(hf_dir, dev_sample, tmp_path, arch):
+def test_export_every_format_fp32_and_int8(sentences, hf_dir, export_every_format, tmp_path, arch):
     """.pte, .tflite and .onnx, fp32 and int8-dynamic, each run in its runtime and compared with PyTorch;
     then the bundle runs through `ondevice run` with its own tokenizer."""
-    out = tmp_path / "bundle"
-    args = ["export", str(hf_dir(arch)), "--target", "host", "--quantize", "fp32,int8-dynamic", "--seq-len", "16"]
-    r = CliRunner().invoke(cli, [*args, "--data", str(dev_sample), "--out", str(out), "--json"])
-    assert r.exit_code == 0, r.output
-    m = json.loads(r.stdout)
-    assert m["tokenizer"]["kind"] == KIND.get(arch, "WordPiece") and "tokenizer.json" in m["files"]
-    assert {(a["format"], a["quantization"]) for a in m["artifacts"]} == {
-        (f, q) for f in ("executorch", "tflite", "onnx") for q in ("fp32", "int8-dynamic")
-    }
-    for a in m["artifacts"]:
-        v = a["verification"]
-        print(f"export {arch} {a['file']}: max|Δlogit| {v['max_abs_logit_diff']:.2e}, agreement {v['label_agreement']}")
-        assert v["passed"] and v["sentences"] == 64
-        if a["quantization"] == "fp32":
-            assert v["max_abs_logit_diff"] <= 1e-4
-    r = CliRunner().invoke(cli, ["run", str(out), SENTENCES[0], "--json"])
-    assert r.exit_code == 0, r.output
+    export_every_format(hf_dir(arch), tmp_path / "bundle", KIND.get(arch, "WordPiece"), sentences[0])
 
 
 @pytest.mark.parametrize("arch", ["roberta", "xlm-roberta"])
 def test_android_bundle_classifies_in_the_app_core_as_in_python(
-    hf_dir, sst2_dev, dev_sample, tmp_path, arch, junit, java_classification_golden
+    hf_dir, sst2_dev, sst2_texts, dev_sample, tmp_path, arch, junit, java_classification_golden
 ):
     """`--target android` builds the app bundle for a BPE and a Unigram model, and the app's Java core
     (Bundle.open, BundleClassifier's encode, Predictions) gives Python's ids, mask, length, label and
@@ -387,7 +254,7 @@ def test_android_bundle_classifies_in_the_app_core_as_in_python(
     assert r.exit_code == 0, r.output
     m = json.loads(r.stdout)
     assert m["target"] == "android" and m["tokenizer"]["kind"] == KIND[arch]
-    texts = _sst2_texts(sst2_dev)
+    texts = sst2_texts(sst2_dev)
     records = java_classification_golden(assets, texts, tmp_path)
     assert len(records) == 872 and {r["seq_len"] for r in records} == {16, 32, 64}
     # The records are what `ondevice run --json` says.
@@ -412,30 +279,19 @@ def test_android_takes_electra_whose_tokenizer_is_wordpiece(hf_dir, dev_sample, 
 
 @pytest.mark.parametrize("arch", ["roberta", "electra"])
 @pytest.mark.parametrize("recipe", ["conservative", "lowrank"])
-def test_shipped_recipes(hf_dir, dev_sample, tmp_path, arch, recipe):
+def test_shipped_recipes(hf_dir, compress_and_export, tmp_path, arch, recipe):
     """The conservative (pruning) and lowrank (SVD) recipes: their shapes, then a verified export.
     Accuracy means nothing on random weights."""
-    ck = tmp_path / "ck"
-    args = ["compress", str(hf_dir(arch)), "--recipe", recipe, "--data", str(dev_sample), "--dev", str(dev_sample)]
-    r = CliRunner().invoke(cli, [*args, "--out", str(ck), "--json"])
-    assert r.exit_code == 0, r.output
-    steps = json.loads(r.stdout)["steps"]
-    assert steps[1]["parameters"] < steps[0]["parameters"] and steps[1]["flops"]["total"] < steps[0]["flops"]["total"]
-    config = json.loads((ck / "config.json").read_text())
+    config = compress_and_export(hf_dir(arch), recipe, tmp_path)
     assert config["architecture"] == arch and config["embedding_size"] == (32 if arch == "electra" else 0)
     layers = config["layers"]
     if recipe == "conservative":
         assert sum(x["num_heads"] for x in layers) == 7 and all(x["intermediate_size"] == 96 for x in layers)
     else:
         assert any(x["ranks"] for x in layers)
-    out = tmp_path / "bundle"
-    args = ["export", str(ck), "--target", "host", "--format", "onnx", "--quantize", "fp32", "--seq-len", "16"]
-    r = CliRunner().invoke(cli, [*args, "--data", str(dev_sample), "--out", str(out), "--json"])
-    assert r.exit_code == 0, r.output
-    assert json.loads(r.stdout)["artifacts"][0]["verification"]["max_abs_logit_diff"] <= 1e-4
 
 
-def test_electra_embedding_factorization(hf_dir):
+def test_electra_embedding_factorization(sentences, hf_dir):
     """Low-rank on ELECTRA's (vocab, 32) table, below its break-even rank; its projection stays a
     dense linear after it. A rank that saves nothing is refused with the table's shape."""
     from ondevice.compress import compress_
@@ -443,7 +299,7 @@ def test_electra_embedding_factorization(hf_dir):
     from ondevice.errors import ConfigError
 
     ckpt = load_model(str(hf_dir("electra")))
-    ids, mask = (torch.tensor(x) for x in ckpt.tokenizer(SENTENCES, max_length=24))
+    ids, mask = (torch.tensor(x) for x in ckpt.tokenizer(sentences, max_length=24))
     with pytest.raises(ConfigError, match="saves nothing for a 30522x32 table"):
         compress_(ckpt.model, LowRankConfig(embedding_rank=32))
     report = compress_(ckpt.model, LowRankConfig(embedding_rank=16))

@@ -48,7 +48,7 @@ def test_config_records_schema_version_and_round_trips():
         layers=[LayerConfig(4, 128), LayerConfig(2, 40), LayerConfig(0, 0)],
     )
     d = cfg.to_dict()
-    assert d["schema_version"] == 5
+    assert d["schema_version"] == 6
     assert EncoderConfig.from_dict(json.loads(json.dumps(d))) == cfg
     # a version-4 config (before RoBERTa positions and ELECTRA embeddings) reads unchanged
     v4 = {k: v for k, v in d.items() if k not in ("position_offset", "embedding_size")}
