@@ -248,15 +248,22 @@ def test_export_every_format_fp32_and_int8(sentences, hf_dir, export_every_forma
 
 
 @pytest.mark.parametrize("arch", ["albert", "modernbert"])
-def test_android_refuses_a_tokenizer_the_app_cannot_run(hf_dir, dev_sample, tmp_path, arch):
-    """The app runs WordPiece today: ALBERT's Unigram and ModernBERT's BPE are refused for android with
-    the reason, before anything is written."""
-    out = tmp_path / "android"
-    r = CliRunner().invoke(cli, ["export", str(hf_dir(arch)), "--data", str(dev_sample), "--out", str(out)])
-    assert r.exit_code == 2
-    lines = [x for x in r.output.splitlines() if x.startswith("Error:")]
-    assert len(lines) == 1 and f"tokenizer is {KIND[arch]}" in lines[0] and "WordPiece tokenizers only" in lines[0]
-    assert not out.exists()
+def test_android_bundle_classifies_in_the_app_core_as_in_python(
+    hf_dir, sst2_dev, sst2_texts, dev_sample, tmp_path, arch, junit, java_classification_golden
+):
+    """ALBERT's Unigram and ModernBERT's BPE tokenizers are ones the app runs: `--target android` writes
+    the bundle, and the app's Java core (Bundle.open, encode at the length it picks, Predictions) gives
+    Python's ids, mask, length, label and scores on every SST-2 dev sentence (the model's part is the
+    logits of the bundle's ONNX artifact, which the JVM cannot run)."""
+    assets = tmp_path / "assets" / "ondevice"
+    args = ["export", str(hf_dir(arch)), "--target", "android", "--format", "onnx", "--quantize", "fp32"]
+    args += ["--seq-len", "16,32,64", "--data", str(dev_sample), "--out", str(tmp_path / "b"), "--copy-to", str(assets)]
+    r = CliRunner().invoke(cli, [*args, "--json"])
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.stdout)["tokenizer"]["kind"] == KIND[arch]
+    records = java_classification_golden(assets, sst2_texts(sst2_dev), tmp_path)
+    assert len(records) == 872 and {r["seq_len"] for r in records} == {16, 32, 64}
+    assert junit(tmp_path, tmp_path / "build", "ClassifierParityTest") == 1
 
 
 @pytest.mark.parametrize("arch", ["albert", "modernbert", "mobilebert", "deberta"])
