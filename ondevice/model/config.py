@@ -13,9 +13,10 @@ from typing import Any
 from ondevice.errors import CheckpointError, ConfigError
 
 # 2 low-rank ranks, 3 Linformer, 4 token skimming and mixed precision, 5 RoBERTa positions and ELECTRA
-# embeddings; older ones read unchanged (a field they lack takes its default, which is what they meant)
-SCHEMA_VERSION = 5
-READABLE_VERSIONS = (1, 2, 3, 4, 5)
+# embeddings, 6 problem_type and thresholds (multi-label); older ones read unchanged (a field they lack
+# takes its default, which is what they meant)
+SCHEMA_VERSION = 6
+READABLE_VERSIONS = (1, 2, 3, 4, 5, 6)
 
 ACTIVATIONS = ("gelu", "gelu_new", "relu")
 POOLINGS = ("cls", "mean")
@@ -32,6 +33,11 @@ SKIM_INNER = 64  # width of a learned skim predictor's hidden layer
 WEIGHT_BITS = (4, 8)  # weight widths of quantized linears that XNNPACK and LiteRT both run
 # Where the weights came from (each has its own key map in ondevice.model.hf); DistilRoBERTa is a "roberta".
 ARCHITECTURES = ("bert", "distilbert", "roberta", "xlm-roberta", "camembert", "electra")
+# One label per text (softmax over the labels), or any number of them (a sigmoid per label, each
+# compared with its own threshold): Hugging Face's names, as its config.json writes them.
+SINGLE_LABEL = "single_label_classification"
+MULTI_LABEL = "multi_label_classification"
+PROBLEM_TYPES = (SINGLE_LABEL, MULTI_LABEL)
 
 # Bounds that keep an absurd config.json from allocating terabytes, or from building millions of
 # modules, before its weights are even read. BERT-large has 24 layers and 335M weights; 2^31 weights
@@ -70,6 +76,7 @@ TEXT_FIELDS = {
     "architecture": ARCHITECTURES,
     "linformer_sharing": LINFORMER_SHARING,
     "skim_predictor": SKIM_PREDICTORS,
+    "problem_type": PROBLEM_TYPES,
 }
 
 
@@ -218,6 +225,10 @@ class EncoderConfig:
     # dense layer before the classifier: tanh (BERT pooler, RoBERTa head), relu (DistilBERT), gelu (ELECTRA), none
     head_activation: str = "tanh"
     num_labels: int = 2
+    problem_type: str = SINGLE_LABEL  # see PROBLEM_TYPES
+    # Multi-label only: label i applies when sigmoid(logit i) > thresholds[i]. Chosen by fine-tuning on
+    # a held-out split of the training data; empty until then (and always for single-label models).
+    thresholds: list[float] = field(default_factory=list)
     dropout: float = 0.1  # hidden and attention dropout, training only
     classifier_dropout: float = 0.1
     architecture: str = "bert"  # where the weights came from: one of ARCHITECTURES
@@ -248,6 +259,7 @@ class EncoderConfig:
                 f"position_offset {self.position_offset} leaves fewer than 2 of the "
                 f"{self.max_position_embeddings} positions (max_position_embeddings) for tokens"
             )
+        self._check_thresholds()
         self.head_dim = self.hidden_size // self.num_heads
         if not isinstance(self.layers, list):
             raise ConfigError(f"layers must be a list of layer shapes, got {_shown(self.layers)}")
@@ -342,6 +354,28 @@ class EncoderConfig:
             what = "its position table" if longest == self.positions else "its Linformer projections"
             raise ConfigError(f"{option} {n} is outside what the model can take: {lowest} to {longest} tokens ({what})")
         return n
+
+    @property
+    def multi_label(self) -> bool:
+        return self.problem_type == MULTI_LABEL
+
+    def decision_thresholds(self) -> list[float]:
+        """Each label's threshold on its sigmoid probability: the chosen ones, else 0.5 for every label."""
+        return list(self.thresholds) or [0.5] * self.num_labels
+
+    def _check_thresholds(self) -> None:
+        if not isinstance(self.thresholds, list):
+            raise ConfigError(f"thresholds must be a list of numbers, got {_shown(self.thresholds)}")
+        if not self.thresholds:
+            return
+        if not self.multi_label:
+            raise ConfigError(f"thresholds apply to {MULTI_LABEL} only (problem_type is {self.problem_type})")
+        if len(self.thresholds) != self.num_labels:
+            raise ConfigError(f"thresholds lists {len(self.thresholds)} numbers for the {self.num_labels} labels")
+        for i, t in enumerate(self.thresholds):
+            check_real(f"thresholds[{i}]", t, 0.0, 1.0, exclude_lowest=True)
+            if t >= 1.0:
+                raise ConfigError(f"thresholds[{i}] must be below 1, got {t}")
 
     def _check_linformer(self) -> None:
         ks = {layer.linformer_k for layer in self.layers if layer.linformer_k and layer.num_heads}

@@ -244,7 +244,7 @@ def test_config_fields_round_trip_and_old_configs_keep_their_meaning():
         architecture="electra",
     )
     d = json.loads(json.dumps(cfg.to_dict()))
-    assert d["schema_version"] == 5 and EncoderConfig.from_dict(d) == cfg
+    assert d["schema_version"] == 6 and EncoderConfig.from_dict(d) == cfg
     assert cfg.max_length == 64 and cfg.embedding_dim == 32
     # a version-4 config.json, written before these fields: BERT's positions and full-width embeddings
     v4 = {k: v for k, v in EncoderConfig(vocab_size=500, hidden_size=64, num_heads=4).to_dict().items()}
