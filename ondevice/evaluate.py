@@ -13,6 +13,7 @@ from ondevice.data import Dataset
 from ondevice.model import Checkpoint
 from ondevice.model.tokenizer import Rows, Text, length_sorted_batches
 from ondevice.progress import progress
+from ondevice.scores import decisions
 
 
 @torch.no_grad()
@@ -70,17 +71,6 @@ def classification_report(y_true: Sequence[int], y_pred: Sequence[int], labels: 
         "per_class": per_class,
         "confusion_matrix": cm.tolist(),
     }
-
-
-def sigmoid(logits: np.ndarray) -> np.ndarray:
-    """Each label's probability in a multi-label model; tanh's form cannot overflow for any logit."""
-    x = np.asarray(logits, dtype=np.float64)
-    return 0.5 * (1.0 + np.tanh(0.5 * x))
-
-
-def decisions(logits: np.ndarray, thresholds: Sequence[float]) -> np.ndarray:
-    """(N, labels) booleans: which labels apply, each label's probability above its own threshold."""
-    return sigmoid(logits) > np.asarray(thresholds, dtype=np.float64)
 
 
 def _f1(tp: float, predicted: float, actual: float) -> tuple[float, float, float]:

@@ -28,7 +28,7 @@ from safetensors.torch import save
 
 from ondevice.data import Columns, Dataset, read_train_dev
 from ondevice.errors import CheckpointError, ConfigError, DataError
-from ondevice.evaluate import choose_thresholds, decisions, micro_f1, predict_logits, sigmoid
+from ondevice.evaluate import choose_thresholds, micro_f1, predict_logits
 from ondevice.model import Checkpoint, load_model, save_checkpoint
 from ondevice.model.checkpoint import checkpoint_bytes, is_ondevice_checkpoint
 from ondevice.model.config import MULTI_LABEL
@@ -36,6 +36,7 @@ from ondevice.model.hf import read_hf_config, resolve_source
 from ondevice.model.tokenizer import Rows, length_sorted_batches
 from ondevice.output import check_writable
 from ondevice.progress import progress
+from ondevice.scores import decisions, sigmoid
 
 
 @dataclass
