@@ -143,7 +143,7 @@ class Classifier:
     @property
     def multi_label(self) -> bool:
         """Whether any number of labels apply to a text, each by its own threshold (``thresholds``)."""
-        return self.manifest["problem_type"] == MULTI_LABEL
+        return self.manifest.get("problem_type") == MULTI_LABEL  # absent: written before multi-label
 
     @property
     def thresholds(self) -> list[float] | None:

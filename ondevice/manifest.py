@@ -195,7 +195,7 @@ def validate(manifest: object, where: str) -> dict:
 
 def _problem(c: _Checker, manifest: dict, num_labels: int) -> None:
     """problem_type (single-label when absent, as older writers left it) and, for multi-label, thresholds."""
-    problem = manifest.setdefault("problem_type", SINGLE_LABEL)
+    problem = manifest.get("problem_type", SINGLE_LABEL)
     if problem not in (SINGLE_LABEL, MULTI_LABEL):
         c.fail("problem_type", f"must be {SINGLE_LABEL} or {MULTI_LABEL}, not {json.dumps(problem)[:60]}")
     thresholds = c.get(manifest, "thresholds", "thresholds", "list", optional=problem != MULTI_LABEL)
