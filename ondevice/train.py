@@ -114,11 +114,11 @@ def _targets(data: Dataset) -> torch.Tensor:
     return torch.from_numpy(data.multi_hot()) if data.multi_label else torch.tensor(data.targets)
 
 
-def task_loss(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+def task_loss(logits: torch.Tensor, targets: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
     """Cross-entropy over the labels, or binary cross-entropy per label for multi-hot targets."""
     if targets.dtype.is_floating_point:
-        return F.binary_cross_entropy_with_logits(logits, targets)
-    return F.cross_entropy(logits, targets)
+        return F.binary_cross_entropy_with_logits(logits, targets, reduction=reduction)
+    return F.cross_entropy(logits, targets, reduction=reduction)
 
 
 def selection_score(logits: np.ndarray, data: Dataset) -> float:

@@ -254,3 +254,29 @@ def test_the_app_core_classifies_multi_label_as_python(
     assert len({tuple(r["labels"]) for r in records}) > 1
     assert junit(golden, tmp_path / "build", "ClassifierParityTest", "MultiLabelTest") == 3
 
+
+def test_a_recipe_compresses_a_multi_label_model(multilabel_model, multilabel_files, tmp_path):
+    """Pruning scores heads by binary cross-entropy and distillation learns the teacher's sigmoids; the thresholds
+    chosen at fine-tuning stay with the compressed model."""
+    from click.testing import CliRunner
+
+    from ondevice.cli import cli
+    from ondevice.model import load_model
+
+    recipe = tmp_path / "tiny.toml"
+    recipe.write_text(
+        'name = "tiny"\nseq_len = 32\n\n[[step]]\nkind = "prune"\nheads = 0.25\nneurons = 0.5\nmultiple_of = 8\n'
+        'calibration_size = 48\n\n[[step]]\nkind = "distill"\nepochs = 1.0\nbatch_size = 16\nevals_per_epoch = 1\n'
+    )
+    train = tmp_path / "train.tsv"
+    train.write_text("".join(multilabel_files[0].read_text().splitlines(keepends=True)[:200]))
+    out = tmp_path / "ck"
+    args = ["compress", str(multilabel_model), "--recipe", str(recipe), "--data", str(train)]
+    r = CliRunner().invoke(cli, [*args, "--dev", str(multilabel_files[1]), "--out", str(out), "--json"])
+    assert r.exit_code == 0, r.output
+    steps = json.loads(r.stdout)["steps"]
+    assert [s["kind"] for s in steps] == ["input", "prune", "distill"]
+    assert "best_dev_micro_f1" in steps[-1]["report"]
+    before, after = load_model(str(multilabel_model)), load_model(str(out))
+    assert after.config.multi_label and after.config.thresholds == before.config.thresholds
+    assert after.config.num_parameters() < before.config.num_parameters()
