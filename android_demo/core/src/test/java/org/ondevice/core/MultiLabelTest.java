@@ -17,7 +17,7 @@ import org.junit.Test;
 /**
  * Multi-label post-processing and the manifest's problem_type and thresholds, with the rules of the Python side's
  * {@code ondevice.manifest}: thresholds, one number in (0, 1) per label, are required for a multi-label bundle and
- * refused for any other. The manifest cases start from the golden bundle's own manifest (a multi-label export).
+ * refused for any other. The manifest cases start from the golden bundle's own manifest, made multi-label.
  */
 public class MultiLabelTest {
     private static final List<String> ABC = Arrays.asList("a", "b", "c");
@@ -58,15 +58,16 @@ public class MultiLabelTest {
     @Test
     public void manifestReadsProblemTypeAndThresholds() throws Exception {
         Map<String, Object> m = golden();
-        Manifest parsed = Manifest.parse(Json.write(m));
-        assertTrue(parsed.multiLabel);
-        assertEquals(parsed.labels.size(), parsed.thresholds.size());
-        int k = parsed.labels.size();
-
+        int k = Manifest.parse(Json.write(m)).labels.size();
         List<Object> halves = new ArrayList<>();
         for (int i = 0; i < k; i++) {
             halves.add(0.5);
         }
+        m.put("problem_type", Manifest.MULTI_LABEL);
+        m.put("thresholds", halves);
+        Manifest parsed = Manifest.parse(Json.write(m));
+        assertTrue(parsed.multiLabel);
+        assertEquals(k, parsed.thresholds.size());
         m.put("thresholds", new ArrayList<Object>(halves.subList(1, k)));
         assertEquals("ondevice.json: thresholds lists " + (k - 1) + " thresholds for the " + k
                 + " labels; export the bundle again", refusal(m));
