@@ -127,6 +127,8 @@ class BundleWriter:
                 "compression": ckpt.info.get("compression"),
             },
             "labels": ckpt.labels,
+            "problem_type": ckpt.config.problem_type,
+            **({"thresholds": ckpt.config.decision_thresholds()} if ckpt.config.multi_label else {}),
             "seq_len": req.seq_len,
             "seq_lens": req.seq_lens,
             "tokenizer": {

@@ -7,7 +7,8 @@
             print(p.label, p.scores, p.ms)
 
 A bundle of a sentence-pair model (its tokenizer settings say ``text_pair``) classifies
-``(text, text_pair)`` tuples instead of texts.
+``(text, text_pair)`` tuples instead of texts. A multi-label bundle (its manifest's ``problem_type``)
+gives each label's sigmoid probability and the labels above their thresholds.
 
 It reads a bundle the way the app does: the manifest and every file's checksum first
 (``ondevice.bundle.load_manifest``), the tokenizer from the bundle's own files, the artifact in its
@@ -31,6 +32,8 @@ from ondevice.bundle import MANIFEST, load_manifest, load_tokenizer, select_arti
 from ondevice.converters.inputs import pick_length
 from ondevice.errors import ArtifactError, ConfigError, OndeviceError
 from ondevice.limits import prepare_texts
+from ondevice.manifest import MULTI_LABEL
+from ondevice.scores import decisions, sigmoid, softmax
 
 if TYPE_CHECKING:
     from ondevice.model.tokenizer import Tokenizer
@@ -46,7 +49,10 @@ class Prediction:
         text: the text as classified (one longer than ``ondevice.limits.MAX_TEXT_CHARS`` is cut first).
         text_pair: the second text of a sentence pair (None for a model of single texts).
         label: the most probable label.
-        scores: every label's probability (the softmax of the logits), in the manifest's label order.
+        scores: every label's probability (the softmax of the logits; a multi-label model's sigmoid of
+            each), in the manifest's label order.
+        labels: a multi-label model's labels that apply (probability above the label's threshold), in
+            label order, perhaps none; None for a single-label model.
         tokens: how many tokens the text (or pair) has, [CLS] and [SEP] included, before truncation.
         seq_len: the artifact length it ran at.
         truncated: whether the text had more tokens than ``seq_len`` and was cut to it.
@@ -61,6 +67,7 @@ class Prediction:
     truncated: bool
     ms: float
     text_pair: str | None = None
+    labels: tuple[str, ...] | None = None
 
 
 class Classifier:
@@ -133,6 +140,16 @@ class Classifier:
         """Whether the model classifies sentence pairs: ``classify`` then takes (text, text_pair) tuples."""
         return bool(self.manifest["tokenizer"].get("text_pair", False))
 
+    @property
+    def multi_label(self) -> bool:
+        """Whether any number of labels apply to a text, each by its own threshold (``thresholds``)."""
+        return self.manifest.get("problem_type") == MULTI_LABEL  # absent: written before multi-label
+
+    @property
+    def thresholds(self) -> list[float] | None:
+        """A multi-label model's decision thresholds, one per label; None for a single-label model."""
+        return self.manifest.get("thresholds")
+
     def encode(self, texts: Sequence[Text], length: int | None = None) -> tuple[np.ndarray, ...]:
         """The model's inputs for ``texts``, padded or cut to ``length``, in the runtime's dtype.
 
@@ -181,8 +198,11 @@ class Classifier:
             t0 = time.perf_counter()
             logits = self.logits(*inputs)[0]
             ms = (time.perf_counter() - t0) * 1000
-            p = np.exp(logits - logits.max())  # softmax, shifted so that exp cannot overflow
-            p = p / p.sum()
+            p = sigmoid(logits) if self.multi_label else softmax(logits)
+            applies = None
+            if self.multi_label:
+                chosen = decisions(logits, self.thresholds)
+                applies = tuple(name for name, yes in zip(self.labels, chosen, strict=True) if yes)
             out.append(
                 Prediction(
                     text=text[0] if self.text_pair else text,
@@ -193,6 +213,7 @@ class Classifier:
                     seq_len=n,
                     truncated=tokens > n,
                     ms=ms,
+                    labels=applies,
                 )
             )
         return out

@@ -7,6 +7,11 @@ and the texts', counted from 1 as ``cut -f`` does). JSONL: one object per line w
 ``label``, and ``text_pair`` for pairs. Label names come from the model's labels.json when given,
 else from the data.
 
+Multi-label data (any number of labels per text, none included) is read when the caller says so
+(the model is multi-label, or ``--multi-label``): a TSV or CSV label field holds names separated by
+``|`` (empty: no label applies), a JSONL ``label`` a list of names or indices. Read as single-label, such
+a row is refused with that advice rather than taken as a label named ``a|b``.
+
 Files are read line by line in binary, never whole: a line over ``limits.MAX_LINE_BYTES`` is
 refused without reading more of it, each line is decoded on its own (so an error names its line),
 and a text is cut to ``limits.MAX_TEXT_CHARS`` as soon as it is read. The limits live in
@@ -25,6 +30,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Iterator, Sequence
 
+import numpy as np
+
 from ondevice.errors import DataError
 from ondevice.limits import MAX_FILE_BYTES, MAX_LINE_BYTES, MAX_ROWS, TextCutter, check_text
 
@@ -35,7 +42,7 @@ DELIMITERS = {".tsv": "\t", ".txt": "\t", "": "\t", ".csv": ","}
 @dataclass(frozen=True, slots=True)  # slots: a dataset may hold millions
 class Example:
     text: str
-    label: int
+    label: int | tuple[int, ...]  # the class index; multi-label: the indices of the labels that apply, ascending
     line: int = 0  # where it was read (1-based line of its file; 0 when it came from elsewhere)
     text_pair: str | None = None  # the second text of a sentence pair
 
@@ -104,6 +111,7 @@ class Dataset:
     labels: list[str]  # label names, indexed by Example.label
     path: str = ""
     cut: int = 0  # how many texts were cut to limits.MAX_TEXT_CHARS
+    multi_label: bool = False  # each Example.label a tuple of the labels that apply
 
     def __len__(self) -> int:
         return len(self.examples)
@@ -121,8 +129,26 @@ class Dataset:
         return [e.text for e in self.examples]
 
     @property
-    def targets(self) -> list[int]:
+    def targets(self) -> list[int] | list[tuple[int, ...]]:
         return [e.label for e in self.examples]
+
+    def multi_hot(self) -> np.ndarray:
+        """Multi-label targets as (N, labels) 0/1 floats: 1 where a label applies."""
+        y = np.zeros((len(self.examples), len(self.labels)), dtype=np.float32)
+        for i, e in enumerate(self.examples):
+            y[i, list(e.label)] = 1.0
+        return y
+
+    def split(self, share: float, seed: int) -> tuple["Dataset", "Dataset"]:
+        """(rest, held out): a seeded random ``share`` of the examples (at least one, and one fewer
+        than all) held out, each part in file order."""
+        n = len(self.examples)
+        if n < 2:
+            raise DataError(f"{self.path}: at least two examples are needed to hold some out")
+        k = min(n - 1, max(1, round(n * share)))
+        held = set(np.random.default_rng(seed).permutation(n)[:k].tolist())
+        parts = ([e for i, e in enumerate(self.examples) if i not in held], [self.examples[i] for i in sorted(held)])
+        return tuple(Dataset(p, self.labels, self.path, 0, self.multi_label) for p in parts)
 
 
 @contextmanager
@@ -286,15 +312,31 @@ class _Picker:
         return fields[c.label - 1].strip(), tuple(fields[i - 1] for i in c.texts)
 
 
-def _check_row(where: str, label: str, texts: tuple[str, ...]) -> None:
-    if not label:
+MULTI_LABEL_SEPARATOR = "|"
+MULTI_LABEL_ADVICE = "multi-label data; give --multi-label (or start from a multi-label model)"
+
+
+def _multi(where: str, label: str, multi_label: bool) -> str | tuple[str, ...]:
+    """A TSV or CSV label field: the label, or for multi-label data the names between ``|`` (none when empty)."""
+    if not multi_label:
+        if MULTI_LABEL_SEPARATOR in label:
+            raise DataError(f"{where}: the label {label[:60]!r} holds {MULTI_LABEL_SEPARATOR!r}: {MULTI_LABEL_ADVICE}")
+        return label
+    names = tuple(n.strip() for n in label.split(MULTI_LABEL_SEPARATOR)) if label else ()
+    if any(not n for n in names):
+        raise DataError(f"{where}: an empty label name in {label[:60]!r}; separate the names with one '|'")
+    return names
+
+
+def _check_row(where: str, label: str | tuple[str, ...], texts: tuple[str, ...]) -> None:
+    if not label and not isinstance(label, tuple):  # no label at all is a multi-label row's right
         raise DataError(f"{where}: the label is empty")
     for name, text in zip(("text", "second text (text_pair)"), texts, strict=False):
         if not text.strip():
             raise DataError(f"{where}: the {name} is empty")
 
 
-def _rows_tsv(lines: _Lines, columns: Columns) -> Iterator[tuple[int, str, tuple[str, ...]]]:
+def _rows_tsv(lines: _Lines, columns: Columns, multi_label: bool) -> Iterator[tuple[int, str, tuple[str, ...]]]:
     # GLUE's TSVs are not quoted: a quote character is part of the sentence.
     pick = _Picker(columns, "\t")
     for line in lines:
@@ -306,11 +348,12 @@ def _rows_tsv(lines: _Lines, columns: Columns) -> Iterator[tuple[int, str, tuple
         found = len(fields) if len(fields) < pick.pieces else line.count("\t") + 1
         label, texts = pick(fields, where, found)
         del line, fields
+        label = _multi(where, label, multi_label)
         _check_row(where, label, texts)
         yield lines.number, label, texts
 
 
-def _rows_csv(lines: _Lines, columns: Columns) -> Iterator[tuple[int, str, tuple[str, ...]]]:
+def _rows_csv(lines: _Lines, columns: Columns, multi_label: bool) -> Iterator[tuple[int, str, tuple[str, ...]]]:
     # strict: a quote left open runs to the end of the file, and that is an error, not one long text
     reader = csv.reader(lines, strict=True)
     pick = _Picker(columns, ",")
@@ -333,15 +376,16 @@ def _rows_csv(lines: _Lines, columns: Columns) -> Iterator[tuple[int, str, tuple
             if not rec or all(not f.strip() for f in rec):
                 continue
             label, texts = pick(rec, where)
+            label = _multi(where, label, multi_label)
             _check_row(where, label, texts)
             yield n, label, texts
     finally:
         csv.field_size_limit(old_limit)
 
 
-def _rows_jsonl(lines: _Lines, pairs: bool | None) -> Iterator[tuple[int, str, tuple[str, ...]]]:
+def _rows_jsonl(lines: _Lines, pairs: bool | None, multi_label: bool) -> Iterator[tuple[int, str, tuple[str, ...]]]:
     """Rows of a JSON Lines file. ``pairs``: whether each object must carry ``text_pair`` (True), must not
-    (False), or as the first object does (None)."""
+    (False), or as the first object does (None). ``multi_label``: a label is a list of names or indices."""
     for line in lines:
         if not line.strip():
             continue
@@ -374,16 +418,31 @@ def _rows_jsonl(lines: _Lines, pairs: bool | None) -> Iterator[tuple[int, str, t
         for key, text in zip(keys, texts, strict=False):
             if not isinstance(text, str):
                 raise DataError(f"{where}: {key!r} must be a string, not {_json_type(text)}")
-        # bool is an int to Python, but `true` is no label
-        if isinstance(label, bool) or not isinstance(label, (str, int)):
-            raise DataError(f"{where}: 'label' must be a string or an integer, not {_json_type(label)}")
-        label = str(label).strip()
+        if isinstance(label, list):
+            if not multi_label:
+                raise DataError(f"{where}: 'label' is a list: {MULTI_LABEL_ADVICE}")
+            label = tuple(_json_label(where, x, f"'label'[{i}]") for i, x in enumerate(label))
+            if len(label) > MAX_LABELS:
+                raise DataError(f"{where}: 'label' lists more than {MAX_LABELS:,} labels")
+        else:
+            label = _multi(where, _json_label(where, label, "'label'"), multi_label)
         # a JSON escape can carry what UTF-8 bytes cannot: a lone surrogate
         for text in texts:
             check_text(text, where)
-        check_text(label, where)
+        for name in label if isinstance(label, tuple) else (label,):
+            check_text(name, where)
         _check_row(where, label, texts)
         yield lines.number, label, texts
+
+
+MAX_LABELS = 100_000  # per row of multi-label JSONL: a list of a million labels is no label set
+
+
+def _json_label(where: str, value, name: str) -> str:
+    # bool is an int to Python, but `true` is no label
+    if isinstance(value, bool) or not isinstance(value, (str, int)):
+        raise DataError(f"{where}: {name} must be a string or an integer, not {_json_type(value)}")
+    return str(value).strip()
 
 
 def _json_type(value) -> str:
@@ -398,13 +457,20 @@ def _json_type(value) -> str:
     return names.get(type(value), type(value).__name__)
 
 
+def _names(label: str | tuple[str, ...]) -> tuple[str, ...]:
+    return label if isinstance(label, tuple) else (label,)
+
+
 def _is_header(first: tuple[int, str, tuple], rest: list[tuple[int, str, tuple]], labels: Sequence[str] | None) -> bool:
-    value = first[1]
+    values = _names(first[1])
+    if len(values) != 1:  # a header names its label column once
+        return False
+    value = values[0]
     if labels is not None and (value in labels or _as_index(value) is not None and _as_index(value) < len(labels)):
         return False
     if value.lstrip("-").isdigit():
         return False
-    return value not in {r[1] for r in rest}
+    return value not in {n for r in rest for n in _names(r[1])}
 
 
 def _as_index(label: str) -> int | None:
@@ -419,6 +485,7 @@ def read_dataset(
     labels: Sequence[str] | None = None,
     columns: Columns | None = None,
     pairs: bool | None = None,
+    multi_label: bool = False,
 ) -> Dataset:
     """Read a labelled file.
 
@@ -431,6 +498,8 @@ def read_dataset(
             (label, text), or (label, text, text_pair) when ``pairs``.
         pairs: whether the model classifies sentence pairs (True), single texts (False), or is
             yet to learn it from the data (None: the columns, or a JSONL file's first object, say).
+        multi_label: whether each text has any number of labels (``|``-separated names, a JSONL list);
+            without it such a row is refused with that advice.
 
     Returns:
         The examples, with each text cut to ``limits.MAX_TEXT_CHARS`` (a note on stderr says how
@@ -456,11 +525,11 @@ def read_dataset(
                     f"{path}: a JSONL file names its fields (text, text_pair, label); "
                     "--text-columns and --label-column are for TSV and CSV"
                 )
-            records = _rows_jsonl(lines, pairs)
+            records = _rows_jsonl(lines, pairs, multi_label)
         else:
             columns = _layout(path, columns, pairs)
             reader = _rows_csv if DELIMITERS[suffix] == "," else _rows_tsv
-            records = reader(lines, columns)
+            records = reader(lines, columns, multi_label)
         # Each text is cut as it is read, so a dataset holds at most MAX_TEXT_CHARS per row.
         rows = [(n, label, tuple(cut(t, f"{path}:{n}") for t in texts)) for n, label, texts in records]
         if lines.blank:
@@ -470,19 +539,34 @@ def read_dataset(
     if not rows:
         raise DataError(f"{path}: no labelled rows")
 
-    names = list(labels) if labels is not None else _names_from_data(path, [r[1] for r in rows])
+    if labels is not None:
+        names = list(labels)
+    else:
+        names = _names_from_data(path, [name for r in rows for name in _names(r[1])])
+        if len(names) < 2 and multi_label:
+            raise DataError(f"{path}: multi-label data needs at least two labels; it has {len(names)}")
     index = {name: i for i, name in enumerate(names)}
+
+    def class_of(n: int, label: str) -> int:
+        if label in index:
+            return index[label]
+        if (i := _as_index(label)) is not None and i < len(names):
+            return i
+        raise DataError(f"{path}:{n}: unknown label {label!r} (known: {', '.join(names)})")
+
     examples = []
     for n, label, texts in rows:
-        if label in index:
-            y = index[label]
-        elif (i := _as_index(label)) is not None and i < len(names):
-            y = i
+        if multi_label:
+            ys = [class_of(n, name) for name in label]
+            if len(set(ys)) != len(ys):
+                twice = next(names[y] for y in ys if ys.count(y) > 1)
+                raise DataError(f"{path}:{n}: the label {twice!r} is given twice")
+            y = tuple(sorted(ys))
         else:
-            raise DataError(f"{path}:{n}: unknown label {label!r} (known: {', '.join(names)})")
+            y = class_of(n, label)
         examples.append(Example(texts[0], y, n, texts[1] if len(texts) > 1 else None))
     cut.note()
-    return Dataset(examples, names, str(path), cut.count)
+    return Dataset(examples, names, str(path), cut.count, multi_label)
 
 
 def _layout(path: Path, columns: Columns | None, pairs: bool | None) -> Columns:
@@ -534,16 +618,20 @@ def check_new_labels(train: Dataset, dev: Dataset) -> None:
     Raises:
         DataError: naming the label and the first line of the training file where it occurs.
     """
-    seen = set(dev.targets)
+    seen = {y for e in dev.examples for y in _indices(e)}
     for y, name in enumerate(train.labels):
         if y in seen:
             continue
-        first = next((e.line for e in train.examples if e.label == y), None)
+        first = next((e.line for e in train.examples if y in _indices(e)), None)
         where = f"{train.path}:{first}" if first else train.path
         raise DataError(
             f"{where}: label {name!r} does not occur in the dev file {dev.path}; a typo? "
             "If it is a class, list every class with --labels or pass --allow-new-labels"
         )
+
+
+def _indices(e: Example) -> tuple[int, ...]:
+    return e.label if isinstance(e.label, tuple) else (e.label,)
 
 
 def read_train_dev(
@@ -552,6 +640,7 @@ def read_train_dev(
     labels: Sequence[str] | None = None,
     allow_new_labels: bool = False,
     columns: Columns | None = None,
+    multi_label: bool = False,
 ) -> tuple[Dataset, Dataset]:
     """Read a training and a dev file for fine-tuning.
 
@@ -562,6 +651,7 @@ def read_train_dev(
             ``allow_new_labels`` (``check_new_labels``).
         columns: the layout of TSV and CSV files (both the same); the dev file holds pairs when the
             training file does.
+        multi_label: both files hold multi-label data (``read_dataset``).
 
     Raises:
         DataError: a bad file, a dev label the training data lacks, or a training label the dev
@@ -569,8 +659,8 @@ def read_train_dev(
     """
     for i, name in enumerate(labels or (), start=1):
         check_text(name, f"label {i}")
-    train = read_dataset(train_path, labels, columns)
-    dev = read_dataset(dev_path, train.labels, columns, pairs=train.pairs)
+    train = read_dataset(train_path, labels, columns, multi_label=multi_label)
+    dev = read_dataset(dev_path, train.labels, columns, pairs=train.pairs, multi_label=multi_label)
     if labels is None and not allow_new_labels:
         check_new_labels(train, dev)
     return train, dev

@@ -1,4 +1,5 @@
-"""Accuracy, per-class precision/recall/F1 and the confusion matrix of a classifier on labelled text."""
+"""Accuracy, per-class precision/recall/F1 and the confusion matrix of a classifier on labelled text;
+for a multi-label classifier micro and macro F1, per-label figures and subset accuracy."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from ondevice.data import Dataset
 from ondevice.model import Checkpoint
 from ondevice.model.tokenizer import Rows, Text, length_sorted_batches
 from ondevice.progress import progress
+from ondevice.scores import decisions
 
 
 @torch.no_grad()
@@ -71,9 +73,73 @@ def classification_report(y_true: Sequence[int], y_pred: Sequence[int], labels: 
     }
 
 
+def _f1(tp: float, predicted: float, actual: float) -> tuple[float, float, float]:
+    p = tp / predicted if predicted else 0.0
+    r = tp / actual if actual else 0.0
+    return p, r, 2 * p * r / (p + r) if p + r else 0.0
+
+
+def micro_f1(y_true: np.ndarray, y_pred: np.ndarray) -> float:
+    """F1 over every (example, label) decision at once: what fine-tuning selects multi-label models by."""
+    y_true, y_pred = np.asarray(y_true, bool), np.asarray(y_pred, bool)
+    return _f1(float((y_true & y_pred).sum()), float(y_pred.sum()), float(y_true.sum()))[2]
+
+
+THRESHOLD_GRID = np.round(np.arange(0.05, 0.951, 0.05), 2)
+
+
+def choose_thresholds(y_true: np.ndarray, probs: np.ndarray) -> list[float]:
+    """Each label's decision threshold: the one of ``THRESHOLD_GRID`` with the best F1 for that label on
+    held-out data (the one nearest 0.5 among equals), or 0.5 for a label the data never shows.
+
+    Args:
+        y_true: (N, labels) 0/1 targets of a split the model was not trained on.
+        probs: (N, labels) sigmoid probabilities.
+    """
+    y_true = np.asarray(y_true, bool)
+    out = []
+    for k in range(y_true.shape[1]):
+        if not y_true[:, k].any():
+            out.append(0.5)
+            continue
+        pred = probs[:, k][None, :] > THRESHOLD_GRID[:, None]  # (grid, N)
+        tp = (pred & y_true[:, k]).sum(1)
+        f1 = 2 * tp / np.maximum(pred.sum(1) + y_true[:, k].sum(), 1)
+        best = np.flatnonzero(f1 == f1.max())
+        out.append(float(THRESHOLD_GRID[best[np.argmin(np.abs(THRESHOLD_GRID[best] - 0.5))]]))
+    return out
+
+
+def multi_label_report(
+    y_true: np.ndarray, y_pred: np.ndarray, labels: Sequence[str], thresholds: Sequence[float]
+) -> dict:
+    """Micro and macro F1, subset accuracy (every label of an example right) and per-label
+    precision/recall/F1/support of multi-label decisions (N, labels) against 0/1 targets."""
+    y_true, y_pred = np.asarray(y_true, bool), np.asarray(y_pred, bool)
+    per_label = {}
+    for k, name in enumerate(labels):
+        tp, predicted, actual = (y_true[:, k] & y_pred[:, k]).sum(), y_pred[:, k].sum(), y_true[:, k].sum()
+        p, r, f = _f1(float(tp), float(predicted), float(actual))
+        per_label[name] = {"precision": p, "recall": r, "f1": f, "support": int(actual), "threshold": thresholds[k]}
+    n = len(y_true)
+    return {
+        "problem_type": "multi_label_classification",
+        "micro_f1": micro_f1(y_true, y_pred),
+        "macro_f1": float(np.mean([m["f1"] for m in per_label.values()])),
+        "subset_accuracy": float((y_true == y_pred).all(1).mean()) if n else 0.0,
+        "n": n,
+        "labels": list(labels),
+        "per_label": per_label,
+    }
+
+
 def evaluate(ckpt: Checkpoint, data: Dataset, batch_size: int = 64, max_length: int | None = None) -> dict:
-    """Accuracy, per-class figures and the confusion matrix; ``max_length`` is checked against the model first."""
+    """Accuracy, per-class figures and the confusion matrix (multi-label: ``multi_label_report`` at the
+    model's thresholds); ``max_length`` is checked against the model first."""
     if max_length is not None:
         ckpt.config.check_length(max_length)
     logits = predict_logits(ckpt, data.texts, batch_size, max_length, desc="eval")
+    if ckpt.config.multi_label:
+        thresholds = ckpt.config.decision_thresholds()
+        return multi_label_report(data.multi_hot(), decisions(logits, thresholds), ckpt.labels, thresholds)
     return classification_report(data.targets, logits.argmax(-1).tolist(), ckpt.labels)

@@ -25,6 +25,7 @@ from ondevice.model import Checkpoint
 from ondevice.model.encoder import parameter_groups
 from ondevice.output import check_writable, staged_file
 from ondevice.progress import progress
+from ondevice.scores import decisions
 
 # What each target gets unless --format says otherwise, and the dtype of the token inputs.
 TARGETS = {
@@ -40,7 +41,9 @@ CALIBRATION_DATA = ASSETS / "sst2_train_sample.tsv"  # 256 of train, seed 0
 @dataclass
 class Thresholds:
     max_logit_diff: float = 1e-3  # fp32 artifacts: max |logit - PyTorch logit|
-    min_agreement: float = 0.98  # int8 artifacts: share of sentences with the PyTorch label
+    # int8 artifacts: share of sentences with the PyTorch label; multi-label: share of (sentence, label)
+    # decisions equal to PyTorch's
+    min_agreement: float = 0.98
     max_accuracy_drop: float = 0.01  # int8 artifacts: accuracy at most this far below PyTorch's
 
 
@@ -92,9 +95,27 @@ def check_target(ckpt: Checkpoint, req: ExportRequest) -> None:
         )
 
 
-def verify(logits: np.ndarray, reference: np.ndarray, targets: list[int] | None, quantize: str, t: Thresholds) -> dict:
-    """Compare an artifact's logits with the PyTorch model's on the same inputs."""
-    agree = float((logits.argmax(-1) == reference.argmax(-1)).mean())
+def verify(
+    logits: np.ndarray,
+    reference: np.ndarray,
+    targets: list[int] | np.ndarray | None,
+    quantize: str,
+    t: Thresholds,
+    decide: list[float] | None = None,
+) -> dict:
+    """Compare an artifact's logits with the PyTorch model's on the same inputs.
+
+    Args:
+        targets: class indices, or (N, labels) multi-hot targets of a multi-label model; None: unlabelled.
+        decide: a multi-label model's thresholds. Its outputs are judged by their decisions (label i
+            applies when sigmoid(logit i) > decide[i]): agreement is the share of (sentence, label)
+            decisions equal to PyTorch's, and accuracy the share of sentences with every label right.
+    """
+    if decide is None:
+        ours, theirs = logits.argmax(-1), reference.argmax(-1)
+    else:
+        ours, theirs = decisions(logits, decide), decisions(reference, decide)
+    agree = float((ours == theirs).mean())
     result = {
         "sentences": int(len(logits)),
         "max_abs_logit_diff": float(np.abs(logits - reference).max()),
@@ -105,8 +126,13 @@ def verify(logits: np.ndarray, reference: np.ndarray, targets: list[int] | None,
     failures = []
     if targets is not None:
         y = np.asarray(targets)
-        result["accuracy"] = float((logits.argmax(-1) == y).mean())
-        result["reference_accuracy"] = float((reference.argmax(-1) == y).mean())
+        if decide is None:
+            result["accuracy"] = float((ours == y).mean())
+            result["reference_accuracy"] = float((theirs == y).mean())
+        else:
+            y = y.astype(bool)
+            result["accuracy"] = float((ours == y).all(1).mean())
+            result["reference_accuracy"] = float((theirs == y).all(1).mean())
     if quantize == "fp32":
         result["thresholds"] = {"max_abs_logit_diff": t.max_logit_diff}
         if result["max_abs_logit_diff"] > t.max_logit_diff:
@@ -114,7 +140,8 @@ def verify(logits: np.ndarray, reference: np.ndarray, targets: list[int] | None,
     else:
         result["thresholds"] = {"label_agreement": t.min_agreement, "accuracy_drop": t.max_accuracy_drop}
         if agree < t.min_agreement:
-            failures.append(f"label agreement {agree:.2%} < {t.min_agreement:.0%}")
+            what = "label" if decide is None else "per-label decision"
+            failures.append(f"{what} agreement {agree:.2%} < {t.min_agreement:.0%}")
         if targets is not None and result["accuracy"] < result["reference_accuracy"] - t.max_accuracy_drop - 1e-9:
             failures.append(
                 f"accuracy {result['accuracy']:.2%} is more than {t.max_accuracy_drop:.0%} "
@@ -147,7 +174,8 @@ def export_data(
     Verification reads ``data_path``, by default SST-2 dev sentences. Calibration reads
     ``calibration_path``, by default SST-2 training sentences: kept apart from the ones verified on,
     so that a static quantization is not judged on the sentences its ranges were fitted to. A model
-    of pairs is given, by default, each of those sentences paired with the next (``consecutive_pairs``).
+    of pairs is given, by default, each of those sentences paired with the next (``consecutive_pairs``);
+    a multi-label model, by default, the sentences unlabelled (its labels are not SST-2's).
 
     Returns:
         (verification data, calibration data or None when no int8-static artifact is requested).
@@ -157,10 +185,14 @@ def export_data(
     """
     pairs = ckpt.tokenizer.settings.text_pair
 
+    multi = ckpt.config.multi_label
+
     def read(path: Path | None, default: Path) -> Dataset:
         if path is not None:
-            return read_dataset(path, ckpt.labels, columns, pairs=pairs)
-        return consecutive_pairs(read_dataset(default)) if pairs else read_dataset(default, ckpt.labels)
+            return read_dataset(path, ckpt.labels, columns, pairs=pairs, multi_label=multi)
+        if pairs:
+            return consecutive_pairs(read_dataset(default))
+        return read_dataset(default, None if multi else ckpt.labels)
 
     data = read(data_path, VERIFY_DATA)
     calibration = read(calibration_path, CALIBRATION_DATA) if "int8-static" in req.quantizations else None
@@ -182,7 +214,10 @@ def export_bundle(
         cfg.check_length(n, "--seq-len", lowest=8)
     if data is None:
         raise ConfigError("verification needs labelled or unlabelled sentences (--data)")
-    targets = data.targets if data.labels == ckpt.labels else None
+    targets = None
+    if data.labels == ckpt.labels and data.multi_label == cfg.multi_label:
+        targets = data.multi_hot() if data.multi_label else data.targets
+    decide = cfg.decision_thresholds() if cfg.multi_label else None
     # Every length is verified on every sentence (truncated where it must be), against PyTorch at that length.
     inputs = {n: ckpt.tokenizer(data.texts, max_length=n) for n in req.seq_lens}
     references = {n: reference_logits(ckpt, *inputs[n]) for n in req.seq_lens}
@@ -221,7 +256,7 @@ def export_bundle(
                 per_length = {}
                 for n in req.seq_lens:
                     logits = runner.run(*(a.astype(runner.input_dtype) for a in inputs[n]))
-                    per_length[n] = verify(logits, references[n], targets, q, req.thresholds)
+                    per_length[n] = verify(logits, references[n], targets, q, req.thresholds, decide)
             finally:
                 runner.close()
             check = _combine(per_length)

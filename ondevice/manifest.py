@@ -13,7 +13,10 @@ and the Android app read:
   tokenizer.json where ``files`` lists it or the tokenizer's ``kind`` is BPE or Unigram, which are read
   from it alone) is covered by a checksum in ``files``, so a manifest cannot switch checking off by
   leaving ``files`` out;
-- an artifact's own sha256 and size agree with its entry in ``files``.
+- an artifact's own sha256 and size agree with its entry in ``files``;
+- a multi-label bundle (``problem_type`` ``multi_label_classification``) has ``thresholds``, one number
+  in (0, 1) per label (label i applies when sigmoid(logit i) exceeds it); any other has none. A
+  manifest without ``problem_type`` (written before multi-label) is single-label.
 
 The Android core (``android_demo/core/.../Manifest.java``) applies the same rules.
 """
@@ -29,6 +32,8 @@ from ondevice.errors import ArtifactError
 
 SCHEMA_VERSION = 1
 LABELS_FILE = "labels.json"
+# ondevice.model.config's PROBLEM_TYPES, named again: reading a manifest must not import torch
+SINGLE_LABEL, MULTI_LABEL = "single_label_classification", "multi_label_classification"
 TOKENIZER_JSON = "tokenizer.json"  # used instead of the vocabulary when ``files`` lists it (as the app does)
 _SHA256 = re.compile(r"[0-9a-fA-F]{64}")
 _NAME_MAX = 255
@@ -151,6 +156,7 @@ def validate(manifest: object, where: str) -> dict:
             c.fail(f"labels[{i}]", f"must be a non-empty string, not {_kind(label)}")
     if len(set(labels)) != len(labels):
         c.fail("labels", "lists a label twice")
+    _problem(c, manifest, len(labels))
     c.get(manifest, "seq_len", "seq_len", "integer")
     c.positive_ints(c.get(manifest, "seq_lens", "seq_lens", "list"), "seq_lens")
     _model(c, c.get(manifest, "model", "model", "object"))
@@ -185,6 +191,23 @@ def validate(manifest: object, where: str) -> dict:
         if name not in files:
             c.fail("files", f"has no checksum for {name} ({field}); every file the bundle uses must be listed")
     return manifest
+
+
+def _problem(c: _Checker, manifest: dict, num_labels: int) -> None:
+    """problem_type (single-label when absent, as older writers left it) and, for multi-label, thresholds."""
+    problem = manifest.get("problem_type", SINGLE_LABEL)
+    if problem not in (SINGLE_LABEL, MULTI_LABEL):
+        c.fail("problem_type", f"must be {SINGLE_LABEL} or {MULTI_LABEL}, not {json.dumps(problem)[:60]}")
+    thresholds = c.get(manifest, "thresholds", "thresholds", "list", optional=problem != MULTI_LABEL)
+    if problem != MULTI_LABEL:
+        if thresholds is not None:
+            c.fail("thresholds", f"apply to {MULTI_LABEL} only, but problem_type is {problem}")
+        return
+    if len(thresholds) != num_labels:
+        c.fail("thresholds", f"lists {len(thresholds)} thresholds for the {num_labels} labels")
+    for i, t in enumerate(thresholds):
+        if not _KINDS["number"][0](t) or not 0 < t < 1:
+            c.fail(f"thresholds[{i}]", f"must be a number between 0 and 1 (exclusive), not {json.dumps(t)[:40]}")
 
 
 def used_files(manifest: dict) -> list[str]:

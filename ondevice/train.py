@@ -5,6 +5,11 @@ frozen by default (its dense gradient and optimizer update cost more than the en
 SST-2's short lengths), a wall-clock bound that also anneals the learning rate, and the best
 dev-accuracy weights kept. ``prepare_finetune`` settles the labels and refuses bad input before
 any training; ``finetune_record`` is what a fine-tuned checkpoint keeps of its run.
+
+Multi-label models train on binary cross-entropy against multi-hot targets and are selected by dev
+micro F1 at 0.5. Their per-label decision thresholds are chosen afterwards on a seeded
+``THRESHOLD_SHARE`` of the training file that is held out of training, never on the dev data whose
+figures are reported, and saved in the config (``EncoderConfig.thresholds``).
 """
 
 from __future__ import annotations
@@ -22,13 +27,16 @@ import torch.nn.functional as F
 from safetensors.torch import save
 
 from ondevice.data import Columns, Dataset, read_train_dev
-from ondevice.errors import ConfigError, DataError
-from ondevice.evaluate import predict_logits
+from ondevice.errors import CheckpointError, ConfigError, DataError
+from ondevice.evaluate import choose_thresholds, micro_f1, predict_logits
 from ondevice.model import Checkpoint, load_model, save_checkpoint
 from ondevice.model.checkpoint import checkpoint_bytes, is_ondevice_checkpoint
+from ondevice.model.config import MULTI_LABEL
+from ondevice.model.hf import read_hf_config, resolve_source
 from ondevice.model.tokenizer import Rows, length_sorted_batches
 from ondevice.output import check_writable
 from ondevice.progress import progress
+from ondevice.scores import decisions, sigmoid
 
 
 @dataclass
@@ -59,15 +67,21 @@ class FinetuneConfig:
             raise ConfigError("warmup ratio must be in [0, 1)")
 
 
+THRESHOLD_SHARE = 0.1  # of a multi-label training file, held out to choose the decision thresholds on
+
+
 @dataclass
 class FinetuneResult:
-    best_accuracy: float
+    best_accuracy: float  # the selection score: dev accuracy, or dev micro F1 for multi-label models
     best_step: int
     steps: int
     seconds: float
     stopped_by_time: bool
     history: list[dict] = field(default_factory=list)
     config: dict = field(default_factory=dict)
+    metric: str = "accuracy"  # what best_accuracy and the history's dev figures are: accuracy or micro_f1
+    thresholds: list[float] = field(default_factory=list)  # multi-label: chosen on the held-out split
+    held_out: int = 0  # multi-label: training examples held out to choose the thresholds
 
 
 def bucketed_batches(lengths: list[int], batch_size: int, rng: np.random.Generator, pool: int = 50) -> list[np.ndarray]:
@@ -95,19 +109,48 @@ def _check_labels(ckpt: Checkpoint, train: Dataset) -> None:
         raise ConfigError(f"the data has {len(train.labels)} labels but the model's head has {ckpt.config.num_labels}")
 
 
+def _targets(data: Dataset) -> torch.Tensor:
+    """Class indices, or (N, labels) multi-hot floats for multi-label data."""
+    return torch.from_numpy(data.multi_hot()) if data.multi_label else torch.tensor(data.targets)
+
+
+def task_loss(logits: torch.Tensor, targets: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
+    """Cross-entropy over the labels, or binary cross-entropy per label for multi-hot targets."""
+    if targets.dtype.is_floating_point:
+        return F.binary_cross_entropy_with_logits(logits, targets, reduction=reduction)
+    return F.cross_entropy(logits, targets, reduction=reduction)
+
+
+def selection_score(logits: np.ndarray, data: Dataset) -> float:
+    """What the best weights are chosen by: accuracy, or micro F1 at 0.5 for multi-label data."""
+    if data.multi_label:
+        return micro_f1(data.multi_hot(), decisions(logits, [0.5] * logits.shape[1]))
+    return float((logits.argmax(-1) == np.asarray(data.targets)).mean())
+
+
 def finetune(ckpt: Checkpoint, train: Dataset, dev: Dataset, cfg: FinetuneConfig) -> FinetuneResult:
-    """Fine-tune ``ckpt.model`` in place; on return it holds the best dev-accuracy weights."""
+    """Fine-tune ``ckpt.model`` in place; on return it holds the best dev-accuracy (multi-label: micro
+    F1) weights, and a multi-label model's config the thresholds chosen on held-out training data."""
     _check_labels(ckpt, train)
     ckpt.config.check_length(cfg.max_length)
     torch.manual_seed(cfg.seed)
+    held = None
+    if train.multi_label:
+        train, held = train.split(THRESHOLD_SHARE, cfg.seed)
     if cfg.head_only:
-        return _finetune_head(ckpt, train, dev, cfg)
-    targets = torch.tensor(train.targets)
+        result = _finetune_head(ckpt, train, dev, cfg)
+    else:
+        targets = _targets(train)
 
-    def task_loss(model, idx, inputs):
-        return F.cross_entropy(model(*inputs), targets[idx])
+        def batch_loss(model, idx, inputs):
+            return task_loss(model(*inputs), targets[idx])
 
-    return _train_loop(ckpt, train, dev, cfg, task_loss, desc="finetune")
+        result = _train_loop(ckpt, train, dev, cfg, batch_loss, desc="finetune")
+    if held is not None:
+        logits = predict_logits(ckpt, held.texts, max_length=cfg.max_length, desc="thresholds")
+        ckpt.config.thresholds = choose_thresholds(held.multi_hot(), sigmoid(logits))
+        result.thresholds, result.held_out = list(ckpt.config.thresholds), len(held)
+    return result
 
 
 def _train_loop(ckpt: Checkpoint, train: Dataset, dev: Dataset, cfg: FinetuneConfig, batch_loss, desc: str):
@@ -138,15 +181,17 @@ def _train_loop(ckpt: Checkpoint, train: Dataset, dev: Dataset, cfg: FinetuneCon
     history: list[dict] = []
     step, loss_sum, loss_n, stopped = 0, 0.0, 0, False
 
+    metric = _metric(dev)
+
     def run_eval() -> None:
         nonlocal best, loss_sum, loss_n
-        acc = dev_accuracy(ckpt, dev, cfg.max_length)
+        acc = selection_score(predict_logits(ckpt, dev.texts, max_length=cfg.max_length, desc="dev"), dev)
         history.append(
             {
                 "step": step,
                 "epoch": round(step / steps_per_epoch, 3),
                 "train_loss": loss_sum / max(loss_n, 1),
-                "dev_accuracy": acc,
+                f"dev_{metric}": acc,
                 "seconds": round(time.monotonic() - t0, 1),
             }
         )
@@ -186,7 +231,11 @@ def _train_loop(ckpt: Checkpoint, train: Dataset, dev: Dataset, cfg: FinetuneCon
     table.requires_grad_(True)
     model.load_state_dict(best[2])
     model.eval()
-    return FinetuneResult(best[0], best[1], step, time.monotonic() - t0, stopped, history, asdict(cfg))
+    return FinetuneResult(best[0], best[1], step, time.monotonic() - t0, stopped, history, asdict(cfg), metric)
+
+
+def _metric(data: Dataset) -> str:
+    return "micro_f1" if data.multi_label else "accuracy"
 
 
 @dataclass
@@ -219,7 +268,8 @@ def distill(
     cfg: DistillConfig,
     extra_loss: Callable[[torch.nn.Module], torch.Tensor] | None = None,
 ):
-    """Train ``student.model`` in place against ``teacher.model``: KL on softened logits + task loss.
+    """Train ``student.model`` in place against ``teacher.model``: KL on softened logits + task loss
+    (multi-label: binary cross-entropy against the teacher's softened sigmoids, per label).
 
     The teacher's logits are computed once for the whole training set (it is frozen and runs
     without dropout), so an epoch costs little more than fine-tuning; hidden-state matching runs
@@ -235,7 +285,7 @@ def distill(
     if cfg.hidden_weight and teacher.config.hidden_size != student.config.hidden_size:
         raise ConfigError("distill: hidden-state matching needs the same hidden size in teacher and student")
     torch.manual_seed(cfg.seed)
-    targets = torch.tensor(train.targets)
+    targets = _targets(train)
     teacher_logits = torch.from_numpy(
         predict_logits(teacher, train.texts, max_length=cfg.max_length, desc="teacher logits")
     ).float()
@@ -249,10 +299,13 @@ def distill(
             logits = model.head(model.pool(hidden, mask))
         else:
             logits = model(*inputs)
-        soft = F.kl_div(
-            F.log_softmax(logits / T, -1), F.softmax(teacher_logits[idx] / T, -1), reduction="batchmean"
-        ) * (T * T)
-        loss = cfg.alpha * soft + (1 - cfg.alpha) * F.cross_entropy(logits, targets[idx])
+        if train.multi_label:
+            soft = F.binary_cross_entropy_with_logits(logits / T, torch.sigmoid(teacher_logits[idx] / T))
+        else:
+            soft = F.kl_div(
+                F.log_softmax(logits / T, -1), F.softmax(teacher_logits[idx] / T, -1), reduction="batchmean"
+            )
+        loss = cfg.alpha * soft * (T * T) + (1 - cfg.alpha) * task_loss(logits, targets[idx])
         if cfg.hidden_weight:
             with torch.no_grad():
                 t_hidden = teacher.model.encode(*inputs)
@@ -272,7 +325,13 @@ def word_table(model) -> torch.nn.Parameter:
 
 
 def dev_accuracy(ckpt: Checkpoint, dev: Dataset, max_length: int) -> float:
+    """The share of dev examples classified right; for multi-label data, with every label right (subset
+    accuracy) at the model's thresholds."""
     logits = predict_logits(ckpt, dev.texts, max_length=max_length, desc="dev")
+    if dev.multi_label:
+        return float(
+            (decisions(logits, ckpt.config.decision_thresholds()) == dev.multi_hot().astype(bool)).all(1).mean()
+        )
     return float((logits.argmax(-1) == np.asarray(dev.targets)).mean())
 
 
@@ -293,7 +352,8 @@ def _finetune_head(ckpt: Checkpoint, train: Dataset, dev: Dataset, cfg: Finetune
     t0 = time.monotonic()
     x_train = _pooled_features(ckpt, train.texts, cfg.max_length, "encode train")
     x_dev = _pooled_features(ckpt, dev.texts, cfg.max_length, "encode dev")
-    y_train, y_dev = torch.tensor(train.targets), torch.tensor(dev.targets)
+    y_train = _targets(train)
+    metric = _metric(dev)
     head = [p for n, p in model.named_parameters() if n.startswith(("pre_classifier.", "classifier."))]
     opt = torch.optim.AdamW(head, lr=cfg.head_lr, weight_decay=cfg.weight_decay)
     g = torch.Generator().manual_seed(cfg.seed)
@@ -310,7 +370,7 @@ def _finetune_head(ckpt: Checkpoint, train: Dataset, dev: Dataset, cfg: Finetune
             idx = perm[i : i + cfg.batch_size]
             for group in opt.param_groups:
                 group["lr"] = cfg.head_lr * _lr_factor(step / total, cfg.warmup_ratio)
-            loss = F.cross_entropy(model.head(x_train[idx]), y_train[idx])
+            loss = task_loss(model.head(x_train[idx]), y_train[idx])
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -321,13 +381,13 @@ def _finetune_head(ckpt: Checkpoint, train: Dataset, dev: Dataset, cfg: Finetune
                 break
         model.eval()
         with torch.no_grad():
-            acc = float((model.head(x_dev).argmax(-1) == y_dev).float().mean())
+            acc = selection_score(model.head(x_dev).float().numpy(), dev)
         history.append(
             {
                 "step": step,
                 "epoch": round(step / steps_per_epoch, 3),
                 "train_loss": loss_sum / steps_per_epoch,
-                "dev_accuracy": acc,
+                f"dev_{metric}": acc,
                 "seconds": round(time.monotonic() - t0, 1),
             }
         )
@@ -336,7 +396,7 @@ def _finetune_head(ckpt: Checkpoint, train: Dataset, dev: Dataset, cfg: Finetune
     bar.close()
     model.load_state_dict(best[2])
     model.eval()
-    return FinetuneResult(best[0], best[1], step, time.monotonic() - t0, False, history, asdict(cfg))
+    return FinetuneResult(best[0], best[1], step, time.monotonic() - t0, False, history, asdict(cfg), metric)
 
 
 def head_state(ckpt: Checkpoint) -> dict[str, torch.Tensor]:
@@ -357,6 +417,7 @@ def prepare_finetune(
     allow_new_labels: bool = False,
     pooling: str | None = None,
     columns: Columns | None = None,
+    multi_label: bool = False,
 ) -> tuple[Checkpoint, Dataset, Dataset]:
     """The model to fine-tune and its training and dev data, agreeing on one list of labels.
 
@@ -375,12 +436,15 @@ def prepare_finetune(
         pooling: the sentence pooling of a new head (None: the checkpoint's).
         columns: the layout of TSV and CSV data (``--text-columns``); two text columns, or JSONL
             objects with ``text_pair``, make a model of sentence pairs.
+        multi_label: train a multi-label model (``--multi-label``); a model whose config says it is
+            one (an ondevice checkpoint, or a Hugging Face config.json's ``problem_type``) is one anyway.
 
     Returns:
         (checkpoint with its labels set, training data, dev data).
 
     Raises:
-        ConfigError: bad ``labels``, ``out`` a file, or ``pooling`` on an ondevice checkpoint.
+        ConfigError: bad ``labels``, ``out`` a file, ``pooling`` on an ondevice checkpoint, or
+            ``multi_label`` for an ondevice checkpoint trained for single labels.
         DataError, CheckpointError, OutputError: unreadable data or model, no room at ``out``.
     """
     if labels is not None and (len(labels) < 2 or not all(labels) or len(set(labels)) != len(labels)):
@@ -392,9 +456,19 @@ def prepare_finetune(
     if path.is_dir() and is_ondevice_checkpoint(path):
         base = load_model(model)
         base_labels = base.labels
-    train, dev = read_train_dev(train_path, dev_path, labels or base_labels, allow_new_labels, columns)
+        if multi_label and not base.config.multi_label:
+            raise ConfigError(
+                f"{model} is a single-label classifier; --multi-label needs a model without a head "
+                "(a Hugging Face checkpoint) or a multi-label one"
+            )
+        multi_label = base.config.multi_label
+    elif not multi_label and model_problem_type(model) == MULTI_LABEL:
+        multi_label = True
+    train, dev = read_train_dev(train_path, dev_path, labels or base_labels, allow_new_labels, columns, multi_label)
     if base_labels is None:
         overrides = {"pooling": pooling} if pooling else {}
+        if multi_label:
+            overrides["problem_type"] = MULTI_LABEL
         base = load_model(model, num_labels=len(train.labels), **overrides)
     elif pooling and pooling != base.config.pooling:
         raise ConfigError("--pooling cannot change the pooling of an ondevice checkpoint")
@@ -410,15 +484,26 @@ def prepare_finetune(
     return base, train, dev
 
 
+def model_problem_type(model: str) -> str | None:
+    """What a Hugging Face checkpoint's config.json says of its problem_type (None: nothing, or no such
+    directory here: the built-in default model, which loading names as it refuses)."""
+    try:
+        return read_hf_config(resolve_source(model)).get("problem_type")
+    except CheckpointError:  # the same spec is loaded next, and that load names what is wrong with it
+        return None
+
+
 def training_report(result: FinetuneResult) -> dict:
     """The record of a training run that fine-tuning and distillation (a recipe step) both keep."""
+    extra = {"thresholds": result.thresholds, "threshold_examples": result.held_out} if result.thresholds else {}
     return {
-        "best_dev_accuracy": result.best_accuracy,
+        f"best_dev_{result.metric}": result.best_accuracy,
         "best_step": result.best_step,
         "steps": result.steps,
         "seconds": round(result.seconds, 1),
         "stopped_by_time": result.stopped_by_time,
         "history": result.history,
+        **extra,
     }
 
 
@@ -440,8 +525,9 @@ def finetune_record(result: FinetuneResult, *, base: str, train: Path, dev: Path
 
 def result_line(result: FinetuneResult) -> str:
     """One line on a finished run: the best dev accuracy, where it was reached, how long it took."""
+    name = "micro F1" if result.metric == "micro_f1" else "accuracy"
     return (
-        f"best dev accuracy {result.best_accuracy:.4f} at step {result.best_step} of {result.steps}, "
+        f"best dev {name} {result.best_accuracy:.4f} at step {result.best_step} of {result.steps}, "
         f"{result.seconds / 60:.1f} min" + (" (stopped by --max-minutes)" if result.stopped_by_time else "")
     )
 

@@ -144,7 +144,8 @@ def java_classification_golden():
     """``write(bundle, texts, golden)``: what the app core's ClassifierParityTest compares with, from
     ``ondevice.Classifier`` on the bundle's ONNX artifact: each text's (or pair's) ids, mask and token types
     at the length it ran at, the logits, the label and the scores, one JSON line per text in
-    golden/classify.jsonl. ``texts`` are (text, text_pair) tuples for a bundle of a pair model. Returns the records."""
+    golden/classify.jsonl (and, for a multi-label bundle, the labels that apply). ``texts`` are (text, text_pair)
+    tuples for a bundle of a pair model. Returns the records."""
 
     def write(bundle: Path, texts: list, golden: Path) -> list[dict]:
         from ondevice import Classifier
@@ -163,6 +164,8 @@ def java_classification_golden():
                 for key, values in (("input_ids", ids[0]), ("attention_mask", mask[0]), ("token_type_ids", types[0])):
                     row[key] = " ".join(str(int(v)) for v in values)
                 row.update(logits=[float(v) for v in logits], label=p.label, scores=list(p.scores.values()))
+                if clf.multi_label:  # the labels above their thresholds
+                    row["labels"] = list(p.labels)
                 records.append(row)
         (golden / "classify.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
         return records

@@ -100,6 +100,9 @@ def test_older_artifacts_with_one_length_get_seq_lens(bundle):
     assert [a["seq_lens"] for a in load_manifest(bundle)["artifacts"]] == [[16], [16]]
 
 
+MULTI = "multi_label_classification"
+
+
 def _a(i: int, key: str, value=...):
     def change(m):
         if value is ...:
@@ -108,6 +111,15 @@ def _a(i: int, key: str, value=...):
             m["artifacts"][i][key] = value
 
     return change
+
+
+def test_multi_label_thresholds_and_older_manifests_read(bundle):
+    m = _manifest(bundle)  # as written before multi-label: no problem_type, so single-label
+    assert "problem_type" not in validate(m, "b") and "thresholds" not in m
+    m.update(problem_type="single_label_classification")
+    validate(m, "b")
+    m.update(problem_type=MULTI, thresholds=[0.05, 0.95])
+    assert validate(m, "b")["thresholds"] == [0.05, 0.95]
 
 
 @pytest.mark.parametrize(
@@ -148,6 +160,14 @@ def _a(i: int, key: str, value=...):
         (lambda m: m["files"].update({"../x": m["files"]["vocab.txt"]}), "files key '../x'"),
         (lambda m: m["files"].update({"vocab.txt": "abc"}), "files['vocab.txt'] must be an object"),
         (lambda m: m["files"]["vocab.txt"].update(size_bytes=-1), "files['vocab.txt'].size_bytes must not be negative"),
+        (lambda m: m.update(problem_type="regression"), "problem_type must be single_label_classification or multi"),
+        (lambda m: m.update(thresholds=[0.5, 0.5]), "thresholds apply to multi_label_classification only"),
+        (lambda m: m.update(problem_type=MULTI), "thresholds is missing"),
+        (lambda m: m.update(problem_type=MULTI, thresholds=0.5), "thresholds must be a list, not a number"),
+        (lambda m: m.update(problem_type=MULTI, thresholds=[0.5]), "thresholds lists 1 thresholds for the 2 labels"),
+        (lambda m: m.update(problem_type=MULTI, thresholds=[0.5, 1]), "thresholds[1] must be a number between 0 and 1"),
+        (lambda m: m.update(problem_type=MULTI, thresholds=[0, 0.5]), "thresholds[0] must be a number between 0 and 1"),
+        (lambda m: m.update(problem_type=MULTI, thresholds=[True, 0.5]), "thresholds[0] must be a number"),
     ],
 )
 def test_schema_names_the_field(change, message, bundle):

@@ -18,7 +18,7 @@ def _split_dev(train, dev_path: Path | None, seed: int):
     from ondevice.data import Dataset, read_dataset
 
     if dev_path is not None:
-        return train, read_dataset(dev_path, train.labels)
+        return train, read_dataset(dev_path, train.labels, multi_label=train.multi_label)
     if len(train) < 2 * DEV_HOLDOUT:
         raise ConfigError(f"--data has {len(train)} examples; give --dev, or at least {2 * DEV_HOLDOUT} to hold out")
     import numpy as np
@@ -27,7 +27,7 @@ def _split_dev(train, dev_path: Path | None, seed: int):
     held, kept = order[:DEV_HOLDOUT], order[DEV_HOLDOUT:]
 
     def subset(idx):
-        return Dataset([train.examples[i] for i in idx], train.labels, train.path)
+        return Dataset([train.examples[i] for i in idx], train.labels, train.path, multi_label=train.multi_label)
 
     return subset(kept), subset(held)
 
@@ -92,7 +92,7 @@ def compress(model, recipe, data_path, dev_path, out, max_minutes, threads, seed
             dataclasses.replace(s, max_minutes=max_minutes) if isinstance(s, DistillConfig) else s for s in plan.steps
         ]
     ckpt = load_model(model)
-    train = read_dataset(data_path, ckpt.labels)
+    train = read_dataset(data_path, ckpt.labels, multi_label=ckpt.config.multi_label)
     train, dev = _split_dev(train, dev_path, seed)
     check_writable(out, checkpoint_bytes(ckpt.model))  # before the work, not after it
     status(
@@ -147,10 +147,11 @@ def significance(model, data_path, method, examples, group_size, max_length, top
 
     ckpt = load_model(model)
     ckpt.config.check_length(max_length)
-    data = read_dataset(data_path, ckpt.labels)
+    data = read_dataset(data_path, ckpt.labels, multi_label=ckpt.config.multi_label)
     pick = np.random.default_rng(0).permutation(len(data))[:examples]
+    targets = data.multi_hot() if data.multi_label else data.targets
     calib = Calibration.from_data(
-        ckpt.tokenizer, [data.examples[i].text for i in pick], [data.examples[i].label for i in pick], max_length
+        ckpt.tokenizer, [data.examples[i].text for i in pick], [targets[i] for i in pick], max_length
     )
     status(f"scoring {ckpt.source} by {method} on {calib.size} examples")
     result = {

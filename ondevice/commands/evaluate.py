@@ -26,6 +26,9 @@ def eval_cmd(
 ) -> None:
     """Accuracy, per-class precision/recall and the confusion matrix of MODEL on labelled data.
 
+    A multi-label model gets micro and macro F1, subset accuracy (all of a text's labels right) and
+    per-label precision/recall/F1 at the thresholds chosen when it was fine-tuned.
+
     \b
     Example:
         ondevice eval --data ../shared/data/sst2/dev.tsv
@@ -37,7 +40,13 @@ def eval_cmd(
     from ondevice.model import load_model
 
     ckpt = load_model(model)
-    data = read_dataset(data_path, ckpt.labels, columns, pairs=ckpt.tokenizer.settings.text_pair)
+    data = read_dataset(
+        data_path,
+        ckpt.labels,
+        columns,
+        pairs=ckpt.tokenizer.settings.text_pair,
+        multi_label=ckpt.config.multi_label,
+    )
     status(f"evaluating {ckpt.source} on {len(data)} examples from {data_path}")
     report = evaluate(ckpt, data, batch_size=batch_size, max_length=max_length)
     report = {"model": ckpt.source, "data": str(data_path), **report}
@@ -45,16 +54,21 @@ def eval_cmd(
 
 
 def _format_report(r: dict) -> str:
-    lines = [
-        f"model     {r['model']}",
-        f"data      {r['data']} ({r['n']} examples)",
-        f"accuracy  {r['accuracy']:.4f}",
-        "",
-    ]
+    multi = r.get("problem_type") == "multi_label_classification"
+    if multi:
+        figures = [("micro F1", r["micro_f1"]), ("macro F1", r["macro_f1"]), ("subset accuracy", r["subset_accuracy"])]
+    else:
+        figures = [("accuracy", r["accuracy"])]
+    head = [("model", r["model"]), ("data", f"{r['data']} ({r['n']} examples)")]
+    width = max(len(k) for k, _ in figures) + 2
+    lines = [f"{k:<{width}}{v}" for k, v in head] + [f"{k:<{width}}{v:.4f}" for k, v in figures] + [""]
     w = max(len(n) for n in r["labels"]) + 2
-    lines.append(f"{'label':<{w}} precision  recall     f1  support")
-    for name, m in r["per_class"].items():
-        lines.append(f"{name:<{w}} {m['precision']:9.4f} {m['recall']:7.4f} {m['f1']:6.4f} {m['support']:8d}")
+    lines.append(f"{'label':<{w}} precision  recall     f1  support" + ("  threshold" if multi else ""))
+    for name, m in r["per_label" if multi else "per_class"].items():
+        line = f"{name:<{w}} {m['precision']:9.4f} {m['recall']:7.4f} {m['f1']:6.4f} {m['support']:8d}"
+        lines.append(line + (f" {m['threshold']:10.2f}" if multi else ""))
+    if multi:
+        return "\n".join(lines)
     lines.append("")
     lines.append("confusion matrix (rows: true, columns: predicted)")
     lines.append(" " * w + " ".join(f"{n:>10}" for n in r["labels"]))

@@ -55,7 +55,13 @@ def _csv(value: str | None) -> list[str]:
 @click.option("--force", is_flag=True, help="Replace --out if it exists and is not empty.")
 @click.option("--threads", type=click.IntRange(1), default=2, show_default=True, help="Threads for verification runs.")
 @click.option("--max-logit-diff", type=float, default=1e-3, show_default=True, help="fp32: allowed max |Δlogit|.")
-@click.option("--min-agreement", type=float, default=0.98, show_default=True, help="int8: required label agreement.")
+@click.option(
+    "--min-agreement",
+    type=float,
+    default=0.98,
+    show_default=True,
+    help="int8: required label agreement (multi-label: share of per-label decisions equal to PyTorch's).",
+)
 @click.option(
     "--max-accuracy-drop",
     type=float,

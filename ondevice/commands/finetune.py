@@ -29,6 +29,12 @@ from ondevice.cli_common import column_options, command_line, emit, handle_error
 @click.option(
     "--pooling", type=click.Choice(["cls", "mean"]), default=None, help="Sentence pooling (default: the checkpoint's)."
 )
+@click.option(
+    "--multi-label",
+    is_flag=True,
+    help="Any number of labels per text ('a|b' label fields, JSONL label lists); sigmoid outputs, "
+    "per-label thresholds chosen on 10%% of --train held out.",
+)
 @click.option("--head-only", is_flag=True, help="Train only the classification head on a frozen encoder.")
 @click.option("--epochs", type=float, default=3.0, show_default=True)
 @click.option("--batch-size", type=click.IntRange(1), default=32, show_default=True)
@@ -50,6 +56,7 @@ def finetune(
     labels,
     allow_new_labels,
     pooling,
+    multi_label,
     head_only,
     epochs,
     batch_size,
@@ -92,11 +99,11 @@ def finetune(
     )
     label_names = [s.strip() for s in labels.split(",")] if labels else None
     base, train, dev = prepare_finetune(
-        model, train_path, dev_path, out, label_names, allow_new_labels, pooling, columns
+        model, train_path, dev_path, out, label_names, allow_new_labels, pooling, columns, multi_label
     )
     status(
         f"fine-tuning {base.source} ({'head only' if head_only else 'all layers'}) on {len(train)} "
-        f"{'sentence pairs' if train.pairs else 'examples'}, "
+        f"{'sentence pairs' if train.pairs else 'examples'}{' (multi-label)' if train.multi_label else ''}, "
         f"dev {len(dev)}, {torch.get_num_threads()} threads"
     )
     result = run_finetune(base, train, dev, cfg)

@@ -31,7 +31,8 @@ def run(
     """Classify TEXTS with an exported artifact on this machine, in the artifact's own runtime.
 
     ARTIFACT is a bundle directory or an artifact file inside one (its tokenizer and labels are read
-    from the bundle; the manifest's checksums are checked first).
+    from the bundle; the manifest's checksums are checked first). A multi-label model prints the labels
+    above their thresholds ("(none)" when none is) and each label's sigmoid probability.
 
     \b
     Example:
@@ -58,6 +59,7 @@ def run(
             "text": p.text,
             **({"text_pair": p.text_pair} if p.text_pair is not None else {}),
             "label": p.label,
+            **({"labels": list(p.labels)} if p.labels is not None else {}),
             "probabilities": p.scores,
             "ms": round(p.ms, 3),
             "tokens": p.tokens,
@@ -77,5 +79,6 @@ def run(
     for r in results:
         probs = " ".join(f"{k}={v:.3f}" for k, v in r["probabilities"].items())
         note = f"  (truncated from {r['tokens']} to {r['seq_len']} tokens)" if r["truncated"] else ""
-        lines.append(f"{r['label']:<10} {probs}  {r['ms']:.1f} ms{note}")
+        shown = r["label"] if "labels" not in r else ",".join(r["labels"]) or "(none)"
+        lines.append(f"{shown:<10} {probs}  {r['ms']:.1f} ms{note}")
     emit(out, as_json, "\n".join(lines))

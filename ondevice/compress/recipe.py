@@ -112,10 +112,11 @@ def run_recipe(
     rng = np.random.default_rng(seed)
     size = calibration_size or max((getattr(s, "calibration_size", 0) for s in recipe.steps), default=0) or 512
     pick = rng.choice(len(train), size=min(size, len(train)), replace=False)
+    targets = train.multi_hot() if train.multi_label else train.targets
     calibration = Calibration.from_data(
         ckpt.tokenizer,
         [train.examples[i].text for i in pick],
-        [train.examples[i].label for i in pick],
+        [targets[i] for i in pick],
         recipe.seq_len,
     )
 

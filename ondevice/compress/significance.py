@@ -11,12 +11,13 @@ from __future__ import annotations
 from contextlib import contextmanager
 from dataclasses import dataclass
 
+import numpy as np
 import torch
-import torch.nn.functional as F
 
 from ondevice.errors import ConfigError
 from ondevice.model.tokenizer import Rows
 from ondevice.progress import progress
+from ondevice.train import task_loss
 
 METHODS = ("taylor", "ablation")
 
@@ -28,7 +29,9 @@ class Calibration:
     batches: list[tuple[tuple[torch.Tensor, ...], torch.Tensor]]  # (model inputs, targets)
 
     @classmethod
-    def from_data(cls, tokenizer, texts: list[str], targets: list[int], max_length: int = 128, batch_size: int = 32):
+    def from_data(cls, tokenizer, texts: list[str], targets, max_length: int = 128, batch_size: int = 32):
+        """``targets``: class indices, or a multi-label model's multi-hot rows (``Dataset.multi_hot``), which are
+        scored by binary cross-entropy."""
         if not texts:
             raise ConfigError("significance needs at least one labelled example")
         rows = Rows(tokenizer, texts, max_length)
@@ -36,7 +39,7 @@ class Calibration:
         batches = []
         for s in range(0, len(order), batch_size):
             idx = order[s : s + batch_size]
-            batches.append((rows.batch(idx), torch.tensor([targets[i] for i in idx])))
+            batches.append((rows.batch(idx), torch.as_tensor(np.asarray([targets[i] for i in idx]))))
         return cls(batches)
 
     @property
@@ -72,7 +75,7 @@ def _loss(model, calib: Calibration) -> float:
     total, n = 0.0, 0
     with torch.no_grad():
         for inputs, y in calib.batches:
-            total += F.cross_entropy(model(*inputs), y, reduction="sum").item()
+            total += task_loss(model(*inputs), y, reduction="sum").item()
             n += len(y)
     return total / n
 
@@ -83,7 +86,7 @@ def taylor_scores(model, calib: Calibration) -> dict[str, dict[int, torch.Tensor
     with gates(model, requires_grad=True) as g:
         acc = {kind: {i: torch.zeros_like(t) for i, t in per.items()} for kind, per in g.items()}
         for inputs, y in progress(calib.batches, desc="taylor", unit="batch"):
-            loss = F.cross_entropy(model(*inputs), y)
+            loss = task_loss(model(*inputs), y)
             params = [t for per in g.values() for t in per.values()]
             # A removed sub-layer's gate is never used: its gradient is None and its score stays 0.
             grads = torch.autograd.grad(loss, params, allow_unused=True)

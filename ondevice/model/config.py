@@ -14,9 +14,9 @@ from ondevice.errors import CheckpointError, ConfigError
 
 # 2 low-rank ranks, 3 Linformer, 4 token skimming and mixed precision, 5 RoBERTa positions and ELECTRA
 # embeddings, 6 ALBERT's shared layers, ModernBERT's block (pre-norm, rotary positions, gated FFN, local
-# attention windows, no biases) and MobileBERT's (bottlenecks, NoNorm, stacked FFNs, trigram input);
-# older ones read unchanged (a field they lack takes its default,
-# which is what they meant)
+# attention windows, no biases), MobileBERT's (bottlenecks, NoNorm, stacked FFNs, trigram input), DeBERTa's
+# relative positions, and problem_type and thresholds (multi-label); older ones read unchanged (a field
+# they lack takes its default, which is what they meant)
 SCHEMA_VERSION = 6
 READABLE_VERSIONS = (1, 2, 3, 4, 5, 6)
 
@@ -59,6 +59,11 @@ ARCHITECTURES = (
     "mobilebert",
     "deberta-v2",
 )
+# One label per text (softmax over the labels), or any number of them (a sigmoid per label, each
+# compared with its own threshold): Hugging Face's names, as its config.json writes them.
+SINGLE_LABEL = "single_label_classification"
+MULTI_LABEL = "multi_label_classification"
+PROBLEM_TYPES = (SINGLE_LABEL, MULTI_LABEL)
 
 # Bounds that keep an absurd config.json from allocating terabytes, or from building millions of
 # modules, before its weights are even read. BERT-large has 24 layers and 335M weights; 2^31 weights
@@ -108,6 +113,7 @@ TEXT_FIELDS = {
     "position_kind": POSITION_KINDS,
     "ffn_kind": FFN_KINDS,
     "norm_kind": NORM_KINDS,
+    "problem_type": PROBLEM_TYPES,
 }
 BOOL_FIELDS = ("bias", "norm_bias", "head_bias", "head_norm", "trigram_input")
 
@@ -292,6 +298,10 @@ class EncoderConfig:
     head_bias: bool = True  # the dense layer before the classifier has a bias (ModernBERT's has none)
     head_norm: bool = False  # a LayerNorm after that layer's activation (ModernBERT's head)
     num_labels: int = 2
+    problem_type: str = SINGLE_LABEL  # see PROBLEM_TYPES
+    # Multi-label only: label i applies when sigmoid(logit i) > thresholds[i]. Chosen by fine-tuning on
+    # a held-out split of the training data; empty until then (and always for single-label models).
+    thresholds: list[float] = field(default_factory=list)
     dropout: float = 0.1  # hidden and attention dropout, training only
     classifier_dropout: float = 0.1
     architecture: str = "bert"  # where the weights came from: one of ARCHITECTURES
@@ -321,6 +331,7 @@ class EncoderConfig:
                 f"position_offset {self.position_offset} leaves fewer than 2 of the "
                 f"{self.max_position_embeddings} positions (max_position_embeddings) for tokens"
             )
+        self._check_thresholds()
         self.head_dim = self.width // self.num_heads
         if not isinstance(self.layers, list):
             raise ConfigError(f"layers must be a list of layer shapes, got {_shown(self.layers)}")
@@ -478,6 +489,28 @@ class EncoderConfig:
                 "Linformer does not apply to this model: it projects keys along the sequence, which would mix "
                 "the positions that rotary or relative positions and local attention windows depend on"
             )
+
+    @property
+    def multi_label(self) -> bool:
+        return self.problem_type == MULTI_LABEL
+
+    def decision_thresholds(self) -> list[float]:
+        """Each label's threshold on its sigmoid probability: the chosen ones, else 0.5 for every label."""
+        return list(self.thresholds) or [0.5] * self.num_labels
+
+    def _check_thresholds(self) -> None:
+        if not isinstance(self.thresholds, list):
+            raise ConfigError(f"thresholds must be a list of numbers, got {_shown(self.thresholds)}")
+        if not self.thresholds:
+            return
+        if not self.multi_label:
+            raise ConfigError(f"thresholds apply to {MULTI_LABEL} only (problem_type is {self.problem_type})")
+        if len(self.thresholds) != self.num_labels:
+            raise ConfigError(f"thresholds lists {len(self.thresholds)} numbers for the {self.num_labels} labels")
+        for i, t in enumerate(self.thresholds):
+            check_real(f"thresholds[{i}]", t, 0.0, 1.0, exclude_lowest=True)
+            if t >= 1.0:
+                raise ConfigError(f"thresholds[{i}] must be below 1, got {t}")
 
     def _check_linformer(self) -> None:
         ks = {layer.linformer_k for layer in self.layers if layer.linformer_k and layer.num_heads}

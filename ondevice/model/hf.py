@@ -539,6 +539,8 @@ def config_from_hf(
                 values[name] = check_field(name, value, key)
         values.setdefault("classifier_dropout", values["dropout"])
         values["num_labels"] = _num_labels(hf, cfg_path)
+        if hf.get("problem_type") is not None:  # a multi-label checkpoint says so; "regression" is refused
+            values["problem_type"] = check_field("problem_type", hf["problem_type"])
         if derived is not None:
             values.update(derived(values))
         return EncoderConfig(**values)

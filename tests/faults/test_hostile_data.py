@@ -26,6 +26,8 @@ FINE = b"0\tfine\n1\tgood fun\n"  # a valid TSV body for the default model (labe
 # The tiny models' labels, four rows. The first label occurs twice: a first row whose label occurs
 # nowhere else reads as a header row (names are not relied on, see ondevice.data._is_header).
 TINY_ROWS = b"neg\tawful\nneu\tit is a film\npos\tgreat fun\nneg\tdull\n"
+# Multi-label rows for the tiny models' labels: names between '|', none at all included.
+MULTI_ROWS = b"neg|neu\tawful\n\tit is a film\npos\tgreat fun\nneg|pos\tdull\n"
 PAIR_ROWS = (
     b"neg\tawful\tdull\nneu\tit is a film\tit is\npos\tgreat fun\tfun\nneg\tdull\tbad\n"  # label, text, text_pair
 )
@@ -516,6 +518,68 @@ CASES = [
         run_texts("a fine film .", "--pair", "x", "--pair", "y"),
         "1 texts and 2 --pair texts",
         2,
+    ),
+    # --- multi-label data: label lists and '|'-separated names ---
+    Case(
+        "multi-label",
+        "finetune: '|' labels without --multi-label",
+        finetune(MULTI_ROWS, MULTI_ROWS),
+        "train.tsv:1: the label 'neg|neu' holds '|': multi-label data; give --multi-label",
+        1,
+    ),
+    Case(
+        "multi-label",
+        "finetune: a JSONL label list without --multi-label",
+        finetune(jsonl({"text": "a", "label": ["neg", "pos"]}), TINY_ROWS, name="train.jsonl"),
+        "train.jsonl:1: 'label' is a list: multi-label data; give --multi-label",
+        1,
+    ),
+    Case(
+        "multi-label",
+        "finetune --multi-label: an unknown label in a list",
+        finetune(MULTI_ROWS, MULTI_ROWS + b"neu|postive\tx\n", "--multi-label"),
+        "dev.tsv:5: unknown label 'postive'",
+        1,
+    ),
+    Case(
+        "multi-label",
+        "finetune --multi-label: a label twice",
+        finetune(MULTI_ROWS + b"pos|neg|pos\tx\n", MULTI_ROWS, "--multi-label"),
+        "train.tsv:5: the label 'pos' is given twice",
+        1,
+    ),
+    Case(
+        "multi-label",
+        "finetune --multi-label: an empty name between separators",
+        finetune(MULTI_ROWS + b"pos||neg\tx\n", MULTI_ROWS, "--multi-label"),
+        "train.tsv:5: an empty label name in 'pos||neg'",
+        1,
+    ),
+    Case(
+        "multi-label",
+        "finetune --multi-label: a JSONL label list holding an object",
+        finetune(
+            jsonl({"text": "a", "label": ["neg"]}, {"text": "b", "label": ["pos", {"x": 1}]}),
+            MULTI_ROWS,
+            "--multi-label",
+            name="train.jsonl",
+        ),
+        "train.jsonl:2: 'label'[1] must be a string or an integer, not an object",
+        1,
+    ),
+    Case(
+        "multi-label",
+        "finetune --multi-label from a single-label ondevice checkpoint",
+        finetune(MULTI_ROWS, MULTI_ROWS, "--multi-label", model="ckpt"),
+        "is a single-label classifier; --multi-label needs a model without a head",
+        2,
+    ),
+    Case(
+        "multi-label",
+        "finetune: an empty label in single-label data",
+        finetune(TINY_ROWS + b"\tno label\n"),
+        "train.tsv:5: the label is empty",
+        1,
     ),
     Case(
         "labels",

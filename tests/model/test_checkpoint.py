@@ -50,8 +50,11 @@ def test_config_records_schema_version_and_round_trips():
     d = cfg.to_dict()
     assert d["schema_version"] == 6
     assert EncoderConfig.from_dict(json.loads(json.dumps(d))) == cfg
+    # a version-5 config (before multi-label problem_type and thresholds) reads unchanged: single-label
+    v5 = {k: v for k, v in d.items() if k not in ("problem_type", "thresholds")}
+    assert EncoderConfig.from_dict({**v5, "schema_version": 5}) == cfg
     # a version-4 config (before RoBERTa positions and ELECTRA embeddings) reads unchanged
-    v4 = {k: v for k, v in d.items() if k not in ("position_offset", "embedding_size")}
+    v4 = {k: v for k, v in v5.items() if k not in ("position_offset", "embedding_size")}
     assert EncoderConfig.from_dict({**v4, "schema_version": 4}) == cfg
     # a version-3 config (before token skimming) reads unchanged
     v3 = {k: v for k, v in v4.items() if k != "skim_predictor"}
@@ -59,6 +62,24 @@ def test_config_records_schema_version_and_round_trips():
     assert EncoderConfig.from_dict({**v3, "schema_version": 3}) == cfg
     with pytest.raises(CheckpointError, match="schema version"):
         EncoderConfig.from_dict({**d, "schema_version": 99})
+
+
+@pytest.mark.parametrize(
+    "fields, message",
+    [
+        ({"thresholds": [0.5, 0.5]}, "apply to multi_label_classification only"),
+        ({"problem_type": "multi_label_classification", "thresholds": [0.5]}, "1 numbers for the 2 labels"),
+        ({"problem_type": "multi_label_classification", "thresholds": [0.5, 1.0]}, r"thresholds\[1\] must be below 1"),
+        ({"problem_type": "multi_label_classification", "thresholds": [0.0, 0.5]}, r"thresholds\[0\] must be in"),
+        ({"problem_type": "regression"}, "problem_type .regression. is not supported"),
+    ],
+)
+def test_multi_label_config_checks_its_thresholds(fields, message):
+    cfg = EncoderConfig(problem_type="multi_label_classification", num_labels=3, thresholds=[0.25, 0.5, 0.9])
+    assert EncoderConfig.from_dict(json.loads(json.dumps(cfg.to_dict()))) == cfg and cfg.multi_label
+    assert EncoderConfig(num_labels=3).decision_thresholds() == [0.5] * 3
+    with pytest.raises(ConfigError, match=message):
+        EncoderConfig(**fields)
 
 
 def test_per_layer_shapes_save_load_and_run(tmp_path, default_ckpt):

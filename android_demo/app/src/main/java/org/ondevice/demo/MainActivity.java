@@ -101,7 +101,7 @@ public class MainActivity extends Activity {
             try {
                 long t0 = SystemClock.elapsedRealtimeNanos();
                 Tokenizer.Encoding encoding = second == null ? c.encode(input) : c.encodePair(input, second);
-                List<Result> results = Predictions.rank(c.logits(encoding), c.bundle().labels());
+                List<Result> results = Predictions.of(c.logits(encoding), c.bundle().manifest());
                 double ms = (SystemClock.elapsedRealtimeNanos() - t0) / 1e6;
                 runOnUiThread(() -> show(results, ms, encoding.seqLen));
             } catch (Exception e) {
@@ -114,13 +114,15 @@ public class MainActivity extends Activity {
     }
 
     private void show(List<Result> results, double ms, int seqLen) {
-        label.setText(results.get(0).label());
+        // A multi-label model gives every label above its threshold, perhaps none; a single-label one its top label.
+        List<String> applying = Predictions.applying(results);
+        label.setText(applying.isEmpty() ? "(none)" : String.join(", ", applying));
         StringBuilder sb = new StringBuilder();
         for (Result r : results) {
             sb.append(String.format(Locale.ROOT, "%-12s %6.2f%%%n", r.label(), 100 * r.probability()));
         }
         probabilities.setText(sb.toString());
-        latency.setText(String.format(Locale.ROOT, "%.1f ms (tokenizer, model at length %d, softmax)", ms, seqLen));
+        latency.setText(String.format(Locale.ROOT, "%.1f ms (tokenizer, model at length %d, scores)", ms, seqLen));
         classify.setEnabled(true);
     }
 

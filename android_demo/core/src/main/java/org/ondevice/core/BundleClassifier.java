@@ -138,12 +138,12 @@ public abstract class BundleClassifier implements Classifier {
 
     @Override
     public List<Result> classify(String text) throws Exception {
-        return Predictions.rank(logits(encode(text)), requireLoaded().labels());
+        return Predictions.of(logits(encode(text)), requireLoaded().manifest());
     }
 
     @Override
     public List<Result> classifyPair(String text, String textPair) throws Exception {
-        return Predictions.rank(logits(encodePair(text, textPair)), requireLoaded().labels());
+        return Predictions.of(logits(encodePair(text, textPair)), requireLoaded().manifest());
     }
 
     @Override

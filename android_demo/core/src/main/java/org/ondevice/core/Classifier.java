@@ -7,7 +7,11 @@ public interface Classifier extends AutoCloseable {
     /** Reads and checks the bundle and loads the model; the message of the exception is meant for the screen. */
     void load() throws BundleException;
 
-    /** The labels with their probabilities, most probable first. Call after {@link #load}; not thread-safe. */
+    /**
+     * The labels with their probabilities, most probable first, each saying whether it applies (one of a single-label
+     * model; any number of a multi-label one, see {@link Predictions#applying}). Call after {@link #load}; not
+     * thread-safe.
+     */
     List<Result> classify(String text) throws Exception;
 
     /**

@@ -25,6 +25,10 @@ public final class Manifest {
         FORMATS = Collections.unmodifiableMap(formats);
     }
 
+    /** problem_type values: one label per text (softmax), or any number (a sigmoid and a threshold per label). */
+    public static final String SINGLE_LABEL = "single_label_classification";
+    public static final String MULTI_LABEL = "multi_label_classification";
+
     /** The labels file every bundle has; the app reads it and it must match {@link #labels}. */
     public static final String LABELS_FILE = "labels.json";
 
@@ -110,6 +114,13 @@ public final class Manifest {
 
     public final int schemaVersion;
     public final List<String> labels;
+    /** Whether any number of labels apply to a text: problem_type is multi_label_classification. */
+    public final boolean multiLabel;
+    /**
+     * A multi-label model's decision thresholds, one per label in (0, 1): label i applies when the sigmoid of its
+     * logit is above thresholds.get(i). Empty for a single-label model.
+     */
+    public final List<Double> thresholds;
     public final List<Integer> seqLens;
     public final Map<String, Object> tokenizer;
     /** Whether the model classifies a pair of texts: the tokenizer settings' text_pair, false when absent. */
@@ -143,6 +154,8 @@ public final class Manifest {
             names.add((String) o);
         }
         labels = Collections.unmodifiableList(names);
+        multiLabel = problemType(m);
+        thresholds = thresholds(m, multiLabel, labels.size());
         seqLens = Collections.unmodifiableList(positiveInts(m, "seq_lens", "seq_lens"));
         tokenizer = object(m.get("tokenizer"), "tokenizer");
         vocabFile = fileName(tokenizer, "vocab_file", "tokenizer.vocab_file");
@@ -252,6 +265,45 @@ public final class Manifest {
 
     private static String shorten(String s) {
         return s.length() > 60 ? s.substring(0, 60) + "..." : s;
+    }
+
+    /** problem_type: single-label when absent (a bundle written before multi-label), else one of the two. */
+    private static boolean problemType(Map<String, Object> m) throws BundleException {
+        Object v = m.get("problem_type");
+        if (v == null && !m.containsKey("problem_type")) {
+            return false;
+        }
+        if (!SINGLE_LABEL.equals(v) && !MULTI_LABEL.equals(v)) {
+            throw invalid("problem_type", "must be " + SINGLE_LABEL + " or " + MULTI_LABEL + ", not "
+                    + (v instanceof String ? "'" + shorten((String) v) + "'" : Json.kind(v)));
+        }
+        return MULTI_LABEL.equals(v);
+    }
+
+    /** thresholds: one number in (0, 1) per label for a multi-label model; none for any other. */
+    private static List<Double> thresholds(Map<String, Object> m, boolean multiLabel, int numLabels)
+            throws BundleException {
+        if (!multiLabel) {
+            if (m.containsKey("thresholds")) {
+                throw invalid("thresholds", "apply to " + MULTI_LABEL + " only, but problem_type is " + SINGLE_LABEL);
+            }
+            return Collections.emptyList();
+        }
+        List<Object> values = list(m, "thresholds", "thresholds");
+        if (values.size() != numLabels) {
+            throw invalid("thresholds", "lists " + values.size() + " thresholds for the " + numLabels + " labels");
+        }
+        List<Double> out = new ArrayList<>();
+        for (int i = 0; i < values.size(); i++) {
+            Object v = values.get(i);
+            double t = v instanceof Number ? ((Number) v).doubleValue() : Double.NaN;
+            if (!(t > 0 && t < 1)) {
+                throw invalid("thresholds[" + i + "]", "must be a number between 0 and 1 (exclusive), not "
+                        + (v instanceof Number ? String.valueOf(v) : Json.kind(v)));
+            }
+            out.add(t);
+        }
+        return Collections.unmodifiableList(out);
     }
 
     private static Object required(Map<String, Object> map, String key, String field) throws BundleException {

@@ -6,12 +6,18 @@ public final class Result {
     private final int index;
     private final double probability;
     private final float logit;
+    private final boolean applies;
 
-    public Result(String label, int index, double probability, float logit) {
+    /**
+     * @param applies whether the label is given to the text: the most probable label of a single-label model, each
+     *     label above its threshold of a multi-label one.
+     */
+    public Result(String label, int index, double probability, float logit, boolean applies) {
         this.label = label;
         this.index = index;
         this.probability = probability;
         this.logit = logit;
+        this.applies = applies;
     }
 
     public String label() {
@@ -31,6 +37,11 @@ public final class Result {
         return logit;
     }
 
+    /** Whether the label is given to the text (see the constructor). */
+    public boolean applies() {
+        return applies;
+    }
+
     @Override
     public boolean equals(Object o) {
         if (!(o instanceof Result)) {
@@ -40,7 +51,8 @@ public final class Result {
         return index == r.index
                 && label.equals(r.label)
                 && Double.compare(probability, r.probability) == 0
-                && Float.compare(logit, r.logit) == 0;
+                && Float.compare(logit, r.logit) == 0
+                && applies == r.applies;
     }
 
     @Override

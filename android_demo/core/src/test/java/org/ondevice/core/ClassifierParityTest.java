@@ -11,12 +11,16 @@ import org.junit.Test;
 
 /**
  * The app's classification path on a real exported bundle against the Python side's {@code ondevice.Classifier}:
- * {@link Bundle#open}, {@link BundleClassifier#encode} at the length it picks, and {@link Predictions}. The JVM has no
+ * {@link Bundle#open}, {@link BundleClassifier#encode} at the length it picks, and {@link Predictions} (for a
+ * multi-label bundle, sigmoid scores and the labels above their thresholds). The JVM has no
  * ExecuTorch or LiteRT, so the model's part is the logits the Python side got from the bundle's artifact for the
  * ids it made (classify.jsonl); a text that Java encodes otherwise finds no logits and fails.
  */
 public class ClassifierParityTest {
-    /** Python's probabilities come from a float32 softmax; the core's is in double precision. */
+    /**
+     * Python's probabilities come from a float32 softmax (a float64 sigmoid for a multi-label bundle); the core's are
+     * in double precision.
+     */
     private static final double FLOAT32_SOFTMAX = 1e-6;
 
     /** A BundleClassifier whose model is the table of logits Python recorded, by input. */
@@ -79,6 +83,11 @@ public class ClassifierParityTest {
             List<Object> scores = Json.array(rec, "scores");
             if (!results.get(0).label().equals(Json.string(rec, "label"))) {
                 failures.add(where + ": python " + rec.get("label") + ", java " + results.get(0).label());
+            }
+            // A multi-label bundle: the labels above their thresholds, perhaps none.
+            List<String> applying = Predictions.applying(results);
+            if (classifier.bundle().manifest().multiLabel && !applying.equals(Json.strings(rec, "labels"))) {
+                failures.add(where + ": python applies " + rec.get("labels") + ", java " + applying);
             }
             for (Result r : results) {
                 double want = ((Number) scores.get(r.index())).doubleValue();
