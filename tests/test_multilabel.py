@@ -280,3 +280,12 @@ def test_a_recipe_compresses_a_multi_label_model(multilabel_model, multilabel_fi
     before, after = load_model(str(multilabel_model)), load_model(str(out))
     assert after.config.multi_label and after.config.thresholds == before.config.thresholds
     assert after.config.num_parameters() < before.config.num_parameters()
+
+
+def test_head_only_training_is_multi_label_too(tiny_bert_dir, multilabel_files, tmp_path):
+    from ondevice.train import FinetuneConfig, finetune, prepare_finetune
+
+    ckpt, train, dev = prepare_finetune(str(tiny_bert_dir), *multilabel_files, tmp_path / "out", multi_label=True)
+    result = finetune(ckpt, train, dev, FinetuneConfig(epochs=1, head_only=True, max_length=64))
+    assert result.metric == "micro_f1" and all("dev_micro_f1" in h for h in result.history)
+    assert result.held_out == 150 and ckpt.config.thresholds == result.thresholds and len(result.thresholds) == 3
