@@ -350,3 +350,47 @@ def test_roberta_pairs_equal_transformers_and_take_no_token_types(tiny_roberta, 
     for a in manifest["artifacts"]:
         assert [x["name"] for x in a["inputs"]] == ["input_ids", "attention_mask"]
         assert a["verification"]["passed"]
+
+
+def test_significance_and_a_recipe_on_a_pair_model(pair_model, pair_files, tmp_path):
+    """Significance scores pairs with their token types, and a recipe (pruning, then distillation on
+    pairs) keeps a pair model whose export takes token types."""
+    train, dev = pair_files
+    ranked = json.loads(_cli("significance", pair_model, "--data", train, "--examples", "64", "--json").stdout)
+    assert ranked["examples"] == 64 and ranked["heads"]
+    out = tmp_path / "small"
+    _cli(
+        "compress",
+        pair_model,
+        "--recipe",
+        "conservative",
+        "--data",
+        train,
+        "--dev",
+        dev,
+        "--out",
+        out,
+        "--max-minutes",
+        "0.2",
+        "--json",
+    )
+    assert json.loads((out / "tokenizer_settings.json").read_text())["token_type_ids"] is True
+    bundle = tmp_path / "b"
+    _cli(
+        "export",
+        out,
+        "--target",
+        "host",
+        "--format",
+        "onnx",
+        "--quantize",
+        "fp32",
+        "--seq-len",
+        "32",
+        "--data",
+        dev,
+        "--out",
+        bundle,
+    )
+    (artifact,) = json.loads((bundle / "ondevice.json").read_text())["artifacts"]
+    assert [x["name"] for x in artifact["inputs"]][-1] == "token_type_ids" and artifact["verification"]["passed"]

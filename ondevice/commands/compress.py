@@ -7,18 +7,19 @@ from pathlib import Path
 
 import click
 
-from ondevice.cli_common import command_line, emit, handle_errors, quiet_libraries, status
+from ondevice.cli_common import column_options, command_line, emit, handle_errors, quiet_libraries, status
 from ondevice.errors import ConfigError
 
 DEV_HOLDOUT = 1000
 
 
-def _split_dev(train, dev_path: Path | None, seed: int):
-    """The dev set: --dev, or a fixed random hold-out of the training data."""
+def _split_dev(train, dev_path: Path | None, seed: int, columns=None):
+    """The dev set: --dev (read as --data is: its columns, pairs or not), or a fixed random hold-out of the
+    training data."""
     from ondevice.data import Dataset, read_dataset
 
     if dev_path is not None:
-        return train, read_dataset(dev_path, train.labels, multi_label=train.multi_label)
+        return train, read_dataset(dev_path, train.labels, columns, pairs=train.pairs, multi_label=train.multi_label)
     if len(train) < 2 * DEV_HOLDOUT:
         raise ConfigError(f"--data has {len(train)} examples; give --dev, or at least {2 * DEV_HOLDOUT} to hold out")
     import numpy as np
@@ -57,8 +58,9 @@ def _step_line(r: dict) -> str:
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--force", is_flag=True, help="Replace --out if it exists and is not empty.")
 @click.option("--json", "as_json", is_flag=True, help="Print the step records as JSON.")
+@column_options
 @handle_errors
-def compress(model, recipe, data_path, dev_path, out, max_minutes, threads, seed, force, as_json) -> None:
+def compress(model, recipe, data_path, dev_path, out, max_minutes, threads, seed, force, as_json, columns) -> None:
     """Compress MODEL with a recipe of steps (low-rank, prune, distill) and save an ondevice checkpoint.
 
     After every step it prints parameters, FLOPs at the recipe's sequence length and dev accuracy;
@@ -92,8 +94,9 @@ def compress(model, recipe, data_path, dev_path, out, max_minutes, threads, seed
             dataclasses.replace(s, max_minutes=max_minutes) if isinstance(s, DistillConfig) else s for s in plan.steps
         ]
     ckpt = load_model(model)
-    train = read_dataset(data_path, ckpt.labels, multi_label=ckpt.config.multi_label)
-    train, dev = _split_dev(train, dev_path, seed)
+    pairs = ckpt.tokenizer.settings.text_pair
+    train = read_dataset(data_path, ckpt.labels, columns, pairs=pairs, multi_label=ckpt.config.multi_label)
+    train, dev = _split_dev(train, dev_path, seed, columns)
     check_writable(out, checkpoint_bytes(ckpt.model))  # before the work, not after it
     status(
         f"compressing {ckpt.source} with recipe {plan.name!r} ({len(plan.steps)} steps) on {len(train)} examples, "
@@ -126,8 +129,9 @@ def compress(model, recipe, data_path, dev_path, out, max_minutes, threads, seed
 @click.option("--max-length", type=click.IntRange(2, 4096), default=128, show_default=True)
 @click.option("--top", type=click.IntRange(1), default=10, show_default=True, help="Parts listed in the text output.")
 @click.option("--json", "as_json", is_flag=True, help="Print the whole ranking as JSON.")
+@column_options
 @handle_errors
-def significance(model, data_path, method, examples, group_size, max_length, top, as_json) -> None:
+def significance(model, data_path, method, examples, group_size, max_length, top, as_json, columns) -> None:
     """Rank MODEL's attention heads, FFN neurons and sub-layers by how much the task needs them.
 
     taylor: first-order |gradient x activation| of the task loss; ablation: rise of the loss when a
@@ -147,12 +151,11 @@ def significance(model, data_path, method, examples, group_size, max_length, top
 
     ckpt = load_model(model)
     ckpt.config.check_length(max_length)
-    data = read_dataset(data_path, ckpt.labels, multi_label=ckpt.config.multi_label)
+    pairs = ckpt.tokenizer.settings.text_pair
+    data = read_dataset(data_path, ckpt.labels, columns, pairs=pairs, multi_label=ckpt.config.multi_label)
     pick = np.random.default_rng(0).permutation(len(data))[:examples]
-    targets = data.multi_hot() if data.multi_label else data.targets
-    calib = Calibration.from_data(
-        ckpt.tokenizer, [data.examples[i].text for i in pick], [targets[i] for i in pick], max_length
-    )
+    texts, targets = data.texts, data.multi_hot() if data.multi_label else data.targets
+    calib = Calibration.from_data(ckpt.tokenizer, [texts[i] for i in pick], [targets[i] for i in pick], max_length)
     status(f"scoring {ckpt.source} by {method} on {calib.size} examples")
     result = {
         "model": ckpt.source,

@@ -112,12 +112,9 @@ def run_recipe(
     rng = np.random.default_rng(seed)
     size = calibration_size or max((getattr(s, "calibration_size", 0) for s in recipe.steps), default=0) or 512
     pick = rng.choice(len(train), size=min(size, len(train)), replace=False)
-    targets = train.multi_hot() if train.multi_label else train.targets
+    texts, targets = train.texts, train.multi_hot() if train.multi_label else train.targets
     calibration = Calibration.from_data(
-        ckpt.tokenizer,
-        [train.examples[i].text for i in pick],
-        [targets[i] for i in pick],
-        recipe.seq_len,
+        ckpt.tokenizer, [texts[i] for i in pick], [targets[i] for i in pick], recipe.seq_len
     )
 
     def record(step: int, kind: str, config: dict | None, report: dict | None, seconds: float) -> dict:
