@@ -57,6 +57,11 @@ def install_signal_handlers() -> None:
         for s in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
             signal.signal(s, signal.SIG_IGN)
         _received.append(signum)
+        # Staged outputs go now, not only as the exception unwinds: a signal that lands in Python code
+        # called back from C++ (ExecuTorch's lowering passes) can end in the C++ runtime aborting the
+        # process, and then no cleanup runs (seen once under load: exit -6, the staged bundle left).
+        for path in list(_live):
+            _remove(path)
         raise _stop(signum)
 
     default_hook = sys.unraisablehook
