@@ -314,3 +314,26 @@ def test_techniques_that_do_not_apply_say_so(hf_dir, dev_sample, tmp_path, arch,
     lines = [x for x in r.output.splitlines() if x.startswith("Error:")]
     assert len(lines) == 1 and reason in lines[0], r.output
     assert "Traceback" not in r.output
+
+
+@pytest.mark.parametrize("arch", ["albert", "modernbert", "mobilebert", "deberta"])
+def test_pair_logits_match_transformers(sentences, hf_dir, arch):
+    """Sentence pairs, right-padded to 32 tokens and cut longest-first: the same logits as transformers,
+    with the segments' token types where the architecture has them (ALBERT, MobileBERT)."""
+    from transformers import AutoModelForSequenceClassification
+
+    ours = load_model(str(hf_dir(arch)))
+    settings = ours.tokenizer.settings
+    settings.text_pair = True  # what finetune records for pair data
+    settings.token_type_ids = ours.config.type_vocab_size > 1
+    hf = AutoModelForSequenceClassification.from_pretrained(hf_dir(arch)).eval()
+    pairs = list(zip(sentences, sentences[1:] + sentences[:1], strict=True))  # each with the next
+    inputs = [torch.from_numpy(a) for a in ours.tokenizer(pairs, max_length=32)]
+    with torch.no_grad():
+        want = hf(**dict(zip(ours.tokenizer.input_names, inputs, strict=True))).logits
+        d = (ours.model.eval()(*inputs) - want).abs().max().item()
+    print(f"pair parity {arch}: max|Δlogit| {d:.2e} (max|logit| {want.abs().max().item():.2f})")
+    assert d <= 1e-4
+    assert len(inputs) == (3 if arch in ("albert", "mobilebert") else 2)
+    if len(inputs) == 3:
+        assert inputs[2].any()
