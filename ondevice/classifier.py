@@ -31,7 +31,7 @@ from ondevice import converters
 from ondevice.bundle import MANIFEST, load_manifest, load_tokenizer, select_artifact
 from ondevice.converters.inputs import pick_length
 from ondevice.errors import ArtifactError, ConfigError, OndeviceError
-from ondevice.limits import prepare_texts
+from ondevice.limits import prepare_batch
 from ondevice.manifest import MULTI_LABEL
 from ondevice.scores import decisions, sigmoid, softmax
 
@@ -219,19 +219,9 @@ class Classifier:
         return out
 
     def _prepare(self, texts: Text | Sequence[Text]) -> list[Text]:
-        """The batch as a list, each text checked and cut (``limits.prepare_texts``), pairs as tuples."""
-        if not self.text_pair:
-            batch = [texts] if isinstance(texts, str) else list(texts)
-            if any(isinstance(t, (tuple, list)) for t in batch):
-                raise ConfigError("this model classifies single texts, not sentence pairs")
-            return prepare_texts(batch, "text", ConfigError)
-        batch = [texts] if isinstance(texts, tuple) else list(texts)
-        for i, item in enumerate(batch, start=1):
-            if not isinstance(item, (tuple, list)) or len(item) != 2:
-                raise ConfigError(f"text {i}: this model classifies sentence pairs; give (text, text_pair)")
-        firsts = prepare_texts([a for a, _ in batch], "text", ConfigError)
-        seconds = prepare_texts([b for _, b in batch], "text_pair", ConfigError)
-        return list(zip(firsts, seconds, strict=True))
+        """The batch as a list (one text or one pair alone becomes a batch of one), checked and cut."""
+        one = isinstance(texts, tuple) if self.text_pair else isinstance(texts, str)
+        return prepare_batch([texts] if one else list(texts), self.text_pair, ConfigError)
 
     def close(self) -> None:
         """Free the runtime's model; the classifier cannot be used afterwards. Closing twice is harmless."""

@@ -120,3 +120,23 @@ def prepare_texts(texts: Sequence[str], name: str = "text", error: type[Ondevice
         out.append(cut(text, f"{name} {i}"))
     cut.note()
     return out
+
+
+def prepare_batch(texts: Sequence, pairs: bool, error: type[OndeviceError] = DataError) -> list:
+    """A batch for a model of single texts (strings) or of sentence pairs ((text, text_pair) tuples),
+    each text checked and cut as ``prepare_texts`` does; named "text N" or "text_pair N".
+
+    Raises:
+        error: a text that is not a string or not valid Unicode; a pair for a model of single texts, or
+            a single text for a model of pairs.
+    """
+    if not pairs:
+        if any(isinstance(t, (tuple, list)) for t in texts):
+            raise error("this model classifies single texts, not sentence pairs")
+        return prepare_texts(texts, "text", error)
+    for i, item in enumerate(texts, start=1):
+        if not isinstance(item, (tuple, list)) or len(item) != 2:
+            raise error(f"text {i}: this model classifies sentence pairs; give (text, text_pair)")
+    firsts = prepare_texts([a for a, _ in texts], "text", error)
+    seconds = prepare_texts([b for _, b in texts], "text_pair", error)
+    return list(zip(firsts, seconds, strict=True))

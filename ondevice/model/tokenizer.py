@@ -18,9 +18,9 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from ondevice.errors import CheckpointError, DataError
+from ondevice.errors import CheckpointError
 from ondevice.jsonfile import read_json
-from ondevice.limits import prepare_texts
+from ondevice.limits import prepare_batch
 
 SETTINGS_FILE = "tokenizer_settings.json"
 KINDS = ("WordPiece", "BPE", "Unigram")  # tokenizer.json's model.type; anything else is refused
@@ -137,23 +137,9 @@ class Tokenizer:
 
     def _prepare(self, texts: Sequence[Text]) -> list[Text]:
         """Texts (or pairs) checked and cut to limits.MAX_TEXT_CHARS, refused when they are not what the
-        model classifies: the last line of defence for callers of the Python API (the readers have
-        done it already for files and the CLI).
-
-        Raises:
-            DataError: a text that is not a string or not valid Unicode; a pair given to a model of
-                single texts, or a single text to a model of pairs.
-        """
-        if not self.settings.text_pair:
-            return prepare_texts(texts)
-        pairs = []
-        for i, item in enumerate(texts, start=1):
-            if not isinstance(item, (tuple, list)) or len(item) != 2:
-                raise DataError(f"text {i}: this model classifies sentence pairs; give (text, text_pair)")
-            pairs.append(item)
-        firsts = prepare_texts([a for a, _ in pairs])
-        seconds = prepare_texts([b for _, b in pairs], name="text_pair")
-        return list(zip(firsts, seconds, strict=True))
+        model classifies (``limits.prepare_batch``): the last line of defence for callers of the Python
+        API (the readers have done it already for files and the CLI)."""
+        return prepare_batch(texts, self.settings.text_pair)
 
     def lengths(self, texts: Sequence[Text]) -> list[int]:
         """Token counts with the special tokens ([CLS] ... [SEP], <s> ... </s>), before truncation (of
