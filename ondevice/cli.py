@@ -16,6 +16,7 @@ from ondevice.commands.finetune import finetune
 from ondevice.commands.profile import profile
 from ondevice.commands.report import report
 from ondevice.commands.run import run
+from ondevice.commands.search import search
 from ondevice.commands.setup import setup
 
 
@@ -25,7 +26,20 @@ def cli() -> None:
     """Put transformer text classifiers on phones: fine-tune, compress, export, verify, profile."""
 
 
-for command in (eval_cmd, finetune, export, inspect, run, setup, compress, significance, profile, report, devices):
+for command in (
+    eval_cmd,
+    finetune,
+    export,
+    inspect,
+    run,
+    setup,
+    compress,
+    significance,
+    profile,
+    report,
+    devices,
+    search,
+):
     cli.add_command(command)
 
 

@@ -59,9 +59,9 @@ def _save_hf(model, tokenizer_src: Path, out: Path, safe: bool = True) -> Path:
     return out
 
 
-@pytest.fixture(scope="session")
-def tiny_bert_dir(tmp_path_factory, minilm_dir) -> Path:
-    """A small randomly initialised BertForSequenceClassification, saved as Hugging Face saves it."""
+def _tiny_bert(labels: list[str], tokenizer_src: Path, out: Path) -> Path:
+    """A small randomly initialised BertForSequenceClassification with MiniLM's vocabulary, saved as
+    Hugging Face saves it."""
     from transformers import BertConfig, BertForSequenceClassification
 
     torch.manual_seed(1)
@@ -72,11 +72,23 @@ def tiny_bert_dir(tmp_path_factory, minilm_dir) -> Path:
         num_attention_heads=4,
         intermediate_size=128,
         max_position_embeddings=128,
-        num_labels=3,
-        id2label={0: "neg", 1: "neu", 2: "pos"},
-        label2id={"neg": 0, "neu": 1, "pos": 2},
+        num_labels=len(labels),
+        id2label=dict(enumerate(labels)),
+        label2id={name: i for i, name in enumerate(labels)},
     )
-    return _save_hf(BertForSequenceClassification(cfg).eval(), minilm_dir, tmp_path_factory.mktemp("tiny-bert"))
+    return _save_hf(BertForSequenceClassification(cfg).eval(), tokenizer_src, out)
+
+
+@pytest.fixture(scope="session")
+def tiny_bert_dir(tmp_path_factory, minilm_dir) -> Path:
+    """The tiny random BERT with three labels (neg, neu, pos)."""
+    return _tiny_bert(["neg", "neu", "pos"], minilm_dir, tmp_path_factory.mktemp("tiny-bert"))
+
+
+@pytest.fixture(scope="session")
+def tiny_sst2_bert_dir(tmp_path_factory, minilm_dir) -> Path:
+    """The tiny random BERT with SST-2's two labels (negative, positive)."""
+    return _tiny_bert(["negative", "positive"], minilm_dir, tmp_path_factory.mktemp("tiny-sst2-bert"))
 
 
 @pytest.fixture(scope="session")

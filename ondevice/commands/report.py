@@ -35,7 +35,7 @@ from ondevice.output import check_writable, write_text
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON summary instead of the table.")
 @handle_errors
 def report(results, out, plot_path, page, readme, as_json) -> None:
-    """Tables and plots from RESULTS (record files, or directories searched for them).
+    """Tables and plots from RESULTS (record files, or directories searched for them), or of a search.
 
     Made from the JSON records only: latency distribution per artifact, and size vs p50 latency
     with the export's accuracy, the Pareto front marked. Each target gets its own table and row
@@ -46,15 +46,26 @@ def report(results, out, plot_path, page, readme, as_json) -> None:
     plot of size and latency against accuracy; ``--page`` puts them into a documentation page and
     ``--readme`` a summary table into the README.
 
+    A search directory (``ondevice search --out DIR``) is reported on its own: a table of its trials
+    (DIR/report.md) and size against latency coloured by accuracy, with the front, the pick and the
+    budget marked (DIR/trials.png), unless --out and --plot say where.
+
     \b
     Example:
         ondevice report profiles/results --out report.md --plot report.png
         ondevice report profiles/results/headline.json --page docs/results.md --readme README.md \\
             --plot profiles/results/headline.png
+        ondevice report build/search
     """
     from ondevice.profile import headline
     from ondevice.profile import report as rep
+    from ondevice.search import report as search_report
 
+    if any(search_report.is_search(p) for p in results):
+        if len(results) != 1 or page or readme:
+            raise ProfileError("report a search directory on its own, with --out and --plot only")
+        _search(results[0], out, plot_path, as_json)
+        return
     _check_destinations({"--out": out, "--plot": plot_path, "--page": page, "--readme": readme})
     if any(headline.is_headline(_peek(p)) for p in results):
         if len(results) != 1:
@@ -136,6 +147,26 @@ def _headline(
         headline.update_section(readme, headline.summary_markdown(data), headline.SUMMARY_START, headline.SUMMARY_END)
         status(f"updated {readme}")
     emit({"headline": str(path), "goals": data.get("goals"), "runs": len(data["runs"])}, as_json, text)
+
+
+def _search(directory: Path, out: Path | None, plot_path: Path | None, as_json: bool) -> None:
+    """A search's table and plot; by default into the search directory (report.md, trials.png)."""
+    from ondevice.search import report as search_report
+
+    out, plot_path = out or directory / "report.md", plot_path or directory / "trials.png"
+    _check_destinations({"--out": out, "--plot": plot_path})
+    data = search_report.load(directory)
+    link = None
+    if search_report.complete(data["trials"]):
+        search_report.plot(data, plot_path)
+        status(f"wrote {plot_path}")
+        link = os.path.relpath(plot_path.resolve(), out.resolve().parent)
+    text = search_report.markdown(data, link)
+    _write_text(out, text)
+    summary = {k: data[k] for k in ("directory", "front", "pick", "closest")}
+    summary["trials"] = len(data["trials"])
+    summary["time_split_s"] = search_report.time_split(data["trials"])
+    emit(summary, as_json, text)
 
 
 def _write_text(out: Path | None, text: str) -> None:

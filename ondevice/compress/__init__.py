@@ -10,7 +10,7 @@ saved checkpoint rebuilds exactly the compressed shapes.
 
 from __future__ import annotations
 
-from dataclasses import asdict
+from dataclasses import asdict, fields
 from typing import Any, Callable
 
 from ondevice.errors import ConfigError
@@ -42,6 +42,7 @@ def compress_(model, config, **context: Any) -> dict:
 
 
 def config_to_dict(config) -> dict:
+    _load_techniques()  # the registration sets ``kind``: a config unpickled in a fresh process needs it too
     return {"kind": config.kind, **asdict(config)}
 
 
@@ -53,6 +54,14 @@ def config_from_dict(d: dict):
     if kind not in _BY_KIND:
         raise ConfigError(f"unknown step kind {kind!r}; known: {', '.join(sorted(_BY_KIND))}")
     return from_fields(_BY_KIND[kind], d, ConfigError, f"{kind} step")
+
+
+def config_fields(kind: str) -> list[str]:
+    """The fields a step of ``kind`` takes, for naming the valid ones where a field is unknown."""
+    _load_techniques()
+    if kind not in _BY_KIND:
+        raise ConfigError(f"unknown step kind {kind!r}; known: {', '.join(sorted(_BY_KIND))}")
+    return sorted(f.name for f in fields(_BY_KIND[kind]))
 
 
 def _load_techniques() -> None:

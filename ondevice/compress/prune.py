@@ -131,6 +131,8 @@ def apply_prune(model, cfg: PruneConfig, calibration: Calibration | None = None,
         for k, name in enumerate(("attention", "ffn"))
         if getattr(model.blocks[i], name) is not None
     )
+    if cfg.sublayers > len(subs):
+        raise ConfigError(f"prune: sublayers = {cfg.sublayers}, but the model has {len(subs)} sub-layers left")
     for _, i, name in subs[: cfg.sublayers]:
         remove_sublayer_(model, i, name)
         report["removed_sublayers"].append({"layer": i, "sublayer": name})

@@ -1,0 +1,90 @@
+"""The Ray cluster a search runs its trials on: a local one it starts and stops, or one it joins.
+
+Ray turns ``localhost`` into the machine's network address unless ``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER``
+is 0, set here before Ray is imported, so that a local cluster stays on loopback (127.0.0.1).
+
+Adb devices are Ray resources named ``adb:<serial>``, one unit each: a measurement asks for its
+device's unit, so one trial at a time profiles on each device while builds go on elsewhere. A local
+cluster declares the devices attached here; on a joined cluster each node declares its own
+(``ray start ... --resources '{"adb:SERIAL": 1}'``).
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from contextlib import contextmanager
+from typing import Iterator
+
+from ondevice.errors import ConfigError, OndeviceError
+
+DEVICE_PREFIX = "adb:"
+
+
+class ClusterError(OndeviceError):
+    """The cluster cannot be reached or has not what the search needs."""
+
+
+def _import_ray():
+    os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    import ray
+
+    return ray
+
+
+def check_address(address: str, timeout: float = 5.0) -> tuple[str, int]:
+    """HOST:PORT of a Ray head's GCS, reachable now; Ray's own client would retry for minutes."""
+    host, sep, port = address.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ConfigError(f"--ray-address {address!r}: give HOST:PORT of the Ray head (e.g. 127.0.0.1:6379)")
+    try:
+        with socket.create_connection((host, int(port)), timeout=timeout):
+            pass
+    except OSError as e:
+        raise ClusterError(
+            f"--ray-address {address}: no Ray head answers there ({e.strerror or e}); start one with "
+            "`ray start --head --port PORT` or leave --ray-address out to run a local cluster"
+        ) from None
+    return host, int(port)
+
+
+@contextmanager
+def cluster(address: str | None, cpus: int, devices: list[str]) -> Iterator[object]:
+    """Ray, initialised: joined at ``address``, or a local cluster of ``cpus`` CPUs and the ``devices``
+    as resources, shut down on the way out (a joined cluster keeps running)."""
+    if address:
+        check_address(address)
+    ray = _import_ray()
+    common = {"include_dashboard": False, "log_to_driver": False, "configure_logging": False}
+    try:
+        if address:
+            ray.init(address=address, **common)
+        else:
+            ray.init(
+                num_cpus=cpus,
+                resources={DEVICE_PREFIX + s: 1 for s in devices},
+                _node_ip_address="127.0.0.1",
+                **common,
+            )
+    except (ConnectionError, RuntimeError, ValueError) as e:
+        raise ClusterError(f"cannot {'join the Ray cluster at ' + address if address else 'start Ray'}: {e}") from None
+    try:
+        yield ray
+    finally:
+        ray.shutdown()
+
+
+def cluster_devices(ray) -> list[str]:
+    """The adb serials the cluster offers as resources."""
+    return sorted(k[len(DEVICE_PREFIX) :] for k in ray.cluster_resources() if k.startswith(DEVICE_PREFIX))
+
+
+def cluster_cpus(ray) -> int:
+    return int(ray.cluster_resources().get("CPU", 0))
+
+
+def node_cpu_count(ray) -> int:
+    """The CPUs of the smallest live node: a task asking for that many runs alone on whichever node it gets."""
+    counts = [int(n["Resources"].get("CPU", 0)) for n in ray.nodes() if n.get("Alive")]
+    return max(1, min([c for c in counts if c] or [1]))

@@ -1,0 +1,126 @@
+"""One trial of a search, in two halves that run as Ray tasks: ``build`` (compress, a short
+distillation, export, verify: CPU work) and ``measure`` (profile the artifact on the target: a whole
+node's CPUs, so that no build runs beside it, or one adb device that no other trial uses meanwhile).
+
+Both are plain functions of picklable arguments, so they run the same in a Ray worker on any node and
+in a test. Everything a trial makes goes to its own directory, ``<out>/trials/<number>/``:
+``recipe.toml``, ``checkpoint/``, ``bundle/`` and ``profile/``; on a cluster of several machines that
+directory must be on storage every node mounts at the same path.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+# What a profiling target's kind exports for: the input dtype and runtimes of ``ondevice export``.
+EXPORT_TARGET = {"host": "host", "qemu": "linux-arm64", "android": "android"}
+
+
+@dataclass
+class TrialJob:
+    number: int
+    recipe: object  # ondevice.compress.recipe.Recipe
+    export: dict  # quantization, seq_lens
+    model: str  # the input model: a path every node can read
+    directory: str  # <out>/trials/<number>
+    target: object  # ondevice.profile.targets.Target
+    format: str  # the artifact format measured: executorch, tflite or onnx
+    threads: int  # torch threads of the build: the task's CPU share
+    trial_minutes: float | None  # each distillation step's wall-clock bound
+    seed: int = 0
+    every_format: bool = False  # export all the target's formats, not only ``format`` (a finished pick)
+
+    @property
+    def path(self) -> Path:
+        return Path(self.directory)
+
+
+def build(job: TrialJob, train, val, teacher_logits: np.ndarray | None) -> dict:
+    """Compress, distil, save, export and verify one candidate; returns its figures so far.
+
+    ``val`` is the split carved from the training data: the distillation selects on it and the
+    artifact's accuracy on it is the trial's accuracy. The verification thresholds are export's own.
+    """
+    import torch
+
+    from ondevice.compress.recipe import run_recipe
+    from ondevice.export import ExportRequest, export_bundle
+    from ondevice.model import load_model, save_checkpoint
+    from ondevice.search.space import to_toml
+    from ondevice.train import DistillConfig
+
+    torch.set_num_threads(job.threads)
+    job.path.mkdir(parents=True, exist_ok=True)
+    recipe = job.recipe
+    # The recipe as drawn, without the trial's time bound: what `compress --recipe` and --finish run in full.
+    (job.path / "recipe.toml").write_text(to_toml(recipe, job.export))
+    if job.trial_minutes:
+        recipe = dataclasses.replace(
+            recipe,
+            steps=[
+                dataclasses.replace(s, max_minutes=job.trial_minutes) if isinstance(s, DistillConfig) else s
+                for s in recipe.steps
+            ],
+        )
+    t0 = time.monotonic()
+    ckpt = load_model(job.model)
+    records = run_recipe(ckpt, recipe, train, val, seed=job.seed, teacher_logits=teacher_logits)
+    distill_s = sum(r["seconds"] for r in records if r["kind"] in ("distill", "skim"))
+    compress_s = time.monotonic() - t0 - distill_s
+    ckpt.source = str(job.path / "checkpoint")
+    save_checkpoint(ckpt, job.path / "checkpoint")
+    t1 = time.monotonic()
+    req = ExportRequest(
+        target=EXPORT_TARGET[job.target.kind],
+        formats=[] if job.every_format else [job.format],
+        quantizations=[job.export["quantization"]],
+        seq_lens=list(job.export["seq_lens"]),
+        threads=job.threads,
+    )
+    calibration = dataclasses.replace(train, examples=train.examples[:256])
+    manifest = export_bundle(ckpt, job.path / "bundle", req, val, calibration)
+    (artifact,) = [a for a in manifest["artifacts"] if a["format"] == job.format]
+    check = artifact["verification"]
+    return {
+        "bundle": str(job.path / "bundle"),
+        "artifact": artifact["file"],
+        "size_bytes": artifact["size_bytes"],
+        "accuracy": check["accuracy"],
+        "pytorch_accuracy": check["reference_accuracy"],
+        "label_agreement": check["label_agreement"],
+        "parameters": records[-1]["parameters"],
+        "steps": [{k: r[k] for k in ("kind", "parameters", "dev_accuracy", "seconds")} for r in records],
+        "seconds": {
+            "distill": round(distill_s, 1),
+            "compress": round(compress_s, 1),
+            "export": round(time.monotonic() - t1, 1),
+        },
+    }
+
+
+def measure(job: TrialJob, built: dict, serial: str | None = None) -> dict:
+    """Profile the trial's artifact on its target at the space's length: its p50 latency and peak memory."""
+    from ondevice.profile.profiler import Options, profile
+
+    target = dataclasses.replace(job.target, serial=serial) if serial else job.target
+    t0 = time.monotonic()
+    artifact = Path(built["bundle"]) / built["artifact"]
+    seq_len = max(job.export["seq_lens"])
+    # The target's own thread count, as `ondevice profile` runs it, and one runner, the target's first
+    # for the format (the native one where there is one): a trial is compared with trials.
+    opts = Options(seq_lens=[seq_len], runner=(target.runners_for(job.format) or (None,))[0])
+    (path, rec), *_ = profile([artifact], target, opts, job.path / "profile")
+    return {
+        **built,
+        "latency_ms": rec["timing"]["p50_ms"],
+        "latency_p90_ms": rec["timing"]["p90_ms"],
+        "peak_rss_bytes": rec["memory"]["peak_rss_bytes"],
+        "profile_record": str(path),
+        "device": serial or target.name,
+        "seconds": {**built["seconds"], "profile": round(time.monotonic() - t0, 1)},
+    }

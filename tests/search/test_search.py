@@ -1,0 +1,226 @@
+"""`ondevice search` end to end on real Ray clusters (on loopback only) with real trials: compress,
+distil, export, verify and profile on the host, scored by Optuna; stopped by SIGINT and resumed;
+joined to a head started with `ray start`."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+CLI = Path(sys.executable).with_name("ondevice")
+RAY = Path(sys.executable).with_name("ray")
+LOOPBACK = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "RAY_USAGE_STATS_ENABLED": "0", "ONDEVICE_PROGRESS": "0"}
+
+
+def search(model, data, space, out, *args, timeout=900) -> subprocess.CompletedProcess:
+    argv = [str(CLI), "search", str(model), "--data", str(data), "--space", str(space), "--out", str(out)]
+    argv += ["--val-size", "300", "--trial-minutes", "0.5", *args]
+    return subprocess.run(argv, capture_output=True, text=True, timeout=timeout, env={**os.environ, **LOOPBACK})
+
+
+def ray_processes() -> set[int]:
+    found = subprocess.run(["pgrep", "-f", "raylet|gcs_server"], capture_output=True, text=True).stdout.split()
+    return {int(p) for p in found}
+
+
+def records(out: Path) -> dict[int, dict]:
+    return {r["number"]: r for r in (json.loads(f.read_text()) for f in (out / "trials").glob("*/record.json"))}
+
+
+def dominated(t: dict, others: list[dict]) -> bool:
+    def better_or_equal(a, b):
+        return (
+            a["size_bytes"] <= b["size_bytes"] and a["latency_ms"] <= b["latency_ms"] and a["accuracy"] >= b["accuracy"]
+        )
+
+    return any(
+        better_or_equal(o, t)
+        and (o["size_bytes"], o["latency_ms"], o["accuracy"]) != (t["size_bytes"], t["latency_ms"], t["accuracy"])
+        for o in others
+    )
+
+
+def test_search_two_workers_four_trials(search_model, search_data, tiny_space, tmp_path):
+    """Four trials on a local cluster of two workers: each exported, verified and timed on the host; the
+    front is every undominated trial; the pick fits the budget; a trial's recipe runs in `compress`."""
+    before = ray_processes()
+    out = tmp_path / "search"
+    done = search(
+        search_model, search_data, tiny_space, out, "--trials", "4", "--workers", "2", "--max-size-mb", "50", "--json"
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    results = json.loads(done.stdout)
+    assert "2 at a time on 2 CPUs" in done.stderr
+    trials = results["trials"]
+    assert [t["state"] for t in trials] == ["complete"] * 4
+    for t in trials:
+        bundle = Path(t["bundle"])
+        manifest = json.loads((bundle / "ondevice.json").read_text())
+        (artifact,) = manifest["artifacts"]
+        assert artifact["format"] == "executorch" and artifact["verification"]["passed"]
+        assert t["size_bytes"] == (bundle / artifact["file"]).stat().st_size
+        assert t["accuracy"] == artifact["verification"]["accuracy"]
+        profile = json.loads(Path(t["profile_record"]).read_text())
+        assert profile["target"]["name"] == "host" and profile["settings"]["seq_len"] == 32
+        assert t["latency_ms"] == profile["timing"]["p50_ms"] > 0
+        assert set(t["seconds"]) == {"distill", "compress", "export", "profile"}
+        assert (Path(t["directory"]) / "checkpoint" / "model.safetensors").is_file()
+        assert t["params"] and t["recipe"]["steps"][0]["kind"] == "prune"
+    complete = [t for t in trials if t["state"] == "complete"]
+    front = {t["number"] for t in complete if not dominated(t, complete)}
+    assert set(results["front"]) == front and front
+    assert results["pick"] is not None and results["pick"] in {t["number"] for t in complete}
+    best = max(complete, key=lambda t: t["accuracy"])["accuracy"]
+    assert next(t for t in complete if t["number"] == results["pick"])["accuracy"] == best
+    assert json.loads((out / "results.json").read_text())["front"] == results["front"]
+    meta = json.loads((out / "search.json").read_text())
+    assert meta["base_accuracy"] > 0.6 and meta["space"]["name"] == "tiny"
+    assert ray_processes() <= before, "the search left its Ray cluster running"
+
+    # A trial's configuration is a recipe that compress takes as it is.
+    recipe = Path(trials[0]["directory"]) / "recipe.toml"
+    made = subprocess.run(
+        [str(CLI), "compress", str(search_model), "--recipe", str(recipe), "--data", str(search_data)]
+        + ["--out", str(tmp_path / "compressed"), "--max-minutes", "0.1", "--json"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **LOOPBACK},
+    )
+    assert made.returncode == 0, made.stderr[-2000:]
+    assert [s["kind"] for s in json.loads(made.stdout)["recipe"]["steps"]] == ["prune", "distill", "mixed_precision"]
+
+    # A resume must be the same search: another space or another model is refused before anything runs.
+    other = tmp_path / "other.toml"
+    other.write_text(tiny_space.read_text().replace("epochs = 0.2", "epochs = 0.3"))
+    again = search(search_model, search_data, other, out, "--trials", "5", "--resume", "--max-size-mb", "50")
+    assert again.returncode != 0 and "another search space" in again.stderr and "Traceback" not in again.stderr
+    again = search("default", search_data, tiny_space, out, "--trials", "5", "--resume", "--max-size-mb", "50")
+    assert again.returncode != 0 and "another model" in again.stderr and "Traceback" not in again.stderr
+
+
+def test_sigint_then_resume_redoes_no_finished_trial(search_model, search_data, tiny_space, tmp_path):
+    out = tmp_path / "search"
+    argv = [str(CLI), "search", str(search_model), "--data", str(search_data), "--space", str(tiny_space)]
+    argv += ["--out", str(out), "--val-size", "300", "--trial-minutes", "0.5", "--format", "onnx"]
+    argv += ["--trials", "6", "--workers", "2"]
+    proc = subprocess.Popen(
+        argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, **LOOPBACK}
+    )
+    deadline = time.monotonic() + 600
+    while time.monotonic() < deadline and proc.poll() is None:
+        if any(r["state"] == "complete" for r in records(out).values()) if (out / "trials").is_dir() else False:
+            break
+        time.sleep(0.5)
+    assert proc.poll() is None, "the search ended before a trial finished"
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err[-2000:]
+    assert [line for line in err.splitlines() if line.startswith("Error:")] == [
+        "Error: stopped by Ctrl-C (SIGINT); nothing was left half-written"
+    ]
+    assert "--resume" in err and "Traceback" not in err
+    first = records(out)
+    finished = {
+        n: (r, (out / "trials" / f"{n:04d}" / "record.json").stat().st_mtime_ns)
+        for n, r in first.items()
+        if r["state"] == "complete"
+    }
+    assert finished
+
+    done = search(
+        search_model,
+        search_data,
+        tiny_space,
+        out,
+        "--format",
+        "onnx",
+        "--trials",
+        "6",
+        "--workers",
+        "2",
+        "--resume",
+        "--json",
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    trials = {t["number"]: t for t in json.loads(done.stdout)["trials"]}
+    for n, (rec, mtime) in finished.items():  # finished trials are kept as they were, not run again
+        assert trials[n] == rec
+        assert (out / "trials" / f"{n:04d}" / "record.json").stat().st_mtime_ns == mtime
+    cut = [n for n, r in first.items() if r["state"] == "running"]
+    assert all(trials[n]["state"] == "interrupted" for n in cut)
+    assert sum(t["state"] == "complete" for t in trials.values()) == 6
+    params = [tuple(sorted(trials[n]["params"].items())) for n in cut]
+    redone = [tuple(sorted(t["params"].items())) for t in trials.values() if t["number"] > max(first)]
+    assert all(p in redone for p in params), "a trial cut off by the stop is drawn again with its parameters"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_joins_a_ray_head_started_on_loopback(search_model, search_data, tiny_space, tmp_path):
+    port = _free_port()
+    env = {**os.environ, **LOOPBACK}
+    head = subprocess.Popen(
+        [str(RAY), "start", "--head", "--block", "--port", str(port), "--num-cpus", "2", "--include-dashboard", "false"]
+        + ["--disable-usage-stats", "--temp-dir", str(tmp_path / "ray"), "--node-ip-address", "127.0.0.1"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=env,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                time.sleep(0.5)
+        out = tmp_path / "search"
+        done = search(
+            search_model, search_data, tiny_space, out, "--format", "onnx", "--trials", "2", "--workers", "2",
+            "--ray-address", f"127.0.0.1:{port}", "--json",
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr[-3000:]
+        results = json.loads(done.stdout)
+        assert results["cluster"]["address"] == f"127.0.0.1:{port}"
+        assert results["cluster"]["nodes"] == ["127.0.0.1"]
+        assert [t["state"] for t in results["trials"]] == ["complete"] * 2
+        assert head.poll() is None, "a joined cluster keeps running after the search"
+    finally:
+        os.killpg(head.pid, signal.SIGTERM)
+        head.wait(timeout=60)
+
+
+def test_no_trial_meets_the_budget_and_a_failing_trial_is_recorded(search_model, search_data, tiny_space, tmp_path):
+    """A trial that fails (here a step the model cannot take: more sub-layers removed than it has) is
+    recorded with its error and the search goes on; a budget no trial meets is said, with the closest."""
+    space = tmp_path / "space.toml"
+    space.write_text(tiny_space.read_text().replace('kind = "prune"\n', 'kind = "prune"\nsublayers = [0, 9]\n'))
+    out = tmp_path / "search"
+    # seed 2: Optuna's first four draws take 9 sub-layers twice and none twice
+    args = ["--format", "onnx", "--trials", "4", "--workers", "2", "--max-size-mb", "0.01", "--seed", "2"]
+    done = search(search_model, search_data, space, out, *args)
+    trials = records(out)
+    failed = [t for t in trials.values() if t["state"] == "failed"]
+    complete = [t for t in trials.values() if t["state"] == "complete"]
+    assert failed and complete, {n: t["state"] for n, t in trials.items()}
+    assert all(t["params"]["1.prune.sublayers"] == 9 and "sub-layer" in t["error"] for t in failed)
+    assert len(failed) + len(complete) == 4
+    assert done.returncode == 1
+    (line,) = [x for x in done.stderr.splitlines() if x.startswith("Error:")]
+    closest = min(complete, key=lambda t: (t["size_bytes"], t["number"]))
+    assert (
+        "no trial meets the budget (size mb <= 0.01 MB)" in line and f"the closest is trial {closest['number']}" in line
+    )
+    assert "Traceback" not in done.stderr
+    assert json.loads((out / "results.json").read_text())["pick"] is None
