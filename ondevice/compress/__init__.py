@@ -57,4 +57,4 @@ def config_from_dict(d: dict):
 
 def _load_techniques() -> None:
     # Importing the modules runs their @technique registrations.
-    from ondevice.compress import distill, linformer, lowrank, precision, prune, sign_match, skim  # noqa: F401
+    from ondevice.compress import distill, linformer, lowrank, precision, prune, sign_match, skim, vocab  # noqa: F401
