@@ -39,7 +39,7 @@ import torch
 from torch import nn
 
 from ondevice.compress import technique
-from ondevice.errors import ConfigError
+from ondevice.errors import ConfigError, DataError
 from ondevice.limits import prepare_batch
 from ondevice.model.tokenizer import Tokenizer
 
@@ -117,11 +117,11 @@ def unknown_word_walks(tokenizer: Tokenizer, texts) -> set[int]:
     return found
 
 
-def kept_ids(tokenizer: Tokenizer, texts, extra: int) -> tuple[np.ndarray, dict]:
+def kept_ids(tokenizer: Tokenizer, texts, extra: int, where: str = "the training data") -> tuple[np.ndarray, dict]:
     """The old ids to keep, ascending, and what chose them.
 
     Raises:
-        ConfigError: the texts produce no word piece besides the special tokens.
+        DataError: the texts (read from ``where``) produce no word piece besides the special tokens.
     """
     counts = piece_counts(tokenizer, texts)
     special = {t.content for t in tokenizer.backend.get_added_tokens_decoder().values()}
@@ -131,9 +131,9 @@ def kept_ids(tokenizer: Tokenizer, texts, extra: int) -> tuple[np.ndarray, dict]
     special_ids = {vocab[t] for t in special if t in vocab}
     used = {int(i) for i in np.flatnonzero(counts)} - special_ids
     if not used:
-        raise ConfigError(
-            f"vocab: the {len(texts)} training texts produce no word piece besides the special tokens; "
-            "there is nothing to keep the vocabulary for"
+        raise DataError(
+            f"{where}: its {len(texts)} texts produce no word piece besides the special tokens; "
+            "vocabulary pruning has nothing to keep the vocabulary for"
         )
     walked = unknown_word_walks(tokenizer, texts) - used - special_ids
     keep = used | special_ids | walked
@@ -215,7 +215,7 @@ def apply_vocab(model, cfg: VocabConfig, student=None, train=None, calibration=N
             "(BERT, MiniLM, DistilBERT, ELECTRA, MobileBERT) only"
         )
     before = student.tokenizer.vocab_size
-    keep, report = kept_ids(student.tokenizer, train.texts, cfg.extra)
+    keep, report = kept_ids(student.tokenizer, train.texts, cfg.extra, train.path or "the training data")
     keep = np.union1d(keep, [model.config.pad_token_id])  # the config's padding row, should it not be [PAD]
     student.tokenizer, remap = pruned_tokenizer(student.tokenizer, keep)
     table = torch.as_tensor(remap)
