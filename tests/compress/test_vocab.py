@@ -168,6 +168,16 @@ def test_a_factorized_word_table_is_pruned_on_its_table(tiny, sample, tmp_path):
     assert torch.equal(_logits(load_checkpoint(tmp_path / "ck"), sample.texts[:64]), _logits(tiny, sample.texts[:64]))
 
 
+def test_a_vocabulary_without_berts_example_ids_exports(tiny, tmp_path, export_verified):
+    """Fewer ids than [CLS]'s 101 in BERT: the exporters trace with the model's own ids, and every format verifies."""
+    f = tmp_path / "d.tsv"
+    f.write_text("label\tcontent\n" + "".join(f"{i % 3}\tit is a fine film number {i} .\n" for i in range(20)))
+    compress_(tiny.model, VocabConfig(), student=tiny, train=read_dataset(f, tiny.labels))
+    assert tiny.tokenizer.vocab_size < 101
+    save_checkpoint(tiny, tmp_path / "ck")
+    export_verified(tmp_path / "ck")
+
+
 def test_bpe_is_refused_naming_the_kind(tiny, sample, tmp_path):
     from tokenizers import ByteLevelBPETokenizer
 
