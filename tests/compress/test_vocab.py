@@ -15,7 +15,7 @@ from ondevice.cli import cli
 from ondevice.compress import compress_, config_from_dict, config_to_dict
 from ondevice.compress.lowrank import LowRankConfig
 from ondevice.compress.vocab import VocabConfig, greedy_walk
-from ondevice.data import read_dataset
+from ondevice.data import Dataset, Example, read_dataset
 from ondevice.errors import ConfigError, DataError
 from ondevice.model import Tokenizer, save_checkpoint
 from ondevice.model.checkpoint import load_checkpoint
@@ -80,6 +80,25 @@ def test_training_texts_keep_their_ids_and_the_model_its_logits(tiny, sample):
     s = tiny.tokenizer.settings
     assert (s.pad_id, s.unk_id, s.cls_id, s.sep_id) == (0, 1, 2, 3) and tiny.config.pad_token_id == 0
     assert sorted(remap) == sorted(remap, key=remap.get)
+
+
+def test_both_texts_of_a_pair_are_counted(tiny, sample):
+    """A model of pairs: the second texts' pieces are kept too, and pairs keep their ids, types and logits."""
+    tiny.tokenizer.settings.text_pair = tiny.tokenizer.settings.token_type_ids = True
+    texts = sample.texts[:1000]
+    pairs = Dataset([Example(a, 0, text_pair=b) for a, b in zip(texts[::2], texts[1::2], strict=True)], tiny.labels)
+    before = copy.deepcopy(tiny)
+    compress_(tiny.model, VocabConfig(), student=tiny, train=pairs)
+    remap = _remap(before.tokenizer, tiny.tokenizer)
+    (old, old_types), (new, new_types) = before.tokenizer.rows(pairs.texts, BIG), tiny.tokenizer.rows(pairs.texts, BIG)
+    assert old_types == new_types and all(n == [remap[i] for i in o] for o, n in zip(old, new, strict=True))
+    assert torch.equal(_logits(before, pairs.texts), _logits(tiny, pairs.texts))
+    # The second texts' pieces count: the first texts alone keep fewer.
+    firsts = Dataset([Example(a, 0) for a in texts[::2]], tiny.labels)
+    only_firsts = copy.deepcopy(before)
+    only_firsts.tokenizer.settings.text_pair = False
+    compress_(only_firsts.model, VocabConfig(), student=only_firsts, train=firsts)
+    assert tiny.tokenizer.vocab_size > only_firsts.tokenizer.vocab_size
 
 
 def test_vocabulary_and_parameters_shrink_by_the_dropped_rows(tiny, sample):
