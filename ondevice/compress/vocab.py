@@ -24,9 +24,11 @@ pieces, or becomes [UNK] when no kept piece matches, where the full vocabulary h
 Ids: the kept pieces keep their relative order, so [PAD] = 0 stays 0 in BERT's vocabulary, and the
 other special tokens move down ([UNK] from 100 to 1 once the [unused] pieces are gone).
 
-Only WordPiece tokenizers are pruned. A BPE vocabulary would have to keep every kept token's merge
-ancestors, and a Unigram one changes its segmentation when pieces go (it picks the most probable
-split over all pieces), so both are refused.
+Only WordPiece tokenizers are pruned; BPE and Unigram are refused, not yet implemented. A BPE
+vocabulary would have to keep every kept token's merge ancestors and its byte alphabet, and its merge
+list pruned with it. A Unigram one keeps the training texts' most probable splits (a subset of the
+splits that still holds the best one), but `tokenizers` scores a character outside the vocabulary
+from the lowest piece score, which dropping pieces changes, and the app's core would have to agree.
 """
 
 from __future__ import annotations
