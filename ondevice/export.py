@@ -247,6 +247,7 @@ def export_bundle(
                 calibration_mask=cal[1],
                 token_types=token_types,
                 calibration_types=cal[2] if token_types else None,
+                example_ids=tuple(ckpt.tokenizer.backend.encode("this is").ids[:4]),
             )
             info = mod.export(ckpt.model, path, opts)
             runner = converters.runtime(fmt).Runner(path, threads=req.threads)

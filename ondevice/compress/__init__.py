@@ -66,4 +66,4 @@ def config_fields(kind: str) -> list[str]:
 
 def _load_techniques() -> None:
     # Importing the modules runs their @technique registrations.
-    from ondevice.compress import distill, linformer, lowrank, precision, prune, sign_match, skim  # noqa: F401
+    from ondevice.compress import distill, linformer, lowrank, precision, prune, sign_match, skim, vocab  # noqa: F401

@@ -25,6 +25,9 @@ class ExportOptions:
     # Sentence pairs: the artifact takes token_type_ids as a third input (and calibrates on these).
     token_types: bool = False
     calibration_types: np.ndarray | None = None
+    # The traced example's first ids: "[CLS] this is [SEP]" in BERT's vocabulary. An export passes the
+    # model's own tokenizer's ids, which a pruned vocabulary (compress/vocab.py) needs: it may lack 2023.
+    example_ids: tuple[int, ...] = (101, 2023, 2003, 102)
 
     def __post_init__(self) -> None:
         if self.quantize not in QUANTIZATIONS:
@@ -82,8 +85,9 @@ def example_inputs(opts: ExportOptions, length: int | None = None) -> tuple[torc
     length = length or opts.seq_len
     ids = torch.zeros((1, length), dtype=opts.torch_dtype)
     mask = torch.zeros((1, length), dtype=opts.torch_dtype)
-    ids[0, :4] = torch.tensor([101, 2023, 2003, 102])
-    mask[0, :4] = 1
+    example = torch.tensor(opts.example_ids[:length])
+    ids[0, : len(example)] = example
+    mask[0, : len(example)] = 1
     if not opts.token_types:
         return ids, mask
     types = torch.zeros((1, length), dtype=opts.torch_dtype)

@@ -66,3 +66,26 @@ def export_verified(tiny_data, tmp_path):
         return manifest
 
     return run
+
+
+@pytest.fixture(scope="session")
+def compress_cli():
+    """``compress_cli(model, recipe_text, data, directory)``: `ondevice compress` with ``recipe_text`` as the
+    recipe and ``data`` for training and dev, into ``directory``/ck; asserts it succeeded; returns the
+    checkpoint's path and the JSON report."""
+    import json
+
+    from click.testing import CliRunner
+
+    from ondevice.cli import cli
+
+    def run(model, recipe_text: str, data, directory):
+        recipe = directory / "recipe.toml"
+        recipe.write_text(recipe_text)
+        out = directory / "ck"
+        args = ["compress", str(model), "--recipe", str(recipe), "--data", str(data), "--dev", str(data)]
+        r = CliRunner().invoke(cli, [*args, "--out", str(out), "--json"])
+        assert r.exit_code == 0, r.output
+        return out, json.loads(r.stdout)
+
+    return run

@@ -33,15 +33,8 @@ evals_per_epoch = 1
 
 
 @pytest.fixture(scope="module")
-def compressed(tiny_bert_dir, tiny_data, tmp_path_factory):
-    d = tmp_path_factory.mktemp("compress")
-    recipe = d / "tiny.toml"
-    recipe.write_text(RECIPE)
-    out = d / "ck"
-    args = ["compress", str(tiny_bert_dir), "--recipe", str(recipe), "--data", str(tiny_data)]
-    r = CliRunner().invoke(cli, [*args, "--dev", str(tiny_data), "--out", str(out), "--json"])
-    assert r.exit_code == 0, r.output
-    return out, json.loads(r.stdout)
+def compressed(tiny_bert_dir, tiny_data, tmp_path_factory, compress_cli):
+    return compress_cli(tiny_bert_dir, RECIPE, tiny_data, tmp_path_factory.mktemp("compress"))
 
 
 def test_compress_records_every_step_and_saves_a_checkpoint(compressed):

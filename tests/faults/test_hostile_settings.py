@@ -43,6 +43,8 @@ CASES = [
     Case("settings", "recipe with no steps", recipe('name = "x"\n'), "r.toml"),
     Case("settings", "recipe step of an unknown kind", recipe('[[step]]\nkind = "quantum"\n'), "quantum"),
     Case("settings", "recipe step with an unknown field", recipe(STEP + "hedas = 0.5\n"), "hedas"),
+    Case("settings", "vocab step with an unknown field", recipe('[[step]]\nkind = "vocab"\nextras = 9\n'), "extras"),
+    Case("settings", "vocab step keeping -1 extra", recipe('[[step]]\nkind = "vocab"\nextra = -1\n'), "extra"),
     Case("settings", "recipe step with a string share", recipe(STEP + 'heads = "lots"\n'), "heads"),
     Case("settings", "recipe step sharing more than all", recipe(STEP + "heads = 1.5\n"), "heads"),
     Case("settings", "recipe step a table, not a list", recipe('[step]\nkind = "prune"\n'), "r.toml"),
