@@ -32,7 +32,7 @@ import numpy as np
 from ondevice.errors import ConfigError, OndeviceError
 from ondevice.jsonfile import read_json
 from ondevice.output import write_bytes, write_json
-from ondevice.search.front import OBJECTIVES, Budget, pareto_front, pick
+from ondevice.search.front import LABELS, OBJECTIVES, Budget, pareto_front, pick
 
 META = "search.json"
 RESULTS = "results.json"
@@ -165,7 +165,7 @@ def _prepare(s: SearchSettings, status: Callable[[str], None]):
     from ondevice.output import check_writable
     from ondevice.profile import targets
     from ondevice.search.cluster import check_address
-    from ondevice.search.space import load_space
+    from ondevice.search.space import fit_to_model, load_space
     from ondevice.search.trial import EXPORT_TARGET
 
     space = load_space(s.space)
@@ -191,6 +191,9 @@ def _prepare(s: SearchSettings, status: Callable[[str], None]):
         meta = {**_check_resume(out, meta), "resumed": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")}
     check_writable(out / META, 1 << 20)
     ckpt = load_model(s.model)
+    note = fit_to_model(space, ckpt.tokenizer.settings.kind)
+    if note:
+        status(note)
     pairs = ckpt.tokenizer.settings.text_pair
     data = read_dataset(s.data, ckpt.labels, s.columns, pairs=pairs, multi_label=ckpt.config.multi_label)
     if len(data) < 2 * s.val_size:
@@ -522,7 +525,7 @@ def _no_fit(budget: Budget, closest: dict | None) -> str:
     if closest is None:
         return "no trial finished, so none meets the budget"
     over = ", ".join(
-        f"{name.replace('_', ' ')} {bound + v:.3g} {unit} > {bound:g}"
+        f"{LABELS[name]} {bound + v:.3g} {unit} > {bound:g}"
         for (name, unit, bound), v in zip(budget.limits(), budget.excess(closest).values(), strict=True)
         if v > 0
     )

@@ -15,6 +15,9 @@ OBJECTIVES = {
 }
 
 
+LABELS = {"size_mb": "size", "latency_ms": "latency", "accuracy_drop": "accuracy drop"}
+
+
 @dataclass(frozen=True)
 class Budget:
     max_size_mb: float | None = None
@@ -51,7 +54,7 @@ class Budget:
         return sum(max(0.0, v) / max(abs(b), 1e-9) for b, v in zip(bounds, self.excess(t).values(), strict=True))
 
     def describe(self) -> str:
-        parts = [f"{name.replace('_', ' ')} <= {bound:g} {unit}" for name, unit, bound in self.limits()]
+        parts = [f"{LABELS[name]} <= {bound:g} {unit}" for name, unit, bound in self.limits()]
         return ", ".join(parts) or "no bounds"
 
 

@@ -4,6 +4,7 @@ joined to a head started with `ray start`."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -18,10 +19,30 @@ RAY = Path(sys.executable).with_name("ray")
 LOOPBACK = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "RAY_USAGE_STATS_ENABLED": "0", "ONDEVICE_PROGRESS": "0"}
 
 
-def search(model, data, space, out, *args, timeout=900) -> subprocess.CompletedProcess:
+def search(model, data, space, out, *args, timeout=1800) -> subprocess.CompletedProcess:
+    """The search command, in its own process group: one that overruns is stopped as a user would stop
+    it (SIGTERM, so that it shuts its Ray cluster down), then killed with whatever it started."""
     argv = [str(CLI), "search", str(model), "--data", str(data), "--space", str(space), "--out", str(out)]
     argv += ["--val-size", "300", "--trial-minutes", "0.5", *args]
-    return subprocess.run(argv, capture_output=True, text=True, timeout=timeout, env={**os.environ, **LOOPBACK})
+    proc = subprocess.Popen(
+        argv,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, **LOOPBACK},
+        start_new_session=True,
+    )
+    try:
+        stdout, stderr = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.communicate(timeout=120)
+        finally:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+        raise
+    return subprocess.CompletedProcess(argv, proc.returncode, stdout, stderr)
 
 
 def ray_processes() -> set[int]:
@@ -159,6 +180,23 @@ def test_sigint_then_resume_redoes_no_finished_trial(search_model, search_data, 
     redone = [tuple(sorted(t["params"].items())) for t in trials.values() if t["number"] > max(first)]
     assert all(p in redone for p in params), "a trial cut off by the stop is drawn again with its parameters"
 
+    # --finish: the pick's recipe in full, every format of the target exported, verified and measured.
+    pick = json.loads(done.stdout)["pick"]
+    finished = search(
+        search_model, search_data, tiny_space, out, "--format", "onnx", "--trials", "6", "--finish", "--json"
+    )
+    assert finished.returncode == 0, finished.stderr[-3000:]
+    record = json.loads(finished.stdout)
+    assert record["trial"] == pick and record["bundle"] == str(out / "finish" / "bundle")
+    manifest = json.loads((out / "finish" / "bundle" / "ondevice.json").read_text())
+    assert sorted(a["format"] for a in manifest["artifacts"]) == ["executorch", "onnx", "tflite"]
+    assert all(a["verification"]["passed"] for a in manifest["artifacts"])
+    assert record["latency_ms"] > 0 and record["artifact"].endswith(".onnx")
+    distill = next(s for s in manifest["model"]["compression"]["steps"] if s["kind"] == "distill")
+    assert distill["config"]["max_minutes"] is None  # the full recipe, not the trial's bounded one
+    again = search(search_model, search_data, tiny_space, out, "--format", "onnx", "--trials", "6", "--finish")
+    assert again.returncode != 0 and "finished before" in again.stderr
+
 
 def _free_port() -> int:
     with socket.socket() as s:
@@ -219,8 +257,6 @@ def test_no_trial_meets_the_budget_and_a_failing_trial_is_recorded(search_model,
     assert done.returncode == 1
     (line,) = [x for x in done.stderr.splitlines() if x.startswith("Error:")]
     closest = min(complete, key=lambda t: (t["size_bytes"], t["number"]))
-    assert (
-        "no trial meets the budget (size mb <= 0.01 MB)" in line and f"the closest is trial {closest['number']}" in line
-    )
+    assert "no trial meets the budget (size <= 0.01 MB)" in line and f"the closest is trial {closest['number']}" in line
     assert "Traceback" not in done.stderr
     assert json.loads((out / "results.json").read_text())["pick"] is None
