@@ -369,15 +369,15 @@ def distill(
     if cfg.hidden_weight and teacher.config.hidden_size != student.config.hidden_size:
         raise ConfigError("distill: hidden-state matching needs the same hidden size in teacher and student")
     expected = (len(train), len(train.labels))
-    if teacher_logits is None:
-        teacher_logits = predict_logits(teacher, train.texts, max_length=cfg.max_length, desc="teacher logits")
-    elif np.shape(teacher_logits) != expected:
+    if teacher_logits is not None and np.shape(teacher_logits) != expected:
         raise ConfigError(
             f"distill: teacher logits of shape {np.shape(teacher_logits)}; they must be {expected}, "
             "a row for each training example and a column for each label"
         )
-    torch.manual_seed(cfg.seed)
     kept, rows = carve_selection(train, cfg)
+    if teacher_logits is None:  # on every row, the carved-out ones too: the same as a caller's, exactly
+        teacher_logits = predict_logits(teacher, train.texts, max_length=cfg.max_length, desc="teacher logits")
+    torch.manual_seed(cfg.seed)
     select = None if rows is None else train.take(rows)
     soft_targets = torch.as_tensor(np.asarray(teacher_logits, dtype=np.float32)[kept])
     train = train.take(kept)
