@@ -52,6 +52,7 @@ def _step_line(r: dict) -> str:
 @click.option("--max-minutes", type=float, default=None, help="Wall-clock bound of each distillation step.")
 @click.option(
     "--select",
+    metavar="split|last",
     default=None,
     help="Weights a distillation step keeps: split, the best on a share of --data carved out and not trained "
     "on; last, the final ones (default: each step's own select, split unless the recipe says).",

@@ -38,6 +38,7 @@ from ondevice.cli_common import column_options, command_line, emit, handle_error
 @click.option("--head-only", is_flag=True, help="Train only the classification head on a frozen encoder.")
 @click.option(
     "--select",
+    metavar="split|last",
     default="split",
     show_default=True,
     help="Weights kept: split, the best on a share of --train carved out and not trained on; last, the final ones.",
