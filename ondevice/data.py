@@ -139,16 +139,23 @@ class Dataset:
             y[i, list(e.label)] = 1.0
         return y
 
-    def split(self, share: float, seed: int) -> tuple["Dataset", "Dataset"]:
-        """(rest, held out): a seeded random ``share`` of the examples (at least one, and one fewer
-        than all) held out, each part in file order."""
-        n = len(self.examples)
-        if n < 2:
-            raise DataError(f"{self.path}: at least two examples are needed to hold some out")
-        k = min(n - 1, max(1, round(n * share)))
-        held = set(np.random.default_rng(seed).permutation(n)[:k].tolist())
-        parts = ([e for i, e in enumerate(self.examples) if i not in held], [self.examples[i] for i in sorted(held)])
-        return tuple(Dataset(p, self.labels, self.path, 0, self.multi_label) for p in parts)
+    def split(self, share: float, seed: int, most: int | None = None) -> tuple["Dataset", "Dataset"]:
+        """(rest, held out): the examples of ``held_out_rows`` held out, each part in file order."""
+        held = held_out_rows(len(self), share, seed, most, self.path)
+        return self.take(np.setdiff1d(np.arange(len(self)), held)), self.take(held)
+
+    def take(self, rows) -> "Dataset":
+        """The examples at ``rows``, in that order, with the same labels."""
+        return Dataset([self.examples[i] for i in rows], self.labels, self.path, 0, self.multi_label)
+
+
+def held_out_rows(n: int, share: float, seed: int, most: int | None = None, path: str = "") -> np.ndarray:
+    """The sorted rows of a seeded random ``share`` of ``n`` examples (at most ``most``), to hold out:
+    at least one, and one fewer than all, so that both parts have examples."""
+    if n < 2:
+        raise DataError(f"{path}: {n} example(s); at least two are needed to hold some out")
+    k = min(n - 1, max(1, round(n * share)), most or n)
+    return np.sort(np.random.default_rng(seed).permutation(n)[:k])
 
 
 @contextmanager

@@ -2,14 +2,22 @@
 
 Both are made for CPUs: batches of similar length with dynamic padding, the word-embedding table
 frozen by default (its dense gradient and optimizer update cost more than the encoder's at
-SST-2's short lengths), a wall-clock bound that also anneals the learning rate, and the best
-dev-accuracy weights kept. ``prepare_finetune`` settles the labels and refuses bad input before
-any training; ``finetune_record`` is what a fine-tuned checkpoint keeps of its run.
+SST-2's short lengths), and a wall-clock bound that also anneals the learning rate.
+``prepare_finetune`` settles the labels and refuses bad input before any training;
+``finetune_record`` is what a fine-tuned checkpoint keeps of its run.
 
-Multi-label models train on binary cross-entropy against multi-hot targets and are selected by dev
-micro F1 at 0.5. Their per-label decision thresholds are chosen afterwards on a seeded
-``THRESHOLD_SHARE`` of the training file that is held out of training, never on the dev data whose
-figures are reported, and saved in the config (``EncoderConfig.thresholds``).
+Which weights are kept is never decided on the data whose figures are reported. With
+``select="split"`` (the default) a seeded share of the training data is carved out before training
+(``carve_selection``), never trained on, and the weights that score best on it are kept; with
+``select="last"`` the final weights are kept. The dev data is evaluated once, after training, and
+only reported: the training loop is not even given it. Fine-tuning, distillation and the ``distill``
+step of a recipe all work this way.
+
+Multi-label models train on binary cross-entropy against multi-hot targets and are selected by micro
+F1 at 0.5. Their per-label decision thresholds are chosen afterwards on the same carved-out split
+(one split for both, so that no more training data is withheld than one needs; with
+``select="last"`` it is carved for the thresholds alone) and saved in the config
+(``EncoderConfig.thresholds``).
 """
 
 from __future__ import annotations
@@ -26,7 +34,7 @@ import torch
 import torch.nn.functional as F
 from safetensors.torch import save
 
-from ondevice.data import Columns, Dataset, read_train_dev
+from ondevice.data import Columns, Dataset, held_out_rows, read_train_dev
 from ondevice.errors import CheckpointError, ConfigError, DataError
 from ondevice.evaluate import choose_thresholds, micro_f1, predict_logits
 from ondevice.model import Checkpoint, load_model, save_checkpoint
@@ -53,6 +61,11 @@ class FinetuneConfig:
     evals_per_epoch: int = 4
     freeze_embeddings: bool = True  # word embeddings only; positions and norms still train
     head_only: bool = False
+    # Which weights are kept: "split", the best evaluation on a split carved from the training data
+    # (never trained on); "last", the final weights. Dev data is only reported, whichever it is.
+    select: str = "split"
+    select_share: float = 0.1  # of the training data carved out (multi-label: its thresholds are chosen there too)
+    select_max: int = 2000  # at most this many examples: enough to rank checkpoints, cheap to evaluate often
 
     def __post_init__(self) -> None:
         if self.epochs <= 0:
@@ -65,23 +78,33 @@ class FinetuneConfig:
             raise ConfigError("--max-minutes must be positive")
         if not 0 <= self.warmup_ratio < 1:
             raise ConfigError("warmup ratio must be in [0, 1)")
+        if self.select not in SELECT:
+            raise ConfigError(f"select (--select) must be one of {', '.join(SELECT)}, not {self.select!r}")
+        if not 0 < self.select_share < 1:
+            raise ConfigError(
+                f"select_share (--select-share) must be between 0 and 1, a share of the training data, "
+                f"not {self.select_share}"
+            )
+        if self.select_max < 1:
+            raise ConfigError(f"select_max must be at least 1, not {self.select_max}")
 
 
-THRESHOLD_SHARE = 0.1  # of a multi-label training file, held out to choose the decision thresholds on
+SELECT = ("split", "last")  # FinetuneConfig.select: how the kept weights are chosen
 
 
 @dataclass
 class FinetuneResult:
-    best_accuracy: float  # the selection score: dev accuracy, or dev micro F1 for multi-label models
-    best_step: int
+    best_select: float | None  # the kept weights' score on the carved-out split (None: select="last")
+    best_step: int  # the step whose weights were kept
     steps: int
     seconds: float
     stopped_by_time: bool
     history: list[dict] = field(default_factory=list)
     config: dict = field(default_factory=dict)
-    metric: str = "accuracy"  # what best_accuracy and the history's dev figures are: accuracy or micro_f1
-    thresholds: list[float] = field(default_factory=list)  # multi-label: chosen on the held-out split
-    held_out: int = 0  # multi-label: training examples held out to choose the thresholds
+    metric: str = "accuracy"  # what the scores are: accuracy, or micro F1 for multi-label models
+    select_examples: int = 0  # training examples carved out to select on (multi-label: and to choose thresholds)
+    dev_score: float | None = None  # the kept weights on dev, measured once after training; never selects
+    thresholds: list[float] = field(default_factory=list)  # multi-label: chosen on the carved-out split
 
 
 def bucketed_batches(lengths: list[int], batch_size: int, rng: np.random.Generator, pool: int = 50) -> list[np.ndarray]:
@@ -121,40 +144,81 @@ def task_loss(logits: torch.Tensor, targets: torch.Tensor, reduction: str = "mea
     return F.cross_entropy(logits, targets, reduction=reduction)
 
 
-def selection_score(logits: np.ndarray, data: Dataset) -> float:
-    """What the best weights are chosen by: accuracy, or micro F1 at 0.5 for multi-label data."""
+def selection_score(logits: np.ndarray, data: Dataset, thresholds: list[float] | None = None) -> float:
+    """Accuracy, or for multi-label data micro F1 at ``thresholds`` (default 0.5 for every label): what
+    the kept weights are chosen by on the carved-out split, and what a run reports on dev."""
     if data.multi_label:
-        return micro_f1(data.multi_hot(), decisions(logits, [0.5] * logits.shape[1]))
+        return micro_f1(data.multi_hot(), decisions(logits, thresholds or [0.5] * logits.shape[1]))
     return float((logits.argmax(-1) == np.asarray(data.targets)).mean())
 
 
-def finetune(ckpt: Checkpoint, train: Dataset, dev: Dataset, cfg: FinetuneConfig) -> FinetuneResult:
-    """Fine-tune ``ckpt.model`` in place; on return it holds the best dev-accuracy (multi-label: micro
-    F1) weights, and a multi-label model's config the thresholds chosen on held-out training data."""
+def carve_selection(
+    train: Dataset, cfg: FinetuneConfig, thresholds: bool = False
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """(rows to train on, rows to select on) of ``train``, disjoint, each in file order.
+
+    The split is ``select_share`` of the rows, at most ``select_max``, at least one and never all,
+    drawn with ``cfg.seed`` so that a rerun carves the same one. None is carved with
+    ``select="last"`` unless ``thresholds`` (a multi-label fine-tuning run chooses its thresholds there).
+
+    Raises:
+        DataError: fewer than two training examples, where a split is needed.
+    """
+    n = len(train)
+    if cfg.select == "last" and not thresholds:
+        return np.arange(n), None
+    if n < 2:
+        why = "to choose the decision thresholds on" if cfg.select == "last" else "to select on (or --select last)"
+        raise DataError(f"{train.path}: {n} training example(s); at least 2 are needed to carve out a split {why}")
+    held = held_out_rows(n, cfg.select_share, cfg.seed, cfg.select_max, train.path)
+    return np.setdiff1d(np.arange(n), held), held
+
+
+def _report_dev(result: FinetuneResult, ckpt: Checkpoint, held: Dataset | None, dev: Dataset | None, max_length: int):
+    """Fill in what a finished run reports: the carved-out split's size, and the one dev evaluation of
+    the kept weights (a multi-label model at its own thresholds)."""
+    result.select_examples = len(held) if held is not None else 0
+    if dev is not None:
+        logits = predict_logits(ckpt, dev.texts, max_length=max_length, desc="dev")
+        result.dev_score = selection_score(logits, dev, ckpt.config.decision_thresholds() if dev.multi_label else None)
+    return result
+
+
+def finetune(ckpt: Checkpoint, train: Dataset, dev: Dataset | None, cfg: FinetuneConfig) -> FinetuneResult:
+    """Fine-tune ``ckpt.model`` in place on ``train`` less the split carved out to select on.
+
+    On return the model holds the weights ``cfg.select`` chose (the best accuracy, multi-label: micro F1,
+    on the split; or the last), and a multi-label model's config the thresholds chosen on that split.
+    ``dev`` (optional) is evaluated once, afterwards, into ``FinetuneResult.dev_score``.
+    """
     _check_labels(ckpt, train)
     ckpt.config.check_length(cfg.max_length)
     torch.manual_seed(cfg.seed)
-    held = None
-    if train.multi_label:
-        train, held = train.split(THRESHOLD_SHARE, cfg.seed)
+    kept, rows = carve_selection(train, cfg, thresholds=train.multi_label)
+    held = None if rows is None else train.take(rows)
+    select = held if cfg.select == "split" else None
+    train = train.take(kept)
     if cfg.head_only:
-        result = _finetune_head(ckpt, train, dev, cfg)
+        result = _finetune_head(ckpt, train, select, cfg)
     else:
         targets = _targets(train)
 
         def batch_loss(model, idx, inputs):
             return task_loss(model(*inputs), targets[idx])
 
-        result = _train_loop(ckpt, train, dev, cfg, batch_loss, desc="finetune")
-    if held is not None:
+        result = _train_loop(ckpt, train, select, cfg, batch_loss, desc="finetune")
+    if train.multi_label:
         logits = predict_logits(ckpt, held.texts, max_length=cfg.max_length, desc="thresholds")
         ckpt.config.thresholds = choose_thresholds(held.multi_hot(), sigmoid(logits))
-        result.thresholds, result.held_out = list(ckpt.config.thresholds), len(held)
-    return result
+        result.thresholds = list(ckpt.config.thresholds)
+    return _report_dev(result, ckpt, held, dev, cfg.max_length)
 
 
-def _train_loop(ckpt: Checkpoint, train: Dataset, dev: Dataset, cfg: FinetuneConfig, batch_loss, desc: str):
-    """The shared loop: bucketed batches, AdamW with warm-up and linear decay to the deadline, best dev kept.
+def _train_loop(
+    ckpt: Checkpoint, train: Dataset, select: Dataset | None, cfg: FinetuneConfig, batch_loss, desc: str
+) -> FinetuneResult:
+    """The shared loop: bucketed batches, AdamW with warm-up and linear decay to the deadline; the
+    weights that score best on ``select`` kept, or the last ones if it is None.
 
     ``batch_loss(model, idx, inputs)`` returns the loss of the training examples ``idx``, whose model
     inputs are ``inputs`` (input_ids, attention_mask[, token_type_ids]).
@@ -181,23 +245,20 @@ def _train_loop(ckpt: Checkpoint, train: Dataset, dev: Dataset, cfg: FinetuneCon
     history: list[dict] = []
     step, loss_sum, loss_n, stopped = 0, 0.0, 0, False
 
-    metric = _metric(dev)
+    metric = _metric(train)
 
     def run_eval() -> None:
         nonlocal best, loss_sum, loss_n
-        acc = selection_score(predict_logits(ckpt, dev.texts, max_length=cfg.max_length, desc="dev"), dev)
-        history.append(
-            {
-                "step": step,
-                "epoch": round(step / steps_per_epoch, 3),
-                "train_loss": loss_sum / max(loss_n, 1),
-                f"dev_{metric}": acc,
-                "seconds": round(time.monotonic() - t0, 1),
-            }
-        )
+        entry = {"step": step, "epoch": round(step / steps_per_epoch, 3), "train_loss": loss_sum / max(loss_n, 1)}
+        if select is not None:
+            score = selection_score(
+                predict_logits(ckpt, select.texts, max_length=cfg.max_length, desc="select"), select
+            )
+            entry[f"select_{metric}"] = score
+            if score > best[0]:
+                best = (score, step, copy.deepcopy(model.state_dict()))
+        history.append({**entry, "seconds": round(time.monotonic() - t0, 1)})
         loss_sum, loss_n = 0.0, 0
-        if acc > best[0]:
-            best = (acc, step, copy.deepcopy(model.state_dict()))
         model.train()
 
     bar = progress(total=total, desc=desc, unit="step")
@@ -229,7 +290,10 @@ def _train_loop(ckpt: Checkpoint, train: Dataset, dev: Dataset, cfg: FinetuneCon
         run_eval()
     bar.close()
     table.requires_grad_(True)
-    model.load_state_dict(best[2])
+    if select is None:
+        best = (None, step, None)
+    else:
+        model.load_state_dict(best[2])
     model.eval()
     return FinetuneResult(best[0], best[1], step, time.monotonic() - t0, stopped, history, asdict(cfg), metric)
 
@@ -260,21 +324,41 @@ class DistillConfig(FinetuneConfig):
             raise ConfigError("distill: hidden_weight must be >= 0")
 
 
+def teacher_logits(teacher: Checkpoint, train: Dataset, max_length: int) -> np.ndarray:
+    """The teacher's (N, labels) logits on every example of ``train``, in its order, truncated to
+    ``max_length``: what ``distill`` computes when it is not given them. Computed once, they can be
+    shared by every distillation from the same teacher on the same data (a search's trials)."""
+    return predict_logits(teacher, train.texts, max_length=max_length, desc="teacher logits")
+
+
 def distill(
     student: Checkpoint,
     teacher: Checkpoint,
     train: Dataset,
-    dev: Dataset,
+    dev: Dataset | None,
     cfg: DistillConfig,
     extra_loss: Callable[[torch.nn.Module], torch.Tensor] | None = None,
-):
+    teacher_logits: np.ndarray | None = None,
+) -> FinetuneResult:
     """Train ``student.model`` in place against ``teacher.model``: KL on softened logits + task loss
     (multi-label: binary cross-entropy against the teacher's softened sigmoids, per label).
 
+    The kept weights are chosen as ``finetune`` chooses them (``cfg.select``: on a split carved from
+    ``train``, or the last); ``dev`` (optional) is evaluated once, afterwards, and only reported.
     The teacher's logits are computed once for the whole training set (it is frozen and runs
     without dropout), so an epoch costs little more than fine-tuning; hidden-state matching runs
     the teacher batch by batch. ``extra_loss(model)``, read after the student's forward pass, is
     added to every batch's loss (token skimming's skim loss).
+
+    Args:
+        teacher_logits: the teacher's logits on ``train`` as passed in, row for row
+            (``teacher_logits(teacher, train, max_length)`` at the length this run trains at), used
+            instead of running the teacher; the rows carved out to select on are left out here.
+
+    Raises:
+        ConfigError: ``teacher_logits`` not of shape (examples, labels); hidden-state matching across
+            hidden sizes.
+        DataError: too few examples to carve a split from.
     """
     _check_labels(student, train)
     # A recipe's truncation length is written once for any model; a step before this one (Linformer)
@@ -284,11 +368,20 @@ def distill(
         cfg = replace(cfg, max_length=longest)
     if cfg.hidden_weight and teacher.config.hidden_size != student.config.hidden_size:
         raise ConfigError("distill: hidden-state matching needs the same hidden size in teacher and student")
+    expected = (len(train), len(train.labels))
+    if teacher_logits is not None and np.shape(teacher_logits) != expected:
+        raise ConfigError(
+            f"distill: teacher logits of shape {np.shape(teacher_logits)}; they must be {expected}, "
+            "a row for each training example and a column for each label"
+        )
+    kept, rows = carve_selection(train, cfg)
+    if teacher_logits is None:  # on every row, the carved-out ones too: the same as a caller's, exactly
+        teacher_logits = predict_logits(teacher, train.texts, max_length=cfg.max_length, desc="teacher logits")
     torch.manual_seed(cfg.seed)
+    select = None if rows is None else train.take(rows)
+    soft_targets = torch.as_tensor(np.asarray(teacher_logits, dtype=np.float32)[kept])
+    train = train.take(kept)
     targets = _targets(train)
-    teacher_logits = torch.from_numpy(
-        predict_logits(teacher, train.texts, max_length=cfg.max_length, desc="teacher logits")
-    ).float()
     T = cfg.temperature
     teacher.model.eval()
 
@@ -300,11 +393,9 @@ def distill(
         else:
             logits = model(*inputs)
         if train.multi_label:
-            soft = F.binary_cross_entropy_with_logits(logits / T, torch.sigmoid(teacher_logits[idx] / T))
+            soft = F.binary_cross_entropy_with_logits(logits / T, torch.sigmoid(soft_targets[idx] / T))
         else:
-            soft = F.kl_div(
-                F.log_softmax(logits / T, -1), F.softmax(teacher_logits[idx] / T, -1), reduction="batchmean"
-            )
+            soft = F.kl_div(F.log_softmax(logits / T, -1), F.softmax(soft_targets[idx] / T, -1), reduction="batchmean")
         loss = cfg.alpha * soft * (T * T) + (1 - cfg.alpha) * task_loss(logits, targets[idx])
         if cfg.hidden_weight:
             with torch.no_grad():
@@ -315,7 +406,8 @@ def distill(
             loss = loss + extra_loss(model)
         return loss
 
-    return _train_loop(student, train, dev, cfg, batch_loss, desc="distill")
+    result = _train_loop(student, train, select, cfg, batch_loss, desc="distill")
+    return _report_dev(result, student, select, dev, cfg.max_length)
 
 
 def word_table(model) -> torch.nn.Parameter:
@@ -347,13 +439,15 @@ def _pooled_features(ckpt: Checkpoint, texts: list[str], max_length: int, desc: 
     return out
 
 
-def _finetune_head(ckpt: Checkpoint, train: Dataset, dev: Dataset, cfg: FinetuneConfig) -> FinetuneResult:
+def _finetune_head(ckpt: Checkpoint, train: Dataset, select: Dataset | None, cfg: FinetuneConfig) -> FinetuneResult:
+    """The head on the frozen encoder's features, an evaluation on ``select`` after every epoch and the
+    best one kept (None: the last)."""
     model = ckpt.model
     t0 = time.monotonic()
     x_train = _pooled_features(ckpt, train.texts, cfg.max_length, "encode train")
-    x_dev = _pooled_features(ckpt, dev.texts, cfg.max_length, "encode dev")
+    x_select = None if select is None else _pooled_features(ckpt, select.texts, cfg.max_length, "encode select")
     y_train = _targets(train)
-    metric = _metric(dev)
+    metric = _metric(train)
     head = [p for n, p in model.named_parameters() if n.startswith(("pre_classifier.", "classifier."))]
     opt = torch.optim.AdamW(head, lr=cfg.head_lr, weight_decay=cfg.weight_decay)
     g = torch.Generator().manual_seed(cfg.seed)
@@ -380,21 +474,19 @@ def _finetune_head(ckpt: Checkpoint, train: Dataset, dev: Dataset, cfg: Finetune
             if step >= total:
                 break
         model.eval()
-        with torch.no_grad():
-            acc = selection_score(model.head(x_dev).float().numpy(), dev)
-        history.append(
-            {
-                "step": step,
-                "epoch": round(step / steps_per_epoch, 3),
-                "train_loss": loss_sum / steps_per_epoch,
-                f"dev_{metric}": acc,
-                "seconds": round(time.monotonic() - t0, 1),
-            }
-        )
-        if acc > best[0]:
-            best = (acc, step, copy.deepcopy(model.state_dict()))
+        entry = {"step": step, "epoch": round(step / steps_per_epoch, 3), "train_loss": loss_sum / steps_per_epoch}
+        if x_select is not None:
+            with torch.no_grad():
+                score = selection_score(model.head(x_select).float().numpy(), select)
+            entry[f"select_{metric}"] = score
+            if score > best[0]:
+                best = (score, step, copy.deepcopy(model.state_dict()))
+        history.append({**entry, "seconds": round(time.monotonic() - t0, 1)})
     bar.close()
-    model.load_state_dict(best[2])
+    if select is None:
+        best = (None, step, None)
+    else:
+        model.load_state_dict(best[2])
     model.eval()
     return FinetuneResult(best[0], best[1], step, time.monotonic() - t0, False, history, asdict(cfg), metric)
 
@@ -494,12 +586,20 @@ def model_problem_type(model: str) -> str | None:
 
 
 def training_report(result: FinetuneResult) -> dict:
-    """The record of a training run that fine-tuning and distillation (a recipe step) both keep."""
-    extra = {"thresholds": result.thresholds, "threshold_examples": result.held_out} if result.thresholds else {}
+    """The record of a training run that fine-tuning and distillation (a recipe step) both keep.
+
+    ``best_select_<metric>`` is what chose the kept weights (on ``select_examples`` examples carved
+    from the training data; None when the last weights were kept); ``dev_<metric>`` is the kept
+    weights' figure on the dev data (None without it), which chose nothing.
+    """
+    extra = {"thresholds": result.thresholds} if result.thresholds else {}
     return {
-        f"best_dev_{result.metric}": result.best_accuracy,
+        "select": result.config.get("select", "split"),
+        f"best_select_{result.metric}": result.best_select,
+        "select_examples": result.select_examples,
         "best_step": result.best_step,
         "steps": result.steps,
+        f"dev_{result.metric}": result.dev_score,
         "seconds": round(result.seconds, 1),
         "stopped_by_time": result.stopped_by_time,
         "history": result.history,
@@ -524,11 +624,18 @@ def finetune_record(result: FinetuneResult, *, base: str, train: Path, dev: Path
 
 
 def result_line(result: FinetuneResult) -> str:
-    """One line on a finished run: the best dev accuracy, where it was reached, how long it took."""
+    """One line on a finished run: which step was kept and why, its dev figure, how long it took."""
     name = "micro F1" if result.metric == "micro_f1" else "accuracy"
-    return (
-        f"best dev {name} {result.best_accuracy:.4f} at step {result.best_step} of {result.steps}, "
-        f"{result.seconds / 60:.1f} min" + (" (stopped by --max-minutes)" if result.stopped_by_time else "")
+    if result.best_select is None:
+        kept = f"kept the last step, {result.steps}"
+    else:
+        kept = (
+            f"kept step {result.best_step} of {result.steps} (select {name} {result.best_select:.4f} on "
+            f"{result.select_examples} examples carved from the training data)"
+        )
+    dev = "" if result.dev_score is None else f", dev {name} {result.dev_score:.4f}"
+    return f"{kept}{dev}, {result.seconds / 60:.1f} min" + (
+        " (stopped by --max-minutes)" if result.stopped_by_time else ""
     )
 
 

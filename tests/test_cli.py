@@ -89,12 +89,12 @@ def test_finetune_head_only_then_eval(runner, train_subset, dev_subset, tmp_path
     )
     assert r.exit_code == 0, r.output
     summary = json.loads(r.stdout)
-    assert 0.5 < summary["best_dev_accuracy"] <= 1.0
+    assert 0.5 < summary["dev_accuracy"] <= 1.0 and 0 <= summary["best_select_accuracy"] <= 1.0
     assert (out / "head.safetensors").stat().st_size < 1024 * 1024
     assert json.loads((out / "labels.json").read_text()) == ["negative", "positive"]
     r = runner.invoke(cli, ["eval", str(out), "--data", str(dev_subset), "--json"])
     assert r.exit_code == 0, r.output
-    assert json.loads(r.stdout)["accuracy"] == pytest.approx(summary["best_dev_accuracy"])
+    assert json.loads(r.stdout)["accuracy"] == pytest.approx(summary["dev_accuracy"])
 
 
 def test_finetune_full_small_model_improves(runner, tiny_bert_dir, tmp_path):
@@ -155,9 +155,11 @@ def test_finetune_full_small_model_improves(runner, tiny_bert_dir, tmp_path):
     )
     assert r.exit_code == 0, r.output
     summary = json.loads(r.stdout)
-    assert summary["best_dev_accuracy"] >= 0.9
+    assert summary["dev_accuracy"] >= 0.9 and summary["select"] == "split"
+    # 51 of the 512 examples (10%) are carved out to select on: 461 train, 15 steps of 32
+    assert summary["select_examples"] == 51 and summary["best_select_accuracy"] >= 0.9
     info = json.loads((out / "info.json").read_text())
-    assert info["finetune"]["history"][-1]["step"] == 16
+    assert info["finetune"]["history"][-1]["step"] == 15 == info["finetune"]["steps"]
 
 
 def test_finetune_progress_on_stderr(runner, train_subset, dev_subset, tmp_path, monkeypatch):

@@ -133,8 +133,9 @@ def test_finetune_chooses_thresholds_on_held_out_training_data(multilabel_model)
     assert len(ckpt.config.thresholds) == 3 and set(ckpt.config.thresholds) <= set(THRESHOLD_GRID.tolist())
     assert json.loads((multilabel_model / "labels.json").read_text()) == PROPERTIES  # still a list of names
     record = json.loads((multilabel_model / "info.json").read_text())["finetune"]
-    assert record["threshold_examples"] == 150 and record["thresholds"] == ckpt.config.thresholds
-    assert 0 <= record["best_dev_micro_f1"] <= 1 and all("dev_micro_f1" in h for h in record["history"])
+    assert record["select_examples"] == 150 and record["thresholds"] == ckpt.config.thresholds
+    assert 0 <= record["best_select_micro_f1"] <= 1 and all("select_micro_f1" in h for h in record["history"])
+    assert 0 <= record["dev_micro_f1"] <= 1 and not any("dev_micro_f1" in h for h in record["history"])
 
 
 def test_eval_reports_micro_macro_and_per_label_figures(multilabel_model, multilabel_files):
@@ -276,7 +277,9 @@ def test_a_recipe_compresses_a_multi_label_model(multilabel_model, multilabel_fi
     assert r.exit_code == 0, r.output
     steps = json.loads(r.stdout)["steps"]
     assert [s["kind"] for s in steps] == ["input", "prune", "distill"]
-    assert "best_dev_micro_f1" in steps[-1]["report"]
+    report = steps[-1]["report"]
+    assert 0 <= report["best_select_micro_f1"] <= 1 and report["select_examples"] == 20  # 10% of 200
+    assert 0 <= report["dev_micro_f1"] <= 1
     before, after = load_model(str(multilabel_model)), load_model(str(out))
     assert after.config.multi_label and after.config.thresholds == before.config.thresholds
     assert after.config.num_parameters() < before.config.num_parameters()
@@ -287,5 +290,5 @@ def test_head_only_training_is_multi_label_too(tiny_bert_dir, multilabel_files, 
 
     ckpt, train, dev = prepare_finetune(str(tiny_bert_dir), *multilabel_files, tmp_path / "out", multi_label=True)
     result = finetune(ckpt, train, dev, FinetuneConfig(epochs=1, head_only=True, max_length=64))
-    assert result.metric == "micro_f1" and all("dev_micro_f1" in h for h in result.history)
-    assert result.held_out == 150 and ckpt.config.thresholds == result.thresholds and len(result.thresholds) == 3
+    assert result.metric == "micro_f1" and all("select_micro_f1" in h for h in result.history)
+    assert result.select_examples == 150 and ckpt.config.thresholds == result.thresholds and len(result.thresholds) == 3

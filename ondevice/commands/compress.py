@@ -16,7 +16,7 @@ DEV_HOLDOUT = 1000
 def _split_dev(train, dev_path: Path | None, seed: int, columns=None):
     """The dev set: --dev (read as --data is: its columns, pairs or not), or a fixed random hold-out of the
     training data."""
-    from ondevice.data import Dataset, read_dataset
+    from ondevice.data import read_dataset
 
     if dev_path is not None:
         return train, read_dataset(dev_path, train.labels, columns, pairs=train.pairs, multi_label=train.multi_label)
@@ -25,12 +25,7 @@ def _split_dev(train, dev_path: Path | None, seed: int, columns=None):
     import numpy as np
 
     order = np.random.default_rng(seed).permutation(len(train))
-    held, kept = order[:DEV_HOLDOUT], order[DEV_HOLDOUT:]
-
-    def subset(idx):
-        return Dataset([train.examples[i] for i in idx], train.labels, train.path, multi_label=train.multi_label)
-
-    return subset(kept), subset(held)
+    return train.take(order[DEV_HOLDOUT:]), train.take(order[:DEV_HOLDOUT])
 
 
 def _step_line(r: dict) -> str:
@@ -50,21 +45,32 @@ def _step_line(r: dict) -> str:
     "dev_path",
     type=click.Path(path_type=Path),
     default=None,
-    help=f"Labelled dev data (default: {DEV_HOLDOUT} examples held out of --data).",
+    help=f"Labelled dev data, measured after every step and only reported (default: {DEV_HOLDOUT} examples "
+    "held out of --data).",
 )
 @click.option("--out", required=True, type=click.Path(path_type=Path), help="Output checkpoint directory.")
 @click.option("--max-minutes", type=float, default=None, help="Wall-clock bound of each distillation step.")
+@click.option(
+    "--select",
+    metavar="split|last",
+    default=None,
+    help="Weights a distillation step keeps: split, the best on a share of --data carved out and not trained "
+    "on; last, the final ones (default: each step's own select, split unless the recipe says).",
+)
 @click.option("--threads", type=click.IntRange(1), default=None, help="CPU threads (default: all cores).")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--force", is_flag=True, help="Replace --out if it exists and is not empty.")
 @click.option("--json", "as_json", is_flag=True, help="Print the step records as JSON.")
 @column_options
 @handle_errors
-def compress(model, recipe, data_path, dev_path, out, max_minutes, threads, seed, force, as_json, columns) -> None:
+def compress(
+    model, recipe, data_path, dev_path, out, max_minutes, select, threads, seed, force, as_json, columns
+) -> None:
     """Compress MODEL with a recipe of steps (low-rank, prune, distill) and save an ondevice checkpoint.
 
     After every step it prints parameters, FLOPs at the recipe's sequence length and dev accuracy;
-    the records go into the checkpoint's info.json and the bundle manifest of its export.
+    the records go into the checkpoint's info.json and the bundle manifest of its export. A
+    distillation step keeps its best weights on a split carved from --data, never by the dev data.
 
     \b
     Example:
@@ -80,8 +86,10 @@ def compress(model, recipe, data_path, dev_path, out, max_minutes, threads, seed
     from ondevice.model import load_model, save_checkpoint
     from ondevice.model.checkpoint import checkpoint_bytes
     from ondevice.output import check_writable
-    from ondevice.train import DistillConfig
+    from ondevice.train import SELECT, DistillConfig
 
+    if select is not None and select not in SELECT:  # refused even by a recipe with no step to apply it to
+        raise ConfigError(f"--select must be one of {', '.join(SELECT)}, not {select!r}")
     if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not force)):
         raise ConfigError(f"--out {out} exists and is not empty (use --force to replace it)")
     if max_minutes is not None and max_minutes <= 0:
@@ -89,10 +97,9 @@ def compress(model, recipe, data_path, dev_path, out, max_minutes, threads, seed
     if threads:
         torch.set_num_threads(threads)
     plan = load_recipe(recipe)
-    if max_minutes is not None:
-        plan.steps = [
-            dataclasses.replace(s, max_minutes=max_minutes) if isinstance(s, DistillConfig) else s for s in plan.steps
-        ]
+    given = {k: v for k, v in (("max_minutes", max_minutes), ("select", select)) if v is not None}
+    if given:
+        plan.steps = [dataclasses.replace(s, **given) if isinstance(s, DistillConfig) else s for s in plan.steps]
     ckpt = load_model(model)
     pairs = ckpt.tokenizer.settings.text_pair
     train = read_dataset(data_path, ckpt.labels, columns, pairs=pairs, multi_label=ckpt.config.multi_label)

@@ -1,4 +1,4 @@
-"""`ondevice finetune`: train a classifier on labelled text and save its best dev checkpoint."""
+"""`ondevice finetune`: train a classifier on labelled text and save the checkpoint chosen without its dev data."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from ondevice.cli_common import column_options, command_line, emit, handle_error
     "dev_path",
     required=True,
     type=click.Path(path_type=Path),
-    help="Labelled dev file; the best dev accuracy is kept.",
+    help="Labelled dev file, evaluated once after training and only reported (it chooses nothing).",
 )
 @click.option("--out", required=True, type=click.Path(path_type=Path), help="Output checkpoint directory.")
 @click.option("--labels", default=None, help="Comma-separated label names, in index order (default: from the data).")
@@ -36,6 +36,20 @@ from ondevice.cli_common import column_options, command_line, emit, handle_error
     "per-label thresholds chosen on 10%% of --train held out.",
 )
 @click.option("--head-only", is_flag=True, help="Train only the classification head on a frozen encoder.")
+@click.option(
+    "--select",
+    metavar="split|last",
+    default="split",
+    show_default=True,
+    help="Weights kept: split, the best on a share of --train carved out and not trained on; last, the final ones.",
+)
+@click.option(
+    "--select-share",
+    type=float,
+    default=0.1,
+    show_default=True,
+    help="Share of --train carved out to select on (at most 2000 examples; multi-label: the thresholds too).",
+)
 @click.option("--epochs", type=float, default=3.0, show_default=True)
 @click.option("--batch-size", type=click.IntRange(1), default=32, show_default=True)
 @click.option("--lr", type=float, default=5e-5, show_default=True, help="Learning rate of full fine-tuning.")
@@ -58,6 +72,8 @@ def finetune(
     pooling,
     multi_label,
     head_only,
+    select,
+    select_share,
     epochs,
     batch_size,
     lr,
@@ -70,7 +86,10 @@ def finetune(
     as_json,
     columns,
 ) -> None:
-    """Fine-tune MODEL on labelled text and save the best dev checkpoint to --out.
+    """Fine-tune MODEL on labelled text and save it to --out.
+
+    The weights kept are the best on a split carved from --train (--select split) or the last ones
+    (--select last); --dev is evaluated once, at the end, and reported.
 
     \b
     Example:
@@ -96,6 +115,8 @@ def finetune(
         max_minutes=max_minutes,
         freeze_embeddings=not train_embeddings,
         head_only=head_only,
+        select=select,
+        select_share=select_share,
     )
     label_names = [s.strip() for s in labels.split(",")] if labels else None
     base, train, dev = prepare_finetune(

@@ -86,8 +86,11 @@ class SkimConfig(DistillConfig):
 
 
 @technique(SkimConfig, "skim")
-def apply_skim(model, cfg: SkimConfig, student=None, teacher=None, train=None, dev=None, **_) -> dict:
-    """Give the model skim budgets (and learned predictors) in place; trains them when ``cfg.train``."""
+def apply_skim(
+    model, cfg: SkimConfig, student=None, teacher=None, train=None, dev=None, teacher_logits=None, **_
+) -> dict:
+    """Give the model skim budgets (and learned predictors) in place; trains them when ``cfg.train``, by
+    distillation (``ondevice.compress.distill.apply_distill``'s arguments, ``dev`` only reported)."""
     config = model.config
     if any(layer.skim_keep for layer in config.layers):
         raise ConfigError("skim: the model already skims tokens")
@@ -113,8 +116,8 @@ def apply_skim(model, cfg: SkimConfig, student=None, teacher=None, train=None, d
         return report
     if cfg.predictor != "learned":
         raise ConfigError("skim: only the learned predictor trains; use a distill step after attention skimming")
-    if student is None or teacher is None or train is None or dev is None:
-        raise ConfigError("skim: training the predictors needs the teacher, training data and dev data")
+    if student is None or teacher is None or train is None:
+        raise ConfigError("skim: training the predictors needs the teacher and training data")
     kept: list[list[float]] = []
 
     def skim_loss(m) -> torch.Tensor:
@@ -123,7 +126,7 @@ def apply_skim(model, cfg: SkimConfig, student=None, teacher=None, train=None, d
 
     model.skim_mode = "gumbel"
     try:
-        result = distill(student, teacher, train, dev, cfg, extra_loss=skim_loss)
+        result = distill(student, teacher, train, dev, cfg, extra_loss=skim_loss, teacher_logits=teacher_logits)
     finally:
         model.skim_mode = "topk"
     tail = kept[-100:]

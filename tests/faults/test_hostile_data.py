@@ -145,6 +145,27 @@ def export_with(option: str, name: str, content: bytes, *extra: str):
     return build
 
 
+def compress(data: bytes, *extra: str):
+    """compress the tiny checkpoint by the conservative recipe, ``data`` as both --data and --dev."""
+
+    def build(ws: Path, fx) -> list[str]:
+        return [
+            "compress",
+            str(fx.ckpt),
+            "--recipe",
+            "conservative",
+            "--data",
+            put(ws, "d.tsv", data),
+            "--dev",
+            put(ws, "dev.tsv", data),
+            "--out",
+            "out",
+            *extra,
+        ]
+
+    return build
+
+
 def run_texts(*texts: str | bytes):
     return lambda ws, fx: ["run", str(fx.bundle), *texts]
 
@@ -515,18 +536,7 @@ CASES = [
     Case(
         "pairs",
         "compress: pair data for a model of single texts",
-        lambda ws, fx: [
-            "compress",
-            str(fx.ckpt),
-            "--recipe",
-            "conservative",
-            "--data",
-            put(ws, "d.tsv", PAIR_ROWS),
-            "--dev",
-            put(ws, "dev.tsv", PAIR_ROWS),
-            "--out",
-            "out",
-        ],
+        compress(PAIR_ROWS),
         "d.tsv:1: expected two columns (label, text), found 3",
         1,
     ),
@@ -605,6 +615,42 @@ CASES = [
         finetune(TINY_ROWS + b"\tno label\n"),
         "train.tsv:5: the label is empty",
         1,
+    ),
+    # --- model selection: the split carved from the training data, and how the kept weights are chosen ---
+    Case(
+        "selection",
+        "finetune: one training example, nothing to carve a split from",
+        finetune(b"neg\tawful\n", model="ckpt"),
+        "train.tsv: 1 training example(s); at least 2 are needed to carve out a split to select on (or --select last)",
+        1,
+    ),
+    Case(
+        "selection",
+        "finetune --multi-label --select last: one example, no split for the thresholds",
+        finetune(b"neg|pos\tawful\n", MULTI_ROWS, "--multi-label", "--select", "last", "--labels", "neg,neu,pos"),
+        "at least 2 are needed to carve out a split to choose the decision thresholds on",
+        1,
+    ),
+    Case(
+        "selection",
+        "finetune --select best",
+        finetune(TINY_ROWS, TINY_ROWS, "--select", "best"),
+        "select (--select) must be one of split, last, not 'best'",
+        2,
+    ),
+    Case(
+        "selection",
+        "finetune --select-share 1",
+        finetune(TINY_ROWS, TINY_ROWS, "--select-share", "1"),
+        "select_share (--select-share) must be between 0 and 1",
+        2,
+    ),
+    Case(
+        "selection",
+        "compress --select best",
+        compress(TINY_ROWS, "--select", "best"),
+        "--select must be one of split, last, not 'best'",
+        2,
     ),
     Case(
         "labels",

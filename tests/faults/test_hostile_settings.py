@@ -47,6 +47,12 @@ CASES = [
     Case("settings", "vocab step keeping -1 extra", recipe('[[step]]\nkind = "vocab"\nextra = -1\n'), "extra"),
     Case("settings", "recipe step with a string share", recipe(STEP + 'heads = "lots"\n'), "heads"),
     Case("settings", "recipe step sharing more than all", recipe(STEP + "heads = 1.5\n"), "heads"),
+    Case(
+        "settings",
+        "recipe distill step selecting 'best'",
+        recipe('[[step]]\nkind = "distill"\nselect = "best"\n'),
+        "select",
+    ),
     Case("settings", "recipe step a table, not a list", recipe('[step]\nkind = "prune"\n'), "r.toml"),
     Case("settings", "recipe with [[steps]] for [[step]]", recipe('[[steps]]\nkind = "prune"\n'), "[[step]]"),
     Case(
