@@ -384,6 +384,9 @@ def distill(
     targets = _targets(train)
     T = cfg.temperature
     teacher.model.eval()
+    # The teacher reads its own ids: a vocab step renumbers the student's, and the texts keep their
+    # tokenization, so the two rows of an example line up position by position.
+    teacher_rows = Rows(teacher.tokenizer, train.texts, cfg.max_length) if cfg.hidden_weight else None
 
     def batch_loss(model, idx, inputs):
         mask = inputs[1]
@@ -399,7 +402,7 @@ def distill(
         loss = cfg.alpha * soft * (T * T) + (1 - cfg.alpha) * task_loss(logits, targets[idx])
         if cfg.hidden_weight:
             with torch.no_grad():
-                t_hidden = teacher.model.encode(*inputs)
+                t_hidden = teacher.model.encode(*teacher_rows.batch(idx.tolist(), width=inputs[0].shape[1]))
             m = mask.unsqueeze(-1).to(hidden.dtype)
             loss = loss + cfg.hidden_weight * (((hidden - t_hidden) ** 2) * m).sum() / (m.sum() * hidden.shape[-1])
         if extra_loss is not None:

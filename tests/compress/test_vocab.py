@@ -292,3 +292,19 @@ def test_compress_recipe_then_android_bundle_in_the_app_core(
     records = java_classification_golden(assets, read_dataset(sst2_dev).texts, tmp_path)
     assert len(records) == 872
     assert junit(tmp_path, tmp_path / "build", "ClassifierParityTest") == 1
+
+
+def test_hidden_state_distillation_gives_the_teacher_its_own_ids(tiny, sample):
+    """After a vocab step the student's ids are renumbered; hidden-state matching must run the teacher on
+    the teacher's ids. A pruned copy of the teacher, without dropout, then matches it exactly: loss 0."""
+    from ondevice.train import DistillConfig, distill
+
+    teacher = copy.deepcopy(tiny)
+    compress_(tiny.model, VocabConfig(), student=tiny, train=sample)
+    for m in tiny.model.modules():
+        if isinstance(m, torch.nn.Dropout):
+            m.p = 0.0
+    data = sample.take(list(range(256)))
+    cfg = DistillConfig(epochs=0.25, lr=1e-12, alpha=1.0, hidden_weight=1.0, select="last", max_length=32)
+    result = distill(tiny, teacher, data, None, cfg)
+    assert result.history and all(h["train_loss"] < 1e-6 for h in result.history)
