@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import io
 import json
 import os
 import time
@@ -205,23 +206,39 @@ def _prepare(s: SearchSettings, status: Callable[[str], None]):
     return space, target, meta, ckpt, train, val
 
 
-def _teacher(s: SearchSettings, meta: dict, ckpt, train, val, seq_len: int, status) -> tuple[np.ndarray, float]:
-    """The input model's logits on the training part (computed once, stored) and its validation accuracy."""
+def _teacher(s: SearchSettings, meta: dict, ckpt, train, val, space, status) -> tuple[np.ndarray | None, float]:
+    """The input model's logits on the training part, computed once and stored, at the length the
+    space's distillations train at (None where their lengths differ: each trial then computes its own),
+    and the input model's validation accuracy at the space's length."""
     from ondevice.train import dev_accuracy, teacher_logits
 
+    length = distill_length(space)
     path = s.out / TEACHER
-    if path.is_file() and "base_accuracy" in meta:
-        logits = np.load(path)
-        if logits.shape == (len(train), ckpt.config.num_labels):
+    if "base_accuracy" in meta and (length is None or path.is_file()):
+        logits = np.load(path) if length is not None else None
+        if logits is None or logits.shape == (len(train), ckpt.config.num_labels):
             return logits, meta["base_accuracy"]
-    status(f"teacher: logits of {ckpt.source} on {len(train)} training examples (once, for every trial)")
-    logits = teacher_logits(ckpt, train, seq_len)
-    import io
+    logits = None
+    if length is not None:
+        status(f"teacher: logits of {ckpt.source} on {len(train)} training examples (once, for every trial)")
+        logits = teacher_logits(ckpt, train, min(length, ckpt.config.max_length))
+        buf = io.BytesIO()
+        np.save(buf, logits)
+        write_bytes(path, buf.getvalue())
+    return logits, dev_accuracy(ckpt, val, space.seq_len)
 
-    buf = io.BytesIO()
-    np.save(buf, logits)
-    write_bytes(path, buf.getvalue())
-    return logits, dev_accuracy(ckpt, val, seq_len)
+
+def distill_length(space) -> int | None:
+    """The one length every distilling step of the space trains at, or None if they differ (or are drawn)."""
+    from ondevice.train import DistillConfig
+
+    lengths = set()
+    for step in space.steps:
+        if step.kind in ("distill", "skim"):
+            if "max_length" in step.params:
+                return None
+            lengths.add(step.fixed.get("max_length", DistillConfig.max_length))
+    return lengths.pop() if len(lengths) == 1 else None
 
 
 def _trial_dir(out: Path, number: int) -> Path:
@@ -248,7 +265,7 @@ def search(s: SearchSettings, status: Callable[[str], None]) -> dict:
     space, target, meta, ckpt, train, val = _prepare(s, status)
     s.out.mkdir(parents=True, exist_ok=True)
     write_json(s.out / META, meta)
-    logits, base_accuracy = _teacher(s, meta, ckpt, train, val, space.seq_len, status)
+    logits, base_accuracy = _teacher(s, meta, ckpt, train, val, space, status)
     meta["base_accuracy"] = base_accuracy
     write_json(s.out / META, meta)
     budget = Budget(s.max_size_mb, s.max_latency_ms, s.max_accuracy_drop, base_accuracy)
@@ -474,7 +491,7 @@ def finish(s: SearchSettings, which: str, status: Callable[[str], None]) -> dict
 
     s.resume = True
     space, target, meta, ckpt, train, val = _prepare(s, status)
-    logits, base_accuracy = _teacher(s, meta, ckpt, train, val, space.seq_len, status)
+    logits, base_accuracy = _teacher(s, meta, ckpt, train, val, space, status)
     budget = Budget(s.max_size_mb, s.max_latency_ms, s.max_accuracy_drop, base_accuracy)
     trials = load_trials(s.out)
     if which == "pick":
