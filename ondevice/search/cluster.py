@@ -68,7 +68,12 @@ def cluster(address: str | None, cpus: int, devices: list[str]) -> Iterator[obje
                 **common,
             )
     except (ConnectionError, RuntimeError, ValueError) as e:
-        raise ClusterError(f"cannot {'join the Ray cluster at ' + address if address else 'start Ray'}: {e}") from None
+        if not address:
+            raise ClusterError(f"cannot start Ray: {e}") from None
+        raise ClusterError(
+            f"cannot join the Ray cluster at {address}: {e} (a cluster with token authentication needs its "
+            "token here: the head's ~/.ray/auth_token in the same place, or RAY_AUTH_TOKEN set to it)"
+        ) from None
     try:
         yield ray
     finally:

@@ -30,7 +30,7 @@ from typing import Callable
 
 import numpy as np
 
-from ondevice.errors import ConfigError, OndeviceError
+from ondevice.errors import ConfigError, DeviceDisconnected, OndeviceError
 from ondevice.jsonfile import read_json
 from ondevice.output import write_bytes, write_json
 from ondevice.search.front import LABELS, OBJECTIVES, Budget, pareto_front, pick
@@ -259,7 +259,7 @@ def search(s: SearchSettings, status: Callable[[str], None]) -> dict:
     """Run (or resume) a search; returns the results that ``results.json`` holds."""
     import optuna
 
-    from ondevice.search.cluster import cluster, cluster_cpus, cluster_devices, node_cpu_count
+    from ondevice.search.cluster import ClusterError, cluster, cluster_cpus, cluster_devices, node_cpu_count
     from ondevice.search.trial import build, measure
 
     space, target, meta, ckpt, train, val = _prepare(s, status)
@@ -348,14 +348,25 @@ def search(s: SearchSettings, status: Callable[[str], None]) -> dict:
                     break
                 (done,), _ = ray.wait(list(inflight), num_returns=1)
                 stage, trial, job, serial = inflight.pop(done)
-                if serial:
-                    free.append(serial)
-                    if waiting:
-                        submit_measure(*waiting.pop(0))
                 try:
-                    result = ray.get(done)
+                    result, error = ray.get(done), None
                 except Exception as e:  # a trial's own failure: recorded, the search goes on
-                    _fail(study, trial, job, stage, e, status)
+                    result, error = None, e
+                if serial:
+                    if isinstance(getattr(error, "cause", error), DeviceDisconnected):
+                        status(f"device {serial} left the search; its trial is recorded as failed")
+                    else:
+                        free.append(serial)
+                    if not free and not any(v[3] for v in inflight.values()):
+                        _fail(study, trial, job, stage, error, status)
+                        raise ClusterError(
+                            f"every adb device of the search has gone (the last, {serial}, disconnected); "
+                            "attach one and run the search again with --resume"
+                        )
+                    while free and waiting:
+                        submit_measure(*waiting.pop(0))
+                if error is not None:
+                    _fail(study, trial, job, stage, error, status)
                     continue
                 if stage == "build":
                     submit_measure(trial, job, result)

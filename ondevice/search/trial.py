@@ -17,6 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ondevice.errors import DeviceDisconnected, OndeviceError
+
 # What a profiling target's kind exports for: the input dtype and runtimes of ``ondevice export``.
 EXPORT_TARGET = {"host": "host", "qemu": "linux-arm64", "android": "android"}
 
@@ -114,7 +116,12 @@ def measure(job: TrialJob, built: dict, serial: str | None = None) -> dict:
     # The target's own thread count, as `ondevice profile` runs it, and one runner, the target's first
     # for the format (the native one where there is one): a trial is compared with trials.
     opts = Options(seq_lens=[seq_len], runner=(target.runners_for(job.format) or (None,))[0])
-    (path, rec), *_ = profile([artifact], target, opts, job.path / "profile")
+    try:
+        (path, rec), *_ = profile([artifact], target, opts, job.path / "profile")
+    except OndeviceError as e:
+        if serial and not _attached(serial):  # gone, not merely failing: the search stops using it
+            raise DeviceDisconnected(f"device {serial} disconnected: {e}") from None
+        raise
     return {
         **built,
         "latency_ms": rec["timing"]["p50_ms"],
@@ -124,3 +131,12 @@ def measure(job: TrialJob, built: dict, serial: str | None = None) -> dict:
         "device": serial or target.name,
         "seconds": {**built["seconds"], "profile": round(time.monotonic() - t0, 1)},
     }
+
+
+def _attached(serial: str) -> bool:
+    from ondevice.profile.adb import Adb
+
+    try:
+        return any(d.serial == serial and d.state == "device" for d in Adb(timeout=30).devices())
+    except OndeviceError:
+        return False

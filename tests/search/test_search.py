@@ -7,10 +7,13 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import secrets
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -19,7 +22,7 @@ RAY = Path(sys.executable).with_name("ray")
 LOOPBACK = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "RAY_USAGE_STATS_ENABLED": "0", "ONDEVICE_PROGRESS": "0"}
 
 
-def search(model, data, space, out, *args, timeout=1800) -> subprocess.CompletedProcess:
+def search(model, data, space, out, *args, timeout=1800, env=None) -> subprocess.CompletedProcess:
     """The search command, in its own process group: one that overruns is stopped as a user would stop
     it (SIGTERM, so that it shuts its Ray cluster down), then killed with whatever it started."""
     argv = [str(CLI), "search", str(model), "--data", str(data), "--space", str(space), "--out", str(out)]
@@ -29,7 +32,7 @@ def search(model, data, space, out, *args, timeout=1800) -> subprocess.Completed
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        env={**os.environ, **LOOPBACK},
+        env={**os.environ, **LOOPBACK, **(env or {})},
         start_new_session=True,
     )
     try:
@@ -103,6 +106,19 @@ def test_search_two_workers_four_trials(search_model, search_data, tiny_space, t
     meta = json.loads((out / "search.json").read_text())
     assert meta["base_accuracy"] > 0.6 and meta["space"]["name"] == "tiny"
     assert ray_processes() <= before, "the search left its Ray cluster running"
+
+    # The report: a table of every trial, and the plot of size against latency.
+    shown = subprocess.run(
+        [str(CLI), "report", str(out), "--json"], capture_output=True, text=True, env={**os.environ, **LOOPBACK}
+    )
+    assert shown.returncode == 0, shown.stderr[-2000:]
+    summary = json.loads(shown.stdout)
+    assert summary["front"] == results["front"] and summary["pick"] == results["pick"] and summary["trials"] == 4
+    assert set(summary["time_split_s"]) == {"distill", "compress", "export", "profile"}
+    table = (out / "report.md").read_text()
+    assert sum(line.startswith("| ") and "complete" in line for line in table.splitlines()) == 4
+    assert "![trials](trials.png)" in table and "per hour" in table
+    assert (out / "trials.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
     # A trial's configuration is a recipe that compress takes as it is.
     recipe = Path(trials[0]["directory"]) / "recipe.toml"
@@ -206,27 +222,28 @@ def _free_port() -> int:
 
 def test_joins_a_ray_head_started_on_loopback(search_model, search_data, tiny_space, tmp_path):
     port = _free_port()
-    env = {**os.environ, **LOOPBACK}
+    # The head and the search share a token, as the nodes of a real cluster must (docs/search.md).
+    token = {"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(32)}
+    env = {**os.environ, **LOOPBACK, **token}
+    # A short temporary directory: Ray's unix sockets live under it, and their paths have a length limit.
+    temp = Path(tempfile.mkdtemp(prefix="ray-", dir="/tmp"))
     head = subprocess.Popen(
         [str(RAY), "start", "--head", "--block", "--port", str(port), "--num-cpus", "2", "--include-dashboard", "false"]
-        + ["--disable-usage-stats", "--temp-dir", str(tmp_path / "ray"), "--node-ip-address", "127.0.0.1"],
+        + ["--disable-usage-stats", "--temp-dir", str(temp), "--node-ip-address", "127.0.0.1"],
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stderr=(tmp_path / "head.log").open("w"),
         env=env,
         start_new_session=True,
     )
     try:
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                time.sleep(0.5)
+        deadline = time.monotonic() + 180
+        while not _listening(port):
+            assert time.monotonic() < deadline and head.poll() is None, (tmp_path / "head.log").read_text()[-2000:]
+            time.sleep(0.5)
         out = tmp_path / "search"
         done = search(
             search_model, search_data, tiny_space, out, "--format", "onnx", "--trials", "2", "--workers", "2",
-            "--ray-address", f"127.0.0.1:{port}", "--json",
+            "--ray-address", f"127.0.0.1:{port}", "--json", env=token,
         )  # fmt: skip
         assert done.returncode == 0, done.stderr[-3000:]
         results = json.loads(done.stdout)
@@ -237,6 +254,28 @@ def test_joins_a_ray_head_started_on_loopback(search_model, search_data, tiny_sp
     finally:
         os.killpg(head.pid, signal.SIGTERM)
         head.wait(timeout=60)
+        deadline = time.monotonic() + 60  # the head's processes go with it, and nothing else is stopped
+        while _processes_under(temp) and time.monotonic() < deadline:
+            time.sleep(0.5)
+        left = _processes_under(temp)
+        for pid in left:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        shutil.rmtree(temp, ignore_errors=True)
+    assert not left, "the Ray head left processes behind"
+
+
+def _listening(port: int) -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+        return True
+    except OSError:
+        return False
+
+
+def _processes_under(directory: Path) -> list[int]:
+    found = subprocess.run(["pgrep", "-f", str(directory)], capture_output=True, text=True).stdout.split()
+    return [int(p) for p in found]
 
 
 def test_no_trial_meets_the_budget_and_a_failing_trial_is_recorded(search_model, search_data, tiny_space, tmp_path):
