@@ -232,9 +232,10 @@ def staged_dir(out: Path) -> Iterator[Path]:
 
 
 @contextmanager
-def staged_file(path: Path, mode: int = 0o666) -> Iterator[Path]:
+def staged_file(path: Path, mode: int = 0o666, stopping: bool = False) -> Iterator[Path]:
     """A temporary sibling path of ``path`` to write to, renamed onto ``path`` when the block ends
-    without error and removed when it does not."""
+    without error and removed when it does not. Once a signal has stopped the command nothing is
+    renamed into place, unless ``stopping``: a record of the stop itself, written as the command unwinds."""
     path = Path(path)
     if path.is_dir():
         raise OutputError(f"cannot write {path}: it is a directory")
@@ -247,25 +248,26 @@ def staged_file(path: Path, mode: int = 0o666) -> Iterator[Path]:
     with _staged(path, make) as tmp:
         yield tmp
         os.chmod(tmp, mode & ~_umask())  # mkstemp's 0600 would make the file private
-        check_stopped()
+        if not stopping:
+            check_stopped()
         os.replace(tmp, path)
 
 
-def write_bytes(path: Path, data: bytes) -> Path:
-    """Write ``data`` to ``path`` atomically: never half a file."""
-    with staged_file(path) as tmp:
+def write_bytes(path: Path, data: bytes, stopping: bool = False) -> Path:
+    """Write ``data`` to ``path`` atomically: never half a file (``stopping``: see ``staged_file``)."""
+    with staged_file(path, stopping=stopping) as tmp:
         tmp.write_bytes(data)
     return Path(path)
 
 
-def write_text(path: Path, text: str) -> Path:
+def write_text(path: Path, text: str, stopping: bool = False) -> Path:
     """Write UTF-8 ``text`` to ``path`` atomically."""
-    return write_bytes(path, text.encode("utf-8"))
+    return write_bytes(path, text.encode("utf-8"), stopping)
 
 
-def write_json(path: Path, data) -> Path:
+def write_json(path: Path, data, stopping: bool = False) -> Path:
     """Write ``data`` as indented JSON to ``path`` atomically."""
-    return write_text(path, json.dumps(data, indent=2) + "\n")
+    return write_text(path, json.dumps(data, indent=2) + "\n", stopping)
 
 
 def replace_dir(new: Path, out: Path) -> None:

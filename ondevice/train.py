@@ -34,7 +34,8 @@ import torch
 import torch.nn.functional as F
 from safetensors.torch import save
 
-from ondevice.data import Columns, Dataset, held_out_rows, read_train_dev
+from ondevice.bundle import sha256
+from ondevice.data import SPLIT, Columns, Dataset, held_out, read_train_dev
 from ondevice.errors import CheckpointError, ConfigError, DataError
 from ondevice.evaluate import choose_thresholds, micro_f1, predict_logits
 from ondevice.model import Checkpoint, load_model, save_checkpoint
@@ -105,6 +106,7 @@ class FinetuneResult:
     select_examples: int = 0  # training examples carved out to select on (multi-label: and to choose thresholds)
     dev_score: float | None = None  # the kept weights on dev, measured once after training; never selects
     thresholds: list[float] = field(default_factory=list)  # multi-label: chosen on the carved-out split
+    select_sha256: str | None = None  # Dataset.digest of the carved-out split: what a search checks it carves again
 
 
 def bucketed_batches(lengths: list[int], batch_size: int, rng: np.random.Generator, pool: int = 50) -> list[np.ndarray]:
@@ -157,12 +159,13 @@ def carve_selection(
 ) -> tuple[np.ndarray, np.ndarray | None]:
     """(rows to train on, rows to select on) of ``train``, disjoint, each in file order.
 
-    The split is ``select_share`` of the rows, at most ``select_max``, at least one and never all,
-    drawn with ``cfg.seed`` so that a rerun carves the same one. None is carved with
+    The split is ``data.held_out``'s: ``select_share`` of the groups of texts (a sentence and the phrases
+    cut from it), at most ``select_max``, at least one and never all, drawn with ``cfg.seed`` so that a
+    rerun carves the same one. None is carved with
     ``select="last"`` unless ``thresholds`` (a multi-label fine-tuning run chooses its thresholds there).
 
     Raises:
-        DataError: fewer than two training examples, where a split is needed.
+        DataError: fewer than two training examples (or groups of texts), where a split is needed.
     """
     n = len(train)
     if cfg.select == "last" and not thresholds:
@@ -170,14 +173,14 @@ def carve_selection(
     if n < 2:
         why = "to choose the decision thresholds on" if cfg.select == "last" else "to select on (or --select last)"
         raise DataError(f"{train.path}: {n} training example(s); at least 2 are needed to carve out a split {why}")
-    held = held_out_rows(n, cfg.select_share, cfg.seed, cfg.select_max, train.path)
-    return np.setdiff1d(np.arange(n), held), held
+    return held_out(train, cfg.select_share, cfg.seed, cfg.select_max)
 
 
 def _report_dev(result: FinetuneResult, ckpt: Checkpoint, held: Dataset | None, dev: Dataset | None, max_length: int):
     """Fill in what a finished run reports: the carved-out split's size, and the one dev evaluation of
     the kept weights (a multi-label model at its own thresholds)."""
     result.select_examples = len(held) if held is not None else 0
+    result.select_sha256 = held.digest() if held is not None else None
     if dev is not None:
         logits = predict_logits(ckpt, dev.texts, max_length=max_length, desc="dev")
         result.dev_score = selection_score(logits, dev, ckpt.config.decision_thresholds() if dev.multi_label else None)
@@ -617,6 +620,11 @@ def finetune_record(result: FinetuneResult, *, base: str, train: Path, dev: Path
     return {
         "base": base,
         "train": str(train),
+        # The split's texts can be carved again from the same file (data.held_out with the config's
+        # select_share, seed and select_max): what a search of this model validates on.
+        "train_sha256": sha256(train),
+        "split": SPLIT,
+        "split_sha256": result.select_sha256,  # the carved-out examples as read: a search checks it has the same
         "dev": str(dev),
         "command": command,
         **run,

@@ -101,14 +101,15 @@ def test_thresholds_are_chosen_per_label_on_held_out_data():
 
 @pytest.fixture(scope="module")
 def multilabel_model(tiny_bert_dir, multilabel_files, tmp_path_factory):
-    """The tiny BERT (three labels, single-label config) fine-tuned with --multi-label: two short epochs at a high
+    """The tiny BERT (three labels, single-label config) fine-tuned with --multi-label: four short epochs at a high
     learning rate, embeddings included, so that its random weights learn enough (length, at least) for its
-    decisions to differ between sentences."""
+    decisions to differ between sentences. Selected on whole held-out sentences, two epochs never beat
+    naming every label (micro F1 0.593 at every evaluation), and the first of those ties was kept."""
     out = tmp_path_factory.mktemp("multilabel-model") / "m"
     train, dev = multilabel_files
     _cli(
         "finetune", tiny_bert_dir, "--train", train, "--dev", dev, "--multi-label", "--out", out,
-        "--epochs", "2", "--max-length", "64", "--lr", "3e-3", "--train-embeddings",
+        "--epochs", "4", "--max-length", "64", "--lr", "3e-3", "--train-embeddings",
     )  # fmt: skip
     return out
 
@@ -133,7 +134,8 @@ def test_finetune_chooses_thresholds_on_held_out_training_data(multilabel_model)
     assert len(ckpt.config.thresholds) == 3 and set(ckpt.config.thresholds) <= set(THRESHOLD_GRID.tolist())
     assert json.loads((multilabel_model / "labels.json").read_text()) == PROPERTIES  # still a list of names
     record = json.loads((multilabel_model / "info.json").read_text())["finetune"]
-    assert record["select_examples"] == 150 and record["thresholds"] == ckpt.config.thresholds
+    # 10% of the 1,358 groups of texts (SST-2's phrases go with the sentences they were cut from)
+    assert record["select_examples"] == 136 and record["thresholds"] == ckpt.config.thresholds
     assert 0 <= record["best_select_micro_f1"] <= 1 and all("select_micro_f1" in h for h in record["history"])
     assert 0 <= record["dev_micro_f1"] <= 1 and not any("dev_micro_f1" in h for h in record["history"])
 
@@ -278,7 +280,7 @@ def test_a_recipe_compresses_a_multi_label_model(multilabel_model, multilabel_fi
     steps = json.loads(r.stdout)["steps"]
     assert [s["kind"] for s in steps] == ["input", "prune", "distill"]
     report = steps[-1]["report"]
-    assert 0 <= report["best_select_micro_f1"] <= 1 and report["select_examples"] == 20  # 10% of 200
+    assert 0 <= report["best_select_micro_f1"] <= 1 and report["select_examples"] == 20  # 10% of 196 groups
     assert 0 <= report["dev_micro_f1"] <= 1
     before, after = load_model(str(multilabel_model)), load_model(str(out))
     assert after.config.multi_label and after.config.thresholds == before.config.thresholds
@@ -291,4 +293,4 @@ def test_head_only_training_is_multi_label_too(tiny_bert_dir, multilabel_files, 
     ckpt, train, dev = prepare_finetune(str(tiny_bert_dir), *multilabel_files, tmp_path / "out", multi_label=True)
     result = finetune(ckpt, train, dev, FinetuneConfig(epochs=1, head_only=True, max_length=64))
     assert result.metric == "micro_f1" and all("select_micro_f1" in h for h in result.history)
-    assert result.select_examples == 150 and ckpt.config.thresholds == result.thresholds and len(result.thresholds) == 3
+    assert result.select_examples == 136 and ckpt.config.thresholds == result.thresholds and len(result.thresholds) == 3

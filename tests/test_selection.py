@@ -12,7 +12,7 @@ import torch
 from click.testing import CliRunner
 
 from ondevice.cli import cli
-from ondevice.data import Dataset, Example, read_dataset
+from ondevice.data import Dataset, Example, read_dataset, text_groups
 from ondevice.errors import ConfigError, DataError
 from ondevice.train import (
     DistillConfig,
@@ -93,6 +93,53 @@ def test_the_split_is_seeded_disjoint_and_bounded(toy):
             FinetuneConfig(**bad)
     with pytest.raises(ConfigError, match="select_max"):
         DistillConfig(select_max=0)
+
+
+def test_a_phrase_goes_with_the_text_it_was_cut_from():
+    texts = ["A great film , truly", "great film", "truly", "a  GREAT film", "bad", "an awful mess", "awful", "film ,"]
+    group = text_groups(texts)
+    assert list(group) == [0, 0, 0, 0, 4, 5, 5, 0]  # case and spacing aside; named by the longest
+    assert list(text_groups(["great", "great"])) == [0, 0]  # a repeat shares its text's group
+    assert list(text_groups(["gre", "great"])) == [0, 1]  # word for word, not letter for letter
+
+
+def test_the_split_holds_out_whole_sst2_sentences_and_trains_on_none_of_their_phrases(sst2_train):
+    data = read_dataset(sst2_train)
+    data = Dataset(data.examples[:6000], data.labels, data.path)
+    kept, held = carve_selection(data, FinetuneConfig(select_share=0.1))
+    assert set(kept).isdisjoint(held) and len(held) > 300
+    texts = [" " + " ".join(e.text.lower().split()) + " " for e in data.examples]
+
+    def covered(kept, held) -> np.ndarray:
+        """For each held-out text, the share of its words that its longest training phrase covers."""
+        return np.array(
+            [
+                max([len(texts[k].split()) for k in kept if texts[k] in texts[h]] or [0]) / len(texts[h].split())
+                for h in held
+            ]
+        )
+
+    # What training still shares with a held-out sentence is a phrase of another sentence too, as it is for
+    # dev's sentences: never more than half of one. A split of single rows, as before, trains on more.
+    grouped = covered(kept, held)
+    rows = np.random.default_rng(0).permutation(len(data))
+    single = covered(rows[len(held) :], rows[: len(held)])
+    assert (grouped > 0.5).sum() == 0 and (single > 0.5).sum() > 10
+    assert grouped.mean() < single.mean() / 3
+    # The held-out texts are the longest of their groups (whole sentences, as dev has); the seed decides.
+    group = text_groups([e.text for e in data.examples])
+    assert all(texts[group[h]] == texts[h] for h in held)
+    assert list(held) == list(carve_selection(data, FinetuneConfig(select_share=0.1))[1])
+    assert len(carve_selection(data, FinetuneConfig(select_share=0.5, select_max=50))[1]) == 50
+
+
+def test_a_split_of_one_text_and_its_phrases_is_refused(toy):
+    train, _ = _data(toy)
+    one = Dataset(
+        [Example("a fine film", 2, 1), Example("fine film", 2, 2), Example("film", 1, 3)], train.labels, "p.tsv"
+    )
+    with pytest.raises(DataError, match="p.tsv: every text is inside one other"):
+        carve_selection(one, FinetuneConfig())
 
 
 def test_finetune_keeps_the_same_weights_whatever_the_dev_data_says(tiny_bert_dir, toy):
@@ -201,3 +248,17 @@ def test_a_recipe_shares_teacher_logits_and_finetune_select_last_from_the_cli(ti
     # all 120 examples trained on: 4 batches of 32 an epoch, half an epoch
     assert summary["best_step"] == summary["steps"] == 2 and 0 <= summary["dev_accuracy"] <= 1
     assert json.loads((out / "info.json").read_text())["finetune"]["config"]["select"] == "last"
+
+
+def test_a_digest_names_the_examples_as_read():
+    """What a fine-tune records of its held-out split: the same examples give the same digest, however
+    they were read; another label, text pair or order gives another."""
+    a = Dataset([Example("a film", 0), Example("a mess", 1)], ["negative", "positive"])
+    same = Dataset([Example("a film", 1, line=7), Example("a mess", 0, line=9)], ["positive", "negative"])
+    assert a.digest() == same.digest()  # lines and label indices aside: the texts and the label names
+    relabelled = Dataset(a.examples, ["positive", "negative"])
+    paired = Dataset([Example("a film", 0, text_pair="b"), Example("a mess", 1, text_pair="b")], a.labels)
+    others = [relabelled, paired, a.take([1, 0]), a.take([0])]
+    assert len({a.digest(), *(d.digest() for d in others)}) == 1 + len(others)
+    multi = Dataset([Example("a film", (0, 1))], ["negative", "positive"], multi_label=True)
+    assert multi.digest() != Dataset([Example("a film", (0,))], multi.labels, multi_label=True).digest()

@@ -15,17 +15,14 @@ DEV_HOLDOUT = 1000
 
 def _split_dev(train, dev_path: Path | None, seed: int, columns=None):
     """The dev set: --dev (read as --data is: its columns, pairs or not), or a fixed random hold-out of the
-    training data."""
+    training data's whole texts, the phrases inside them kept out of training (data.held_out)."""
     from ondevice.data import read_dataset
 
     if dev_path is not None:
         return train, read_dataset(dev_path, train.labels, columns, pairs=train.pairs, multi_label=train.multi_label)
     if len(train) < 2 * DEV_HOLDOUT:
         raise ConfigError(f"--data has {len(train)} examples; give --dev, or at least {2 * DEV_HOLDOUT} to hold out")
-    import numpy as np
-
-    order = np.random.default_rng(seed).permutation(len(train))
-    return train.take(order[DEV_HOLDOUT:]), train.take(order[:DEV_HOLDOUT])
+    return train.split(1.0, seed, most=DEV_HOLDOUT)
 
 
 def _step_line(r: dict) -> str:
@@ -45,8 +42,8 @@ def _step_line(r: dict) -> str:
     "dev_path",
     type=click.Path(path_type=Path),
     default=None,
-    help=f"Labelled dev data, measured after every step and only reported (default: {DEV_HOLDOUT} examples "
-    "held out of --data).",
+    help=f"Labelled dev data, measured after every step and only reported (default: {DEV_HOLDOUT} whole texts "
+    "held out of --data, the phrases inside them not trained on).",
 )
 @click.option("--out", required=True, type=click.Path(path_type=Path), help="Output checkpoint directory.")
 @click.option("--max-minutes", type=float, default=None, help="Wall-clock bound of each distillation step.")

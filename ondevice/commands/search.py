@@ -65,7 +65,12 @@ from ondevice.cli_common import column_options, emit, handle_errors, quiet_libra
     help="The artifact format measured: executorch, tflite or onnx.",
 )
 @click.option(
-    "--val-size", type=int, default=1000, show_default=True, help="Training examples held out to measure accuracy on."
+    "--val-size",
+    type=int,
+    default=1000,
+    show_default=True,
+    help="Texts of --data held out to measure accuracy on, where the model's fine-tuning record names none it "
+    "held out of --data (whole texts: the phrases inside them are not trained on).",
 )
 @click.option("--resume", is_flag=True, help="Continue the search in --out; finished trials are kept.")
 @click.option(
@@ -74,7 +79,8 @@ from ondevice.cli_common import column_options, emit, handle_errors, quiet_libra
     is_flag=False,
     flag_value="pick",
     metavar="[TRIAL]",
-    help="Run the pick's (or trial TRIAL's) recipe in full and export its bundle, instead of searching.",
+    help="Run the pick's (or trial TRIAL's) recipe in full and export its bundle, instead of searching: "
+    "into --out/finish (TRIAL: --out/finish-TRIAL).",
 )
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
@@ -107,7 +113,8 @@ def search(
 
     Each trial draws a recipe from the search space, compresses MODEL with it, distils briefly from
     MODEL (its logits computed once), exports and verifies the artifact, and profiles it on the
-    target. Accuracy is measured on --val-size examples carved from --data, never on data you report.
+    target. Accuracy is measured on texts of --data that MODEL was not trained on: those its fine-tuning
+    held out, or else --val-size texts carved here; never on data you report.
     Trials run as Ray tasks on a local cluster, or on the one at --ray-address; Optuna chooses the next
     recipe from the results, with the budget as constraints. Everything is written to --out, and
     `ondevice report OUT` draws it.
@@ -173,7 +180,10 @@ def _text(results: dict) -> str:
         else:
             lines.append(f"{t['number']:>5} {t['state']:<11} {t.get('error', '')}")
     if results["pick"] is not None:
-        lines.append(f"pick: trial {results['pick']} (the most accurate within the budget); finish it with --finish")
+        lines.append(
+            f"pick: trial {results['pick']} (within the budget, the smallest of the trials within one standard "
+            "error of the most accurate); finish it with --finish"
+        )
     lines.append(f"results: {Path(results['out']) / 'results.json'}")
     return "\n".join(lines)
 

@@ -52,6 +52,16 @@ class MixedPrecisionConfig:
             raise ConfigError("mixed_precision: group_size and calibration_size must be positive")
 
 
+# Weights below 8 bits run with dynamically quantized int8 activations only (the converters refuse the rest).
+LOW_BITS_QUANTIZATION = "int8-dynamic"
+
+
+def stores_low_bits(cfg: MixedPrecisionConfig) -> bool:
+    """Whether the step may leave weights below 8 bits: the word table, or linears beyond the size budget.
+    Such a model exports with ``LOW_BITS_QUANTIZATION`` only."""
+    return cfg.embedding_bits < 8 or cfg.size_budget < 1
+
+
 def encoder_linears(model) -> dict[str, nn.Linear]:
     """The Linear modules inside the blocks (low-rank factors included), by module name."""
     return {

@@ -40,6 +40,7 @@ RESULTS = "results.json"
 STUDY = "study.log"
 TEACHER = "teacher.npy"
 FORMAT = "ondevice-search"
+FROM_FINETUNE = "the input model's fine-tuning"  # where a search's validation texts came from, as recorded
 
 
 class SearchError(OndeviceError):
@@ -130,7 +131,8 @@ _SAME = {
     "objectives": "--objectives",
     "budget": "budget",
     "seed": "--seed",
-    "val_size": "--val-size",
+    # not --val-size: where the validation texts are the fine-tune's it plays no part, and where it carved
+    # them it is in the split compared once the data is read ("another validation split")
     "columns": "--text-columns/--label-column",
 }
 
@@ -197,13 +199,67 @@ def _prepare(s: SearchSettings, status: Callable[[str], None]):
         status(note)
     pairs = ckpt.tokenizer.settings.text_pair
     data = read_dataset(s.data, ckpt.labels, s.columns, pairs=pairs, multi_label=ckpt.config.multi_label)
+    train, val, split = _validation_split(s, ckpt, data, status)
+    if s.resume and meta.get("val_split") != split:
+        raise ConfigError(
+            f"--resume: {out} is a search with another validation split ({_short(meta.get('val_split'))} there, "
+            f"{_short(split)} now); give a new --out"
+        )
+    meta["val_split"] = split
+    meta["val_examples"] = len(val)  # what the pick's standard error is of
+    return space, target, meta, ckpt, train, val
+
+
+def _validation_split(s: SearchSettings, ckpt, data, status) -> tuple:
+    """(train, val, how they were carved). The texts the input model's fine-tuning held out of this same
+    file and never trained on, where its record says which; else ``--val-size`` whole texts carved here.
+
+    Texts the input model was trained on are no test of a compressed copy of it: on 1,000 SST-2 training
+    sentences the fine-tuned MiniLM scored 0.974 (0.896 on dev), and a trial that keeps more of the
+    input model keeps more of that memory, so the search would favour the larger trials.
+    """
+    from ondevice.bundle import sha256
+    from ondevice.data import SPLIT
+
+    record = (ckpt.info or {}).get("finetune") or {}
+    cfg = record.get("config") or {}
+    if record.get("split") == SPLIT and cfg.get("select") == "split" and record.get("train_sha256") == sha256(s.data):
+        share, seed, most = cfg["select_share"], cfg["seed"], cfg["select_max"]
+        train, val = data.split(share, seed, most)
+        # The same file read with other columns (or carved by another version) gives other examples; the
+        # record's digest of what it held out says whether these are they (records before it: trusted).
+        if record.get("split_sha256") in (None, val.digest()):
+            status(
+                f"validation: the {len(val)} texts of --data that the input model's fine-tuning held out, "
+                "never trained on"
+            )
+            return (
+                train,
+                val,
+                {"method": SPLIT, "from": FROM_FINETUNE, "share": share, "seed": seed, "most": most},
+            )
+        status(
+            f"note: carving {s.data} as {s.model}'s fine-tuning did gives other examples than it held out "
+            "(other --text-columns or --label-column?); the validation texts are carved here instead"
+        )
     if len(data) < 2 * s.val_size:
         raise ConfigError(
             f"--data has {len(data)} examples; the validation split takes --val-size {s.val_size} and needs "
             "at least as many left to train on"
         )
-    train, val = data.split(s.val_size / len(data), s.seed)
-    return space, target, meta, ckpt, train, val
+    train, val = data.split(1.0, s.seed, most=s.val_size)  # whole texts, their phrases kept out of training
+    if len(train) < s.val_size:
+        raise ConfigError(
+            f"--data: holding out --val-size {s.val_size} of its texts, with the phrases inside them, leaves "
+            f"{len(train)} examples to train on; give a smaller --val-size"
+        )
+    status(
+        f"note: {s.model}'s record names no texts of --data that it was not trained on, so the {len(val)} held out "
+        "for validation may be ones it learned: its accuracy there, and that of trials close to it, may be memory. "
+        "A model fine-tuned on this file by `ondevice finetune` records the texts it held out, and the search "
+        "validates on those."
+    )
+    return train, val, {"method": SPLIT, "from": "--val-size", "seed": s.seed, "most": s.val_size}
 
 
 def _teacher(s: SearchSettings, meta: dict, ckpt, train, val, space, status) -> tuple[np.ndarray | None, float]:
@@ -239,6 +295,15 @@ def distill_length(space) -> int | None:
                 return None
             lengths.add(step.fixed.get("max_length", DistillConfig.max_length))
     return lengths.pop() if len(lengths) == 1 else None
+
+
+def usable_cpus() -> int:
+    """The CPUs this process may run on (what taskset or a cgroup's cpuset leave it), not the machine's count:
+    a search or a finish pinned to some cores builds with as many threads as it has cores."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # no affinity on this OS
+        return os.cpu_count() or 1
 
 
 def _trial_dir(out: Path, number: int) -> Path:
@@ -286,7 +351,7 @@ def search(s: SearchSettings, status: Callable[[str], None]) -> dict:
 
     started, stamp = time.monotonic(), dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
     deadline = started + s.time_budget_minutes * 60 if s.time_budget_minutes else None
-    with cluster(s.ray_address, os.cpu_count() or 1, devices) as ray:
+    with cluster(s.ray_address, usable_cpus(), devices) as ray:
         if target.kind == "android":
             devices = cluster_devices(ray)
             if not devices:
@@ -358,7 +423,7 @@ def search(s: SearchSettings, status: Callable[[str], None]) -> dict:
                     else:
                         free.append(serial)
                     if not free and not any(v[3] for v in inflight.values()):
-                        _fail(study, trial, job, stage, error, status)
+                        _fail(study, trial, job, stage, error, status, budget)
                         raise ClusterError(
                             f"every adb device of the search has gone (the last, {serial}, disconnected); "
                             "attach one and run the search again with --resume"
@@ -366,21 +431,24 @@ def search(s: SearchSettings, status: Callable[[str], None]) -> dict:
                     while free and waiting:
                         submit_measure(*waiting.pop(0))
                 if error is not None:
-                    _fail(study, trial, job, stage, error, status)
+                    _fail(study, trial, job, stage, error, status, budget)
                     continue
                 if stage == "build":
                     submit_measure(trial, job, result)
                 else:
                     _complete(study, trial, job, result, budget, s.objectives, status)
         finally:
-            for ref in inflight:  # stopped (a signal): their trials stay "running", and --resume redoes them
-                ray.cancel(ref, force=True)
+            # Stopped (a signal): the trials in flight stay "running", and --resume redoes them. They are not
+            # cancelled here: a cancel that meets a task's reply on its way trips a check in Ray's task manager
+            # and aborts the process (seen in CI: exit 1 on SIGINT, ray-project/ray PR 54785 describes the race).
+            # Leaving Ray ends them: the local cluster is shut down, and a joined one ends a job's tasks when
+            # its driver goes.
             # Each run's time and finished trials, a stopped one's too: what trials per hour is made of.
             elapsed = time.monotonic() - started
             meta.setdefault("runs", []).append(
                 {"started": stamp, "seconds": round(elapsed, 1), "trials_finished": finished() - finished_before}
             )
-            write_json(s.out / META, meta)
+            write_json(s.out / META, meta, stopping=True)  # a stopped run's too, as the stop unwinds
     results = _results(s, meta, budget, where)
     status(f"search: {finished() - finished_before} trials finished in {elapsed / 60:.1f} min")
     return results
@@ -392,12 +460,14 @@ def _study(s: SearchSettings, budget: Budget):
     from optuna.storages.journal import JournalFileBackend
 
     constraints = (lambda t: t.user_attrs.get("constraints", [0.0])) if budget.limits() else None
-    sampler = optuna.samplers.TPESampler(seed=s.seed, constraints_func=constraints, n_startup_trials=4)
     storage = JournalStorage(JournalFileBackend(str(s.out / STUDY)))
     directions = [OBJECTIVES[o][1] for o in s.objectives]
-    return optuna.create_study(
-        study_name="search", storage=storage, directions=directions, sampler=sampler, load_if_exists=True
-    )
+    study = optuna.create_study(study_name="search", storage=storage, directions=directions, load_if_exists=True)
+    # Seeded by --seed and the trials already there: a resumed search goes on drawing where it stopped,
+    # instead of replaying the first run's draws (the same random start, the same recipes again).
+    seed = s.seed + len(study.get_trials(deepcopy=False))
+    study.sampler = optuna.samplers.TPESampler(seed=seed, constraints_func=constraints, n_startup_trials=4)
+    return study
 
 
 def _requeue_interrupted(study, out: Path, status) -> None:
@@ -434,10 +504,12 @@ def _job(s: SearchSettings, space, trial, model_spec: str, target, share: int):
 
 
 def _write_record(job, trial, state: str, **extra) -> None:
+    from ondevice.search.space import as_drawn
+
     rec = {
         "number": job.number,
         "state": state,
-        "params": trial.params,
+        "params": {k: as_drawn(v) for k, v in trial.params.items()},  # as the recipe has them
         "recipe": job.recipe.to_dict(),
         "export": job.export,
         "directory": job.directory,
@@ -446,14 +518,28 @@ def _write_record(job, trial, state: str, **extra) -> None:
     write_json(Path(job.directory) / "record.json", rec)
 
 
-def _fail(study, trial, job, stage: str, e: Exception, status) -> None:
-    import optuna
+# What the sampler is told of a failed trial: past every bound by this much, and the worst figures.
+FAILED_EXCESS = 1e9
+
+
+def _fail(study, trial, job, stage: str, e: Exception, status, budget: Budget) -> None:
+    """Record the trial as failed, with its error, and tell the sampler to draw elsewhere.
+
+    Optuna's samplers learn nothing from a FAIL trial, so TPE drew a failing configuration again and
+    again (on MiniLM: three trials in a row of one draw, each failing verification). It is told instead
+    as a complete trial with the worst figures, past every bound of the budget: the kind of draw TPE
+    moves away from. Its record, the front and the pick know it as failed.
+    """
+    from optuna.study import StudyDirection
 
     cause = getattr(e, "cause", None) or e  # a Ray task error wraps the trial's own exception
     text = str(cause).strip()
     message = text.splitlines()[-1] if isinstance(cause, OndeviceError) else f"{type(cause).__name__}: {text[-500:]}"
     _write_record(job, trial, "failed", failed_in=stage, error=message)
-    study.tell(trial, state=optuna.trial.TrialState.FAIL)
+    trial.set_user_attr("failed", True)
+    if budget.limits():
+        trial.set_user_attr("constraints", [FAILED_EXCESS] * len(budget.limits()))
+    study.tell(trial, [FAILED_EXCESS if d == StudyDirection.MINIMIZE else -FAILED_EXCESS for d in study.directions])
     status(f"trial {trial.number} failed in {stage}: {message}")
 
 
@@ -477,7 +563,7 @@ def _complete(study, trial, job, result: dict, budget: Budget, objectives: list[
 def _results(s: SearchSettings, meta: dict, budget: Budget, where: dict) -> dict:
     trials = load_trials(s.out)
     front = pareto_front(trials, s.objectives)
-    chosen, closest = pick(trials, budget)
+    chosen, closest = pick(trials, budget, meta.get("val_examples"))
     results = {
         "out": str(s.out),
         "search": meta,
@@ -495,7 +581,8 @@ def _results(s: SearchSettings, meta: dict, budget: Budget, where: dict) -> dict
 def finish(s: SearchSettings, which: str, status: Callable[[str], None]) -> dict:
     """The full recipe of the pick (``which`` = "pick") or of trial ``which``: distillation without the
     trial's time bound, every format of the target exported and verified, then measured like a trial.
-    Writes ``<out>/finish/`` (checkpoint, bundle, profile, record.json)."""
+    Writes ``<out>/finish/`` for the pick, ``<out>/finish-<N>/`` for trial N named by number (each holding
+    checkpoint, bundle, profile, record.json): ``finish/`` is only ever the pick."""
     from ondevice.compress.recipe import load_recipe
     from ondevice.output import check_writable
     from ondevice.search.trial import TrialJob, build, measure
@@ -506,7 +593,7 @@ def finish(s: SearchSettings, which: str, status: Callable[[str], None]) -> dict
     budget = Budget(s.max_size_mb, s.max_latency_ms, s.max_accuracy_drop, base_accuracy)
     trials = load_trials(s.out)
     if which == "pick":
-        chosen, closest = pick(trials, budget)
+        chosen, closest = pick(trials, budget, meta.get("val_examples"))
         if chosen is None:
             raise SearchError(_no_fit(budget, closest) + "; give --finish N to finish a trial by its number")
     else:
@@ -516,9 +603,10 @@ def finish(s: SearchSettings, which: str, status: Callable[[str], None]) -> dict
         if chosen is None or chosen["state"] != "complete":
             done = ", ".join(str(t["number"]) for t in trials if t["state"] == "complete") or "none"
             raise ConfigError(f"--finish {which}: no complete trial of that number (complete trials: {done})")
-    directory = s.out / "finish"
+    directory = s.out / ("finish" if which == "pick" else f"finish-{chosen['number']}")
     if directory.exists():
-        raise ConfigError(f"{directory} exists: a pick was finished before; move it away to finish again")
+        what = "the pick" if which == "pick" else f"trial {chosen['number']}"
+        raise ConfigError(f"{directory} exists: {what} was finished before; move it away to finish again")
     check_writable(directory / "record.json", 1 << 20)
     trial_dir = Path(chosen["directory"])
     recipe = load_recipe(str(_trial_dir(s.out, chosen["number"]) / "recipe.toml"))
@@ -534,7 +622,7 @@ def finish(s: SearchSettings, which: str, status: Callable[[str], None]) -> dict
         directory=str(directory),
         target=target,
         format=s.format,
-        threads=os.cpu_count() or 1,
+        threads=usable_cpus(),
         trial_minutes=None,
         seed=s.seed,
         every_format=True,

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from ondevice.errors import ProfileError
 from ondevice.jsonfile import read_json
-from ondevice.search.driver import META, load_trials
+from ondevice.search.driver import FROM_FINETUNE, META, load_trials
 from ondevice.search.front import Budget, complete, pareto_front, pick
 
 
@@ -31,7 +31,7 @@ def load(directory: Path) -> dict:
         b.get("max_size_mb"), b.get("max_latency_ms"), b.get("max_accuracy_drop"), meta.get("base_accuracy")
     )
     objectives = meta.get("objectives") or ["size", "latency", "accuracy"]
-    chosen, closest = pick(trials, budget)
+    chosen, closest = pick(trials, budget, meta.get("val_examples"))
     return {
         "directory": str(directory),
         "meta": meta,
@@ -61,6 +61,15 @@ def time_split(trials: list[dict]) -> dict[str, float]:
     return total
 
 
+def _validation(meta: dict) -> str:
+    """What the trials' accuracy was measured on, in words."""
+    split = meta.get("val_split") or {}
+    n = meta.get("val_examples", meta.get("val_size"))
+    if split.get("from") == FROM_FINETUNE:
+        return f"{n} texts of the training data that the input model's fine-tuning held out"
+    return f"{n} texts carved from the training data"
+
+
 def markdown(data: dict, plot_link: str | None = None) -> str:
     meta, budget, trials = data["meta"], data["budget"], data["trials"]
     front = set(data["front"])
@@ -69,7 +78,7 @@ def markdown(data: dict, plot_link: str | None = None) -> str:
         f"# Search: {meta['model']['spec']} on {meta['target']}",
         "",
         f"Space `{meta['space']['name']}`, {len(trials)} trials ({len(complete(trials))} complete); "
-        f"accuracy on {meta['val_size']} examples carved from the training data"
+        f"accuracy on {_validation(meta)}"
         + (f" (input model: {base:.4f})" if base is not None else "")
         + f"; budget: {budget.describe()}.",
         "",

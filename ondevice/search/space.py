@@ -17,6 +17,7 @@ file says what each trial tried.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import sys
 from dataclasses import dataclass, field
@@ -24,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from ondevice.compress import config_fields, config_from_dict
+from ondevice.compress.precision import LOW_BITS_QUANTIZATION, MixedPrecisionConfig, stores_low_bits
 from ondevice.compress.recipe import Recipe
 from ondevice.converters.common import QUANTIZATIONS
 from ondevice.errors import ConfigError
@@ -35,6 +37,11 @@ else:  # pragma: no cover
 
 DEFAULT = Path(__file__).resolve().parent / "default.toml"
 EXPORT_FIELDS = {"quantization": "int8-dynamic", "seq_lens": [128]}
+
+
+def as_drawn(value: Any) -> Any:
+    """A float as a stepped draw means it: 0.3, not Optuna's stored 0.30000000000000004."""
+    return round(value, 10) if isinstance(value, float) else value
 
 
 @dataclass
@@ -61,7 +68,8 @@ class Param:
             return json.loads(value) if isinstance(value, str) and value.startswith("[") else value
         if self.integer:
             return trial.suggest_int(self.name, self.low, self.high, step=self.step or 1, log=self.log)
-        return trial.suggest_float(self.name, self.low, self.high, step=self.step, log=self.log)
+        value = trial.suggest_float(self.name, self.low, self.high, step=self.step, log=self.log)
+        return as_drawn(value) if self.step else value
 
     def corners(self) -> list:
         """Values at the edges of the range, or every choice: what checking a space tries."""
@@ -106,7 +114,13 @@ class Space:
                 continue
             values = {**s.fixed, **{k: p.suggest(trial) for k, p in s.params.items()}}
             configs.append(_config(s, values, self.path))
-        export = {k: v.suggest(trial) if isinstance(v, Param) else v for k, v in self.export.items()}
+        low_bits = any(isinstance(c, MixedPrecisionConfig) and stores_low_bits(c) for c in configs)
+        export = {}
+        for k, v in self.export.items():
+            if k == "quantization" and low_bits:  # 4-bit weights export with int8-dynamic only: not drawn,
+                export[k] = LOW_BITS_QUANTIZATION  # so that no trial is built only to fail at its export
+            else:
+                export[k] = v.suggest(trial) if isinstance(v, Param) else v
         if not configs:
             raise ConfigError(f"search space {self.path}: a draw with every optional step off has no steps")
         recipe = Recipe(name=name, steps=configs, description=f"drawn from search space {self.name!r}")
@@ -248,9 +262,22 @@ def _check(space: Space) -> None:
                 _config(s, {**s.fixed, **low, k: v}, space.path)
     where = f"search space {space.path} [export]"
     q = space.export["quantization"]
-    for v in q.choices if isinstance(q, Param) else [q]:
+    offered = q.choices if isinstance(q, Param) else [q]
+    for v in offered:
         if v not in QUANTIZATIONS:
             raise ConfigError(f"{where}: quantization {v!r} is not one of {', '.join(QUANTIZATIONS)}")
+    for s in space.steps:
+        if s.kind != "mixed_precision" or LOW_BITS_QUANTIZATION in offered:
+            continue
+        names = list(s.params)
+        for values in itertools.product(*(s.params[k].corners() for k in names)):
+            c = _config(s, {**s.fixed, **dict(zip(names, values, strict=True))}, space.path)
+            if stores_low_bits(c):
+                raise ConfigError(
+                    f"search space {space.path}, step {s.index}: mixed_precision can leave weights below 8 bits "
+                    f"(embedding_bits {c.embedding_bits}, size_budget {c.size_budget}), and those export with "
+                    f"quantization {LOW_BITS_QUANTIZATION} only, which [export] does not offer ({', '.join(offered)})"
+                )
     lens = space.export["seq_lens"]
     for v in lens.choices if isinstance(lens, Param) else [lens]:
         if not isinstance(v, list) or not v or any(not isinstance(n, int) or n < 8 for n in v):

@@ -52,6 +52,9 @@ def test_compression_goal_times_eager_against_the_pte(bundle, tiny_bert_dir, tmp
     assert [r["name"] for r in rows] == ["pytorch eager fp32", "fp32 .pte", str(bundle)]
     assert all(len(r["samples_ms"]) == 3 for r in rows)
     assert rows[1]["size_ratio_vs_fp32_pte"] == 1.0
+    goals = rows[1]["goals"]  # the same file as the reference: no size goal met
+    assert not goals["size_at_most_1_8"] and not goals["size_at_most_1_16"]
+    assert goals["latency_at_most_1_6"] == (rows[1]["speedup_vs_eager"] >= 6.0)
 
 
 def test_headline_runs_an_ondevice_artifact_on_the_peers_token_ids(bundle):

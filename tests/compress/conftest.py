@@ -18,7 +18,8 @@ def tiny_data(sst2_dev, tmp_path_factory):
     """Real sentences with the tiny model's three labels (neg, neu, pos), as a TSV file."""
     rows = sst2_dev.read_text().splitlines()[1:97]
     rng = random.Random(0)
-    lines = ["sentence\tlabel"] + [f"{r.split(chr(9))[0]}\t{rng.choice(['neg', 'neu', 'pos'])}" for r in rows]
+    # dev.tsv is label<TAB>sentence: the sentence kept, its label replaced by one of the three
+    lines = ["label\tsentence"] + [f"{rng.choice(['neg', 'neu', 'pos'])}\t{r.split(chr(9))[1]}" for r in rows]
     f = tmp_path_factory.mktemp("data") / "tiny.tsv"
     f.write_text("\n".join(lines) + "\n")
     return f

@@ -395,6 +395,14 @@ CASES = [
         "c.tsv:5: not utf-8",
         1,
     ),
+    # --- the split carved to select on: whole texts, none of them inside a text trained on ---
+    Case(
+        "split",
+        "finetune: every text is a phrase of one sentence",
+        finetune(b"neg\tawful film , dull\nneu\tawful film\npos\tdull\nneg\tfilm\n"),
+        "train.tsv: every text is inside one other ('awful film , dull')",
+        1,
+    ),
     # --- labels: what fine-tuning learns must be what the user meant ---
     Case(
         "labels",

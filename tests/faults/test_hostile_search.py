@@ -105,6 +105,15 @@ CASES = [
     ),
     Case("search", "space export unknown quantization", search(space=SPACE + 'quantization = "int3"\n'), "int3"),
     Case("search", "space export lengths past seq_len", search(space=SPACE.replace("[32]", "[32, 64]")), "seq_len"),
+    Case(
+        "search",
+        "space of 4-bit embeddings exported int8-static only",
+        search(
+            space=SPACE + 'quantization = "int8-static"\n[[step]]\nkind = "mixed_precision"\nsize_budget = 1.0\n'
+            "embedding_bits = [4, 8]\n"
+        ),
+        "export with quantization int8-dynamic only",
+    ),  # fmt: skip
     Case("search", "objectives unknown", search("--objectives", "size,beauty"), "--objectives"),
     Case("search", "objectives twice", search("--objectives", "size,size"), "distinct"),
     Case("search", "size budget zero", search("--max-size-mb", "0"), "--max-size-mb"),

@@ -104,6 +104,26 @@ def test_peer_winning_a_column_is_said(tmp_path, result):
     assert f"A peer wins p50: {peer['name']}" in section
 
 
+def test_the_searchs_stricter_goals_are_marked_beside_the_headline_goals(tmp_path, result):
+    data = json.loads(RESULT.read_text())
+    older = headline.markdown(headline.load(RESULT))
+    assert "6x:" not in older and "stricter goals" not in older  # a result that did not judge them
+    data["goals"]["fixed-128"]["met"].update(
+        {
+            "4x_faster_than_eager": True,
+            "6x_faster_than_eager": False,
+            "10x_smaller_than_fp32": False,
+            "16x_smaller_than_fp32": True,
+        }  # fmt: skip
+    )
+    path = tmp_path / "headline.json"
+    path.write_text(json.dumps(data))
+    goals = headline.markdown(headline.load(path)).split("#### Where ondevice stands")[1].split("####")[0]
+    row = next(line for line in goals.splitlines() if line.startswith("| fixed-128 "))
+    assert "(4x: met; 6x: NOT met)" in row and "(10x: NOT met; 16x: met)" in row
+    assert "stricter goals" in goals
+
+
 @pytest.mark.parametrize(
     "mutate, message",
     [

@@ -5,7 +5,9 @@ joined to a head started with `ray start`."""
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
+import math
 import os
 import secrets
 import shutil
@@ -16,6 +18,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+from ondevice.data import held_out, read_dataset
 
 CLI = Path(sys.executable).with_name("ondevice")
 RAY = Path(sys.executable).with_name("ray")
@@ -93,6 +97,7 @@ def test_search_two_workers_four_trials(search_model, search_data, tiny_space, t
         profile = json.loads(Path(t["profile_record"]).read_text())
         assert profile["target"]["name"] == "host" and profile["settings"]["seq_len"] == 32
         assert t["latency_ms"] == profile["timing"]["p50_ms"] > 0
+        assert len(t["latency_p50s_ms"]) == 3 and t["latency_ms"] == sorted(t["latency_p50s_ms"])[1]  # the median
         assert set(t["seconds"]) == {"distill", "compress", "export", "profile"}
         assert (Path(t["directory"]) / "checkpoint" / "model.safetensors").is_file()
         assert t["params"] and t["recipe"]["steps"][0]["kind"] == "prune"
@@ -100,11 +105,17 @@ def test_search_two_workers_four_trials(search_model, search_data, tiny_space, t
     front = {t["number"] for t in complete if not dominated(t, complete)}
     assert set(results["front"]) == front and front
     assert results["pick"] is not None and results["pick"] in {t["number"] for t in complete}
-    best = max(complete, key=lambda t: t["accuracy"])["accuracy"]
-    assert next(t for t in complete if t["number"] == results["pick"])["accuracy"] == best
     assert json.loads((out / "results.json").read_text())["front"] == results["front"]
     meta = json.loads((out / "search.json").read_text())
     assert meta["base_accuracy"] > 0.6 and meta["space"]["name"] == "tiny"
+    # Validated on the texts the model's fine-tuning held out of this file: 10% of its groups of texts.
+    _, held = held_out(read_dataset(search_data), 0.1, 0, 2000)
+    assert meta["val_split"]["from"] == "the input model's fine-tuning" and meta["val_examples"] == len(held)
+    assert f"validation: the {len(held)} texts of --data that the input model's fine-tuning held out" in done.stderr
+    # The pick: the smallest of the trials within one standard error of the most accurate.
+    best = max(t["accuracy"] for t in complete)
+    tied = [t for t in complete if t["accuracy"] >= best - math.sqrt(best * (1 - best) / len(held)) - 1e-12]
+    assert results["pick"] == min(tied, key=lambda t: (t["size_bytes"], t["latency_ms"]))["number"]
     assert ray_processes() <= before, "the search left its Ray cluster running"
 
     # The report: a table of every trial, and the plot of size against latency.
@@ -132,6 +143,11 @@ def test_search_two_workers_four_trials(search_model, search_data, tiny_space, t
     assert made.returncode == 0, made.stderr[-2000:]
     assert [s["kind"] for s in json.loads(made.stdout)["recipe"]["steps"]] == ["prune", "distill", "mixed_precision"]
 
+    # --val-size plays no part where the validation texts are the fine-tune's: a resume may name another.
+    args = ["--trials", "4", "--resume", "--max-size-mb", "50", "--val-size", "200", "--json"]
+    again = search(search_model, search_data, tiny_space, out, *args)
+    assert again.returncode == 0 and json.loads(again.stdout)["pick"] == results["pick"], again.stderr[-2000:]
+
     # A resume must be the same search: another space or another model is refused before anything runs.
     other = tmp_path / "other.toml"
     other.write_text(tiny_space.read_text().replace("epochs = 0.2", "epochs = 0.3"))
@@ -139,6 +155,46 @@ def test_search_two_workers_four_trials(search_model, search_data, tiny_space, t
     assert again.returncode != 0 and "another search space" in again.stderr and "Traceback" not in again.stderr
     again = search("default", search_data, tiny_space, out, "--trials", "5", "--resume", "--max-size-mb", "50")
     assert again.returncode != 0 and "another model" in again.stderr and "Traceback" not in again.stderr
+    # ...and one whose validation texts were carved otherwise (a search made before the split held out whole
+    # texts has none recorded) is refused too: its trials were scored on other data.
+    meta = json.loads((out / "search.json").read_text())
+    (out / "search.json").write_text(json.dumps({k: v for k, v in meta.items() if k != "val_split"}))
+    again = search(search_model, search_data, tiny_space, out, "--trials", "5", "--resume", "--max-size-mb", "50")
+    assert again.returncode != 0 and "another validation split" in again.stderr and "Traceback" not in again.stderr
+
+
+def test_validation_is_on_texts_the_input_model_never_trained_on(search_model, search_data, tmp_path):
+    from ondevice.model import load_model
+    from ondevice.search.driver import SearchSettings, _validation_split
+
+    ckpt = load_model(str(search_model))
+    data = read_dataset(search_data, ckpt.labels)
+    s = SearchSettings(model=str(search_model), data=search_data, target="host", out=tmp_path / "o", val_size=300)
+    notes: list[str] = []
+    train, val, how = _validation_split(s, ckpt, data, notes.append)
+    kept, held = held_out(data, 0.1, 0, 2000)  # what its fine-tuning carved: --select-share 0.1, seed 0
+    assert [e.line for e in val.examples] == [data.examples[i].line for i in held] and len(train) == len(kept)
+    assert how["from"] == "the input model's fine-tuning" and not any("note:" in n for n in notes)
+    assert ckpt.info["finetune"]["split_sha256"] == val.digest() == data.take(held).digest()
+
+    # The same file read otherwise (other --text-columns) would carve other examples than the fine-tune
+    # held out: its record's digest names others, and the search carves its own split.
+    notes.clear()
+    record = {**ckpt.info["finetune"], "split_sha256": data.take(held[1:]).digest()}
+    other_reading = dataclasses.replace(ckpt, info={**ckpt.info, "finetune": record})
+    train, val, how = _validation_split(s, other_reading, data, notes.append)
+    assert how["from"] == "--val-size" and len(val) == 300
+    assert any("gives other examples than it held out" in n for n in notes), notes
+
+    # Another file, or a model whose record names no split: --val-size texts carved here, and a note on why.
+    other = tmp_path / "other.tsv"
+    other.write_text(search_data.read_text() + "1\ta line the model was never fine-tuned with\n")
+    for model, path in ((ckpt, other), (dataclasses.replace(ckpt, info={}), search_data)):
+        notes.clear()
+        s = dataclasses.replace(s, data=path)
+        train, val, how = _validation_split(s, model, read_dataset(path, ckpt.labels), notes.append)
+        assert len(val) == 300 and how["from"] == "--val-size"
+        assert any("may be ones it learned" in n for n in notes)
 
 
 def test_sigint_then_resume_redoes_no_finished_trial(search_model, search_data, tiny_space, tmp_path):
@@ -157,7 +213,8 @@ def test_sigint_then_resume_redoes_no_finished_trial(search_model, search_data, 
     assert proc.poll() is None, "the search ended before a trial finished"
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=120)
-    assert proc.returncode == 130, err[-2000:]
+    said = [line for line in err.splitlines() if line.startswith("Error:")]
+    assert proc.returncode == 130, (said, err[:3000], err[-1500:])
     assert [line for line in err.splitlines() if line.startswith("Error:")] == [
         "Error: stopped by Ctrl-C (SIGINT); nothing was left half-written"
     ]
@@ -169,6 +226,9 @@ def test_sigint_then_resume_redoes_no_finished_trial(search_model, search_data, 
         if r["state"] == "complete"
     }
     assert finished
+    # The stopped run is on record (its time and finished trials: what trials per hour is made of).
+    (run,) = json.loads((out / "search.json").read_text())["runs"]
+    assert run["trials_finished"] == len(finished) and run["seconds"] > 0
 
     done = search(
         search_model,
@@ -186,6 +246,8 @@ def test_sigint_then_resume_redoes_no_finished_trial(search_model, search_data, 
     )
     assert done.returncode == 0, done.stderr[-3000:]
     trials = {t["number"]: t for t in json.loads(done.stdout)["trials"]}
+    runs = json.loads((out / "search.json").read_text())["runs"]
+    assert [r["trials_finished"] for r in runs] == [len(finished), 6 - len(finished)]
     for n, (rec, mtime) in finished.items():  # finished trials are kept as they were, not run again
         assert trials[n] == rec
         assert (out / "trials" / f"{n:04d}" / "record.json").stat().st_mtime_ns == mtime
@@ -211,7 +273,12 @@ def test_sigint_then_resume_redoes_no_finished_trial(search_model, search_data, 
     distill = next(s for s in manifest["model"]["compression"]["steps"] if s["kind"] == "distill")
     assert distill["config"]["max_minutes"] is None  # the full recipe, not the trial's bounded one
     again = search(search_model, search_data, tiny_space, out, "--format", "onnx", "--trials", "6", "--finish")
-    assert again.returncode != 0 and "finished before" in again.stderr
+    assert again.returncode != 0 and "the pick was finished before" in again.stderr
+    # A trial named by number finishes into finish-<N>/, never over the pick's finish/.
+    (out / f"finish-{pick}").mkdir()
+    args = ["--format", "onnx", "--trials", "6", "--finish", str(pick)]
+    again = search(search_model, search_data, tiny_space, out, *args)
+    assert again.returncode != 0 and f"finish-{pick} exists: trial {pick} was finished before" in again.stderr
 
 
 def _free_port() -> int:
