@@ -163,6 +163,7 @@ class Dataset:
 # How ``held_out`` carves a split, recorded with what was carved from it: a checkpoint fine-tuned on a file
 # says which of its texts it never trained on, and a search of that checkpoint validates on those.
 SPLIT = "texts-with-their-phrases"
+FROM_FINETUNE = "the input model's fine-tuning"  # where a held-out split came from, as recorded
 SCAN_MOST = 5000  # texts a phrase is compared with before it is taken as a text of its own
 
 

@@ -35,7 +35,7 @@ import torch.nn.functional as F
 from safetensors.torch import save
 
 from ondevice.bundle import sha256
-from ondevice.data import SPLIT, Columns, Dataset, held_out, read_train_dev
+from ondevice.data import FROM_FINETUNE, SPLIT, Columns, Dataset, held_out, read_train_dev
 from ondevice.errors import CheckpointError, ConfigError, DataError
 from ondevice.evaluate import choose_thresholds, micro_f1, predict_logits
 from ondevice.model import Checkpoint, load_model, save_checkpoint
@@ -174,6 +174,32 @@ def carve_selection(
         why = "to choose the decision thresholds on" if cfg.select == "last" else "to select on (or --select last)"
         raise DataError(f"{train.path}: {n} training example(s); at least 2 are needed to carve out a split {why}")
     return held_out(train, cfg.select_share, cfg.seed, cfg.select_max)
+
+
+def finetune_held_out(ckpt: Checkpoint, data_path: Path, data: Dataset) -> tuple[tuple | None, bool]:
+    """The texts of ``data`` (read from ``data_path``) that ``ckpt``'s fine-tuning held out and never
+    trained on, where its record says which: ``((rest, held, how), False)``. ``(None, True)`` where the
+    record names a split of this file but carving it again gives other examples than it held out (the
+    file read with other columns); ``(None, False)`` where the record names no split of this file.
+
+    A distillation from ``ckpt`` selects on these texts, and a search validates on them: the rest is
+    data ``ckpt`` learned, and a student that starts from its weights remembers it.
+    """
+    record = (ckpt.info or {}).get("finetune") or {}
+    cfg = record.get("config") or {}
+    if not (
+        record.get("split") == SPLIT
+        and cfg.get("select") == "split"
+        and record.get("train_sha256") == sha256(data_path)
+    ):
+        return None, False
+    share, seed, most = cfg["select_share"], cfg["seed"], cfg["select_max"]
+    rest, held = data.split(share, seed, most)
+    # The same file read with other columns (or carved by another version) gives other examples; the
+    # record's digest of what it held out says whether these are they (records before it: trusted).
+    if record.get("split_sha256") not in (None, held.digest()):
+        return None, True
+    return (rest, held, {"method": SPLIT, "from": FROM_FINETUNE, "share": share, "seed": seed, "most": most}), False
 
 
 def _report_dev(result: FinetuneResult, ckpt: Checkpoint, held: Dataset | None, dev: Dataset | None, max_length: int):
@@ -342,12 +368,17 @@ def distill(
     cfg: DistillConfig,
     extra_loss: Callable[[torch.nn.Module], torch.Tensor] | None = None,
     teacher_logits: np.ndarray | None = None,
+    select: Dataset | None = None,
 ) -> FinetuneResult:
     """Train ``student.model`` in place against ``teacher.model``: KL on softened logits + task loss
     (multi-label: binary cross-entropy against the teacher's softened sigmoids, per label).
 
     The kept weights are chosen as ``finetune`` chooses them (``cfg.select``: on a split carved from
     ``train``, or the last); ``dev`` (optional) is evaluated once, afterwards, and only reported.
+    With ``select`` given and ``cfg.select`` "split", the weights are chosen on ``select`` instead and
+    all of ``train`` is trained on. Give it the texts the teacher was not trained on (those its own
+    fine-tuning held out): a split carved from the teacher's training data is one the teacher, and so a
+    student that starts from its weights, remembers, and it ranks checkpoints by that memory.
     The teacher's logits are computed once for the whole training set (it is frozen and runs
     without dropout), so an epoch costs little more than fine-tuning; hidden-state matching runs
     the teacher batch by batch. ``extra_loss(model)``, read after the student's forward pass, is
@@ -377,11 +408,16 @@ def distill(
             f"distill: teacher logits of shape {np.shape(teacher_logits)}; they must be {expected}, "
             "a row for each training example and a column for each label"
         )
-    kept, rows = carve_selection(train, cfg)
+    if select is not None and cfg.select == "split":
+        if train.labels != select.labels:
+            raise ConfigError("distill: the split to select on has other labels than the training data")
+        kept, rows = np.arange(len(train)), None
+    else:
+        kept, rows = carve_selection(train, cfg)
+        select = None if rows is None else train.take(rows)
     if teacher_logits is None:  # on every row, the carved-out ones too: the same as a caller's, exactly
         teacher_logits = predict_logits(teacher, train.texts, max_length=cfg.max_length, desc="teacher logits")
     torch.manual_seed(cfg.seed)
-    select = None if rows is None else train.take(rows)
     soft_targets = torch.as_tensor(np.asarray(teacher_logits, dtype=np.float32)[kept])
     train = train.take(kept)
     targets = _targets(train)
@@ -595,7 +631,8 @@ def training_report(result: FinetuneResult) -> dict:
     """The record of a training run that fine-tuning and distillation (a recipe step) both keep.
 
     ``best_select_<metric>`` is what chose the kept weights (on ``select_examples`` examples carved
-    from the training data; None when the last weights were kept); ``dev_<metric>`` is the kept
+    from the training data, or given: those the teacher never trained on; None when the last weights
+    were kept); ``dev_<metric>`` is the kept
     weights' figure on the dev data (None without it), which chose nothing.
     """
     extra = {"thresholds": result.thresholds} if result.thresholds else {}

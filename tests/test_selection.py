@@ -223,6 +223,31 @@ def test_distill_selects_without_dev_and_takes_precomputed_teacher_logits(tiny_b
             distill(s4, teacher, train, dev, cfg, teacher_logits=bad)
 
 
+def test_distill_given_a_split_selects_there_and_trains_on_all_of_train(tiny_bert_dir, toy):
+    """A search's distillations select on the texts the teacher's fine-tuning held out: none of the
+    training data is carved off, and the split given is what chooses the kept weights."""
+    from ondevice.evaluate import predict_logits
+    from ondevice.train import selection_score
+
+    train, held = _data(toy)
+    cfg = DistillConfig(epochs=1, batch_size=16, max_length=16, evals_per_epoch=3)
+    s1, teacher = _student_teacher(tiny_bert_dir)
+    s2, s3 = copy.deepcopy(s1), copy.deepcopy(s1)
+    r1 = distill(s1, teacher, train, None, cfg, select=held)
+    assert r1.steps == 8  # all 120 training examples, 8 batches of 16; carving would have left 108 (7 batches)
+    assert r1.select_examples == 40 and r1.select_sha256 == held.digest()
+    assert r1.best_select == max(h["select_accuracy"] for h in r1.history)
+    assert selection_score(predict_logits(s1, held.texts, max_length=16), held) == r1.best_select
+    r2 = distill(s2, teacher, train, None, cfg, select=_flipped(held))
+    assert [h["train_loss"] for h in r1.history] == [h["train_loss"] for h in r2.history]  # the same training
+    assert [h["select_accuracy"] for h in r1.history] != [h["select_accuracy"] for h in r2.history]
+    r3 = distill(s3, teacher, train, None, DistillConfig(**{**cfg.__dict__, "select": "last"}), select=held)
+    assert r3.best_step == r3.steps == 8 and r3.best_select is None and r3.select_examples == 0
+    other = Dataset(held.examples, ["a", "b", "c"], held.path)
+    with pytest.raises(ConfigError, match="other labels"):
+        distill(copy.deepcopy(teacher), teacher, train, None, cfg, select=other)
+
+
 def test_a_recipe_shares_teacher_logits_and_finetune_select_last_from_the_cli(tiny_bert_dir, toy, tmp_path):
     from ondevice.compress import config_from_dict
     from ondevice.compress.recipe import Recipe, run_recipe
@@ -238,6 +263,12 @@ def test_a_recipe_shares_teacher_logits_and_finetune_select_last_from_the_cli(ti
     assert a["select"] == "last" and a["best_select_accuracy"] is None and a["best_step"] == a["steps"]
     assert _steps(a["history"]) == _steps(b["history"])
     assert records[0][-1]["dev_accuracy"] == records[1][-1]["dev_accuracy"] == a["dev_accuracy"]
+    # a split to select on, given to the recipe, reaches its distillation step (a search gives its
+    # validation split as both the split and the data measured after every step, as here)
+    split_step = config_from_dict({"kind": "distill", "epochs": 0.5, "batch_size": 16, "max_length": 16})
+    student = _student_teacher(tiny_bert_dir)[0]
+    given = run_recipe(student, Recipe("r", [split_step], seq_len=16), train, dev, select=dev)[-1]["report"]
+    assert given["select_examples"] == 40 and given["best_select_accuracy"] is not None
 
     out = tmp_path / "last"
     args = ["finetune", str(tiny_bert_dir), "--train", str(toy[0]), "--dev", str(toy[1]), "--out", str(out)]
@@ -262,3 +293,37 @@ def test_a_digest_names_the_examples_as_read():
     assert len({a.digest(), *(d.digest() for d in others)}) == 1 + len(others)
     multi = Dataset([Example("a film", (0, 1))], ["negative", "positive"], multi_label=True)
     assert multi.digest() != Dataset([Example("a film", (0,))], multi.labels, multi_label=True).digest()
+
+
+def test_compress_selects_on_the_texts_the_fine_tuning_held_out(tiny_bert_dir, toy, tmp_path):
+    """A distillation from a model fine-tuned on --data selects on the texts that fine-tuning held out (the
+    teacher never trained on them), not on a split it carves of texts the teacher learned."""
+    train_file, dev_file = toy
+    ft = tmp_path / "ft"
+    args = ["finetune", str(tiny_bert_dir), "--train", str(train_file), "--dev", str(dev_file), "--out", str(ft)]
+    r = CliRunner().invoke(cli, [*args, "--epochs", "0.5", "--max-length", "16", "--select-share", "0.25", "--json"])
+    assert r.exit_code == 0, r.output
+    held = json.loads(r.stdout)["select_examples"]
+    recipe = tmp_path / "r.toml"
+    recipe.write_text('name = "r"\nseq_len = 16\n[[step]]\nkind = "distill"\nepochs = 0.5\nbatch_size = 16\n')
+    other = tmp_path / "other.tsv"  # the same examples in another file: not the one the record names
+    other.write_text(train_file.read_text())
+    other.write_text(other.read_text() + other.read_text().splitlines(keepends=True)[0])
+
+    def compress(data, out):
+        r = CliRunner().invoke(
+            cli,
+            ["compress", str(ft), "--recipe", str(recipe), "--data", str(data), "--dev", str(dev_file)]
+            + ["--out", str(out), "--json"],
+        )
+        assert r.exit_code == 0, r.output
+        report = json.loads(r.stdout)["steps"][-1]["report"]
+        return report, json.loads((out / "info.json").read_text())["compression"]["select_split"], r.stderr
+
+    report, how, err = compress(train_file, tmp_path / "c1")
+    # 0.25 of the texts: a distillation's own default carve (0.1) would hold out fewer
+    assert report["select_examples"] == held and held > 0.2 * 120
+    assert how["from"] == "the input model's fine-tuning" and how["share"] == 0.25
+    assert f"on the {held} texts of --data that the input model's fine-tuning held out" in err
+    report, how, _ = compress(other, tmp_path / "c2")
+    assert how is None and report["select_examples"] < held

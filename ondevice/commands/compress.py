@@ -25,6 +25,28 @@ def _split_dev(train, dev_path: Path | None, seed: int, columns=None):
     return train.split(1.0, seed, most=DEV_HOLDOUT)
 
 
+def _finetune_held_out(ckpt, data_path: Path, train) -> tuple:
+    """((rest, held), how) where the input model's fine-tuning record names the texts of --data it held out:
+    the distillations select on those, which the teacher never trained on; else (None, None), and each
+    distillation carves its split from --data (texts the teacher may have learned, if it was tuned on it)."""
+    from ondevice.train import finetune_held_out
+
+    split, mismatch = finetune_held_out(ckpt, data_path, train)
+    if split is not None:
+        rest, held, how = split
+        status(
+            f"selecting distilled weights on the {len(held)} texts of --data that the input model's fine-tuning "
+            "held out (the teacher never trained on them); training on the rest"
+        )
+        return (rest, held), how
+    if mismatch:
+        status(
+            f"note: carving {data_path} as the input model's fine-tuning did gives other examples than it held out "
+            "(other --text-columns or --label-column?); each distillation carves its own split to select on"
+        )
+    return None, None
+
+
 def _step_line(r: dict) -> str:
     f = r["flops"]["total"] / 1e9
     return (
@@ -51,8 +73,9 @@ def _step_line(r: dict) -> str:
     "--select",
     metavar="split|last",
     default=None,
-    help="Weights a distillation step keeps: split, the best on a share of --data carved out and not trained "
-    "on; last, the final ones (default: each step's own select, split unless the recipe says).",
+    help="Weights a distillation step keeps: split, the best on texts of --data not trained on (those the input "
+    "model's fine-tuning held out where its record names them, else a share carved out); last, the final ones "
+    "(default: each step's own select, split unless the recipe says).",
 )
 @click.option("--threads", type=click.IntRange(1), default=None, help="CPU threads (default: all cores).")
 @click.option("--seed", type=int, default=0, show_default=True)
@@ -67,7 +90,9 @@ def compress(
 
     After every step it prints parameters, FLOPs at the recipe's sequence length and dev accuracy;
     the records go into the checkpoint's info.json and the bundle manifest of its export. A
-    distillation step keeps its best weights on a split carved from --data, never by the dev data.
+    distillation step keeps its best weights on a split of --data, never by the dev data: the texts
+    the input model's fine-tuning held out where its record names them (the teacher never trained on
+    those), else a share carved from --data.
 
     \b
     Example:
@@ -100,14 +125,19 @@ def compress(
     ckpt = load_model(model)
     pairs = ckpt.tokenizer.settings.text_pair
     train = read_dataset(data_path, ckpt.labels, columns, pairs=pairs, multi_label=ckpt.config.multi_label)
+    selects = any(isinstance(s, DistillConfig) and s.select == "split" for s in plan.steps)
+    held, how = _finetune_held_out(ckpt, data_path, train) if selects else (None, None)
+    if held is not None:
+        train, held = held
     train, dev = _split_dev(train, dev_path, seed, columns)
     check_writable(out, checkpoint_bytes(ckpt.model))  # before the work, not after it
     status(
         f"compressing {ckpt.source} with recipe {plan.name!r} ({len(plan.steps)} steps) on {len(train)} examples, "
         f"dev {len(dev)}, {torch.get_num_threads()} threads"
     )
-    records = run_recipe(ckpt, plan, train, dev, seed=seed, on_step=lambda r: status(_step_line(r)))
+    records = run_recipe(ckpt, plan, train, dev, seed=seed, on_step=lambda r: status(_step_line(r)), select=held)
     ckpt.info["compression"]["command"] = command_line()
+    ckpt.info["compression"]["select_split"] = how  # None: each distillation carved its own from --data
     ckpt.info["compression"]["base"] = str(model or "default")
     ckpt.source = str(out)
     save_checkpoint(ckpt, out)

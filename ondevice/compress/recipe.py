@@ -102,12 +102,14 @@ def run_recipe(
     seed: int = 0,
     on_step: Callable[[dict], None] | None = None,
     teacher_logits: np.ndarray | None = None,
+    select=None,
 ) -> list[dict]:
     """Compress ``ckpt`` in place, step by step; returns one record per step (the input first).
 
     The teacher for distillation is the model as it came in. Calibration examples for significance
     are a fixed random sample of the training data. A distillation step keeps the weights chosen on a
-    split of ``train`` (or its last ones, ``select = "last"``); ``dev`` is only measured and recorded.
+    split of ``train``, or on ``select`` where given (``ondevice.train.distill``), or its last ones
+    (``select = "last"``); ``dev`` is only measured and recorded.
     ``teacher_logits``: the teacher's logits on ``train`` (``ondevice.train.teacher_logits`` at the
     distillation steps' ``max_length``), so that the steps need not compute them.
     """
@@ -148,6 +150,7 @@ def run_recipe(
             train=train,
             dev=dev,
             teacher_logits=teacher_logits,
+            select=select,
         )
         ckpt.model.eval()
         records.append(record(i, cfg.kind, config_to_dict(cfg), report, time.monotonic() - t0))

@@ -87,7 +87,15 @@ class SkimConfig(DistillConfig):
 
 @technique(SkimConfig, "skim")
 def apply_skim(
-    model, cfg: SkimConfig, student=None, teacher=None, train=None, dev=None, teacher_logits=None, **_
+    model,
+    cfg: SkimConfig,
+    student=None,
+    teacher=None,
+    train=None,
+    dev=None,
+    teacher_logits=None,
+    select=None,
+    **_,
 ) -> dict:
     """Give the model skim budgets (and learned predictors) in place; trains them when ``cfg.train``, by
     distillation (``ondevice.compress.distill.apply_distill``'s arguments, ``dev`` only reported)."""
@@ -126,7 +134,9 @@ def apply_skim(
 
     model.skim_mode = "gumbel"
     try:
-        result = distill(student, teacher, train, dev, cfg, extra_loss=skim_loss, teacher_logits=teacher_logits)
+        result = distill(
+            student, teacher, train, dev, cfg, extra_loss=skim_loss, teacher_logits=teacher_logits, select=select
+        )
     finally:
         model.skim_mode = "topk"
     tail = kept[-100:]

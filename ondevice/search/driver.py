@@ -40,7 +40,6 @@ RESULTS = "results.json"
 STUDY = "study.log"
 TEACHER = "teacher.npy"
 FORMAT = "ondevice-search"
-FROM_FINETUNE = "the input model's fine-tuning"  # where a search's validation texts came from, as recorded
 
 
 class SearchError(OndeviceError):
@@ -218,26 +217,17 @@ def _validation_split(s: SearchSettings, ckpt, data, status) -> tuple:
     sentences the fine-tuned MiniLM scored 0.974 (0.896 on dev), and a trial that keeps more of the
     input model keeps more of that memory, so the search would favour the larger trials.
     """
-    from ondevice.bundle import sha256
     from ondevice.data import SPLIT
+    from ondevice.train import finetune_held_out
 
-    record = (ckpt.info or {}).get("finetune") or {}
-    cfg = record.get("config") or {}
-    if record.get("split") == SPLIT and cfg.get("select") == "split" and record.get("train_sha256") == sha256(s.data):
-        share, seed, most = cfg["select_share"], cfg["seed"], cfg["select_max"]
-        train, val = data.split(share, seed, most)
-        # The same file read with other columns (or carved by another version) gives other examples; the
-        # record's digest of what it held out says whether these are they (records before it: trusted).
-        if record.get("split_sha256") in (None, val.digest()):
-            status(
-                f"validation: the {len(val)} texts of --data that the input model's fine-tuning held out, "
-                "never trained on"
-            )
-            return (
-                train,
-                val,
-                {"method": SPLIT, "from": FROM_FINETUNE, "share": share, "seed": seed, "most": most},
-            )
+    split, mismatch = finetune_held_out(ckpt, s.data, data)
+    if split is not None:
+        status(
+            f"validation: the {len(split[1])} texts of --data that the input model's fine-tuning held out, "
+            "never trained on"
+        )
+        return split
+    if mismatch:
         status(
             f"note: carving {s.data} as {s.model}'s fine-tuning did gives other examples than it held out "
             "(other --text-columns or --label-column?); the validation texts are carved here instead"

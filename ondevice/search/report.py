@@ -10,9 +10,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ondevice.data import FROM_FINETUNE
 from ondevice.errors import ProfileError
 from ondevice.jsonfile import read_json
-from ondevice.search.driver import FROM_FINETUNE, META, load_trials
+from ondevice.search.driver import META, load_trials
 from ondevice.search.front import Budget, complete, pareto_front, pick
 
 

@@ -45,8 +45,10 @@ class TrialJob:
 def build(job: TrialJob, train, val, teacher_logits: np.ndarray | None) -> dict:
     """Compress, distil, save, export and verify one candidate; returns its figures so far.
 
-    ``val`` is the split carved from the training data: the distillation selects on it and the
-    artifact's accuracy on it is the trial's accuracy. The verification thresholds are export's own.
+    ``val`` is the split carved from the training data, texts the input model (the teacher) was not
+    trained on: the distillation selects on it (not on a split of ``train``, which the teacher, and so
+    a student that starts from its weights, remembers) and the artifact's accuracy on it is the
+    trial's accuracy. The verification thresholds are export's own.
     """
     import torch
 
@@ -71,7 +73,7 @@ def build(job: TrialJob, train, val, teacher_logits: np.ndarray | None) -> dict:
         )
     t0 = time.monotonic()
     ckpt = load_model(job.model)
-    records = run_recipe(ckpt, recipe, train, val, seed=job.seed, teacher_logits=teacher_logits)
+    records = run_recipe(ckpt, recipe, train, val, seed=job.seed, teacher_logits=teacher_logits, select=val)
     distill_s = sum(r["seconds"] for r in records if r["kind"] in ("distill", "skim"))
     compress_s = time.monotonic() - t0 - distill_s
     ckpt.source = str(job.path / "checkpoint")
