@@ -126,9 +126,8 @@ def compress(
     pairs = ckpt.tokenizer.settings.text_pair
     train = read_dataset(data_path, ckpt.labels, columns, pairs=pairs, multi_label=ckpt.config.multi_label)
     selects = any(isinstance(s, DistillConfig) and s.select == "split" for s in plan.steps)
-    held, how = _finetune_held_out(ckpt, data_path, train) if selects else (None, None)
-    if held is not None:
-        train, held = held
+    split, how = _finetune_held_out(ckpt, data_path, train) if selects else (None, None)
+    train, held = split if split is not None else (train, None)
     train, dev = _split_dev(train, dev_path, seed, columns)
     check_writable(out, checkpoint_bytes(ckpt.model))  # before the work, not after it
     status(

@@ -45,7 +45,18 @@ from ondevice.cli_common import column_options, emit, handle_errors, quiet_libra
 )
 @click.option("--time-budget-minutes", type=float, default=None, help="Start no trial after this long.")
 @click.option(
-    "--trial-minutes", type=float, default=5.0, show_default=True, help="Wall-clock bound of each trial's distillation."
+    "--trial-minutes",
+    type=float,
+    default=None,
+    help="Wall-clock bound of each trial's distillation (default: 5, or none with --trial-steps).",
+)
+@click.option(
+    "--trial-steps",
+    type=int,
+    default=None,
+    help="Each trial's distillation takes this many training steps, its learning-rate schedule spread over them: "
+    "the same draw then trains the same way whatever the machine's load (--trial-minutes, if given too, still "
+    "cuts it short).",
 )
 @click.option(
     "--workers",
@@ -99,6 +110,7 @@ def search(
     trials,
     time_budget_minutes,
     trial_minutes,
+    trial_steps,
     workers,
     ray_address,
     artifact_format,
@@ -145,7 +157,8 @@ def search(
         max_accuracy_drop=max_accuracy_drop,
         trials=trials,
         time_budget_minutes=time_budget_minutes,
-        trial_minutes=trial_minutes,
+        trial_minutes=trial_minutes if trial_minutes is not None or trial_steps else 5.0,
+        trial_steps=trial_steps,
         workers=workers,
         ray_address=ray_address,
         resume=resume,

@@ -62,6 +62,7 @@ class SearchSettings:
     trials: int = 20
     time_budget_minutes: float | None = None
     trial_minutes: float | None = 5.0
+    trial_steps: int | None = None
     workers: int = 1
     ray_address: str | None = None
     resume: bool = False
@@ -82,6 +83,8 @@ class SearchSettings:
             raise ConfigError("--max-accuracy-drop is a share of accuracy in [0, 1), e.g. 0.01 for one point")
         if self.trials < 1 or self.workers < 1 or self.val_size < 1:
             raise ConfigError("--trials, --workers and --val-size must be at least 1")
+        if self.trial_steps is not None and self.trial_steps < 1:
+            raise ConfigError(f"--trial-steps must be at least 1, not {self.trial_steps}")
 
 
 def fingerprint(files: list[Path]) -> str:
@@ -489,6 +492,7 @@ def _job(s: SearchSettings, space, trial, model_spec: str, target, share: int):
         format=s.format,
         threads=share,
         trial_minutes=s.trial_minutes,
+        trial_steps=s.trial_steps,
         seed=s.seed,
     )
 

@@ -119,6 +119,8 @@ CASES = [
     Case("search", "size budget zero", search("--max-size-mb", "0"), "--max-size-mb"),
     Case("search", "accuracy drop over one", search("--max-accuracy-drop", "5"), "--max-accuracy-drop"),
     Case("search", "no trials", search("--trials", "0"), "--trials"),
+    Case("search", "no trial steps", search("--trial-steps", "0"), "--trial-steps"),
+    Case("search", "trial steps not a number", search("--trial-steps", "many"), "--trial-steps"),
     Case("search", "unknown format", search("--format", "coreml"), "coreml"),
     Case("search", "unknown target", search("--target", "toaster"), "toaster"),
     Case("search", "ray address malformed", search("--ray-address", "nohost"), "HOST:PORT"),

@@ -80,8 +80,9 @@ def test_search_two_workers_four_trials(search_model, search_data, tiny_space, t
     before = ray_processes()
     out = tmp_path / "search"
     done = search(
-        search_model, search_data, tiny_space, out, "--trials", "4", "--workers", "2", "--max-size-mb", "50", "--json"
-    )
+        search_model, search_data, tiny_space, out, "--trials", "4", "--workers", "2", "--max-size-mb", "50",
+        "--trial-steps", "3", "--json",
+    )  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]
     results = json.loads(done.stdout)
     assert "2 at a time on 2 CPUs" in done.stderr
@@ -99,6 +100,7 @@ def test_search_two_workers_four_trials(search_model, search_data, tiny_space, t
         assert t["latency_ms"] == profile["timing"]["p50_ms"] > 0
         assert len(t["latency_p50s_ms"]) == 3 and t["latency_ms"] == sorted(t["latency_p50s_ms"])[1]  # the median
         assert set(t["seconds"]) == {"distill", "compress", "export", "profile"}
+        assert t["distill_steps"] == 3  # --trial-steps: exactly that many, the clock (0.5 min) never reached
         assert (Path(t["directory"]) / "checkpoint" / "model.safetensors").is_file()
         assert t["params"] and t["recipe"]["steps"][0]["kind"] == "prune"
     complete = [t for t in trials if t["state"] == "complete"]
