@@ -176,11 +176,12 @@ def carve_selection(
     return held_out(train, cfg.select_share, cfg.seed, cfg.select_max)
 
 
-def finetune_held_out(ckpt: Checkpoint, data_path: Path, data: Dataset) -> tuple[tuple | None, bool]:
+def finetune_held_out(ckpt: Checkpoint, data_path: Path, data: Dataset) -> tuple[tuple | None, str | None]:
     """The texts of ``data`` (read from ``data_path``) that ``ckpt``'s fine-tuning held out and never
-    trained on, where its record says which: ``((rest, held, how), False)``. ``(None, True)`` where the
+    trained on, where its record says which: ``((rest, held, how), None)``. ``(None, note)`` where the
     record names a split of this file but carving it again gives other examples than it held out (the
-    file read with other columns); ``(None, False)`` where the record names no split of this file.
+    file read with other columns): the note says so; ``(None, None)`` where the record names no split
+    of this file.
 
     A distillation from ``ckpt`` selects on these texts, and a search validates on them: the rest is
     data ``ckpt`` learned, and a student that starts from its weights remembers it.
@@ -192,14 +193,17 @@ def finetune_held_out(ckpt: Checkpoint, data_path: Path, data: Dataset) -> tuple
         and cfg.get("select") == "split"
         and record.get("train_sha256") == sha256(data_path)
     ):
-        return None, False
+        return None, None
     share, seed, most = cfg["select_share"], cfg["seed"], cfg["select_max"]
     rest, held = data.split(share, seed, most)
     # The same file read with other columns (or carved by another version) gives other examples; the
     # record's digest of what it held out says whether these are they (records before it: trusted).
     if record.get("split_sha256") not in (None, held.digest()):
-        return None, True
-    return (rest, held, {"method": SPLIT, "from": FROM_FINETUNE, "share": share, "seed": seed, "most": most}), False
+        return None, (
+            f"carving {data_path} as the input model's fine-tuning did gives other examples than it held out "
+            "(other --text-columns or --label-column?)"
+        )
+    return (rest, held, {"method": SPLIT, "from": FROM_FINETUNE, "share": share, "seed": seed, "most": most}), None
 
 
 def _report_dev(result: FinetuneResult, ckpt: Checkpoint, held: Dataset | None, dev: Dataset | None, max_length: int):

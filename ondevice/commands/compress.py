@@ -31,7 +31,7 @@ def _finetune_held_out(ckpt, data_path: Path, train) -> tuple:
     distillation carves its split from --data (texts the teacher may have learned, if it was tuned on it)."""
     from ondevice.train import finetune_held_out
 
-    split, mismatch = finetune_held_out(ckpt, data_path, train)
+    split, note = finetune_held_out(ckpt, data_path, train)
     if split is not None:
         rest, held, how = split
         status(
@@ -39,11 +39,8 @@ def _finetune_held_out(ckpt, data_path: Path, train) -> tuple:
             "held out (the teacher never trained on them); training on the rest"
         )
         return (rest, held), how
-    if mismatch:
-        status(
-            f"note: carving {data_path} as the input model's fine-tuning did gives other examples than it held out "
-            "(other --text-columns or --label-column?); each distillation carves its own split to select on"
-        )
+    if note:
+        status(f"note: {note}; each distillation carves its own split to select on")
     return None, None
 
 

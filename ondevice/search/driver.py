@@ -223,18 +223,15 @@ def _validation_split(s: SearchSettings, ckpt, data, status) -> tuple:
     from ondevice.data import SPLIT
     from ondevice.train import finetune_held_out
 
-    split, mismatch = finetune_held_out(ckpt, s.data, data)
+    split, note = finetune_held_out(ckpt, s.data, data)
     if split is not None:
         status(
             f"validation: the {len(split[1])} texts of --data that the input model's fine-tuning held out, "
             "never trained on"
         )
         return split
-    if mismatch:
-        status(
-            f"note: carving {s.data} as {s.model}'s fine-tuning did gives other examples than it held out "
-            "(other --text-columns or --label-column?); the validation texts are carved here instead"
-        )
+    if note:
+        status(f"note: {note}; the validation texts are carved here instead")
     if len(data) < 2 * s.val_size:
         raise ConfigError(
             f"--data has {len(data)} examples; the validation split takes --val-size {s.val_size} and needs "
