@@ -56,7 +56,7 @@ from ondevice.cli_common import column_options, emit, handle_errors, quiet_libra
     default=None,
     help="Each trial's distillation takes this many training steps, its learning-rate schedule spread over them: "
     "the same draw then trains the same way whatever the machine's load (--trial-minutes, if given too, still "
-    "cuts it short).",
+    "cuts it short). A draw already built under the same steps is not built again: its figures stand.",
 )
 @click.option(
     "--workers",
@@ -190,6 +190,8 @@ def _text(results: dict) -> str:
                 f"{t['number']:>5} {t['state']:<11} {t['size_bytes'] / 1e6:8.2f} {t['latency_ms']:8.2f} "
                 f"{t['accuracy']:9.4f}  {'*' if t['number'] in front else ' ':^5}  {'yes' if t.get('fits') else 'no'}"
             )
+        elif t["state"] == "repeat":
+            lines.append(f"{t['number']:>5} {t['state']:<11} trial {t['repeat_of']}'s draw again, not built")
         else:
             lines.append(f"{t['number']:>5} {t['state']:<11} {t.get('error', '')}")
     if results["pick"] is not None:

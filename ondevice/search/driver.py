@@ -369,10 +369,14 @@ def search(s: SearchSettings, status: Callable[[str], None]) -> dict:
         waiting: list = []  # (trial, job, built): built, no device free yet
         free = list(devices)
 
-        def finished() -> int:
+        def finished(repeats: bool = True) -> int:
+            """Trials told to the study, a stopped run's cut-off ones not counted; ``repeats=False``: only
+            those that were built (a repeated draw answered from an earlier trial costs nothing)."""
             states = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.FAIL)
             return sum(
-                1 for t in study.get_trials(deepcopy=False, states=states) if not t.user_attrs.get("interrupted")
+                1
+                for t in study.get_trials(deepcopy=False, states=states)
+                if not t.user_attrs.get("interrupted") and (repeats or "repeat_of" not in t.user_attrs)
             )
 
         def submit_measure(trial, job, built) -> None:
@@ -386,7 +390,7 @@ def search(s: SearchSettings, status: Callable[[str], None]) -> dict:
             else:  # every CPU of a node: the latency is measured with no build running beside it
                 inflight[measure_task.options(num_cpus=node_cpus).remote(job, built)] = ("measure", trial, job, None)
 
-        finished_before = finished()
+        finished_before, built_before = finished(), finished(repeats=False)
         try:
             while True:
                 while (
@@ -396,6 +400,10 @@ def search(s: SearchSettings, status: Callable[[str], None]) -> dict:
                 ):
                     trial = study.ask()
                     job = _job(s, space, trial, model_spec, target, share)
+                    earlier = measured_before(load_trials(s.out), job)
+                    if earlier is not None:
+                        _repeat(study, trial, job, earlier, budget, s.objectives, status)
+                        continue
                     _write_record(job, trial, "running")
                     ref = build_task.remote(job, refs["train"], refs["val"], refs["logits"])
                     inflight[ref] = ("build", trial, job, None)
@@ -435,12 +443,17 @@ def search(s: SearchSettings, status: Callable[[str], None]) -> dict:
             # its driver goes.
             # Each run's time and finished trials, a stopped one's too: what trials per hour is made of.
             elapsed = time.monotonic() - started
+            built, repeated = finished(repeats=False) - built_before, finished() - finished_before
+            repeated -= built
             meta.setdefault("runs", []).append(
-                {"started": stamp, "seconds": round(elapsed, 1), "trials_finished": finished() - finished_before}
+                {"started": stamp, "seconds": round(elapsed, 1), "trials_finished": built, "repeats": repeated}
             )
             write_json(s.out / META, meta, stopping=True)  # a stopped run's too, as the stop unwinds
     results = _results(s, meta, budget, where)
-    status(f"search: {finished() - finished_before} trials finished in {elapsed / 60:.1f} min")
+    status(
+        f"search: {built} trials finished in {elapsed / 60:.1f} min"
+        + (f", and {repeated} repeated draw(s) answered from earlier trials" if repeated else "")
+    )
     return results
 
 
@@ -504,9 +517,37 @@ def _write_record(job, trial, state: str, **extra) -> None:
         "recipe": job.recipe.to_dict(),
         "export": job.export,
         "directory": job.directory,
+        "trial_steps": job.trial_steps,
         **extra,
     }
     write_json(Path(job.directory) / "record.json", rec)
+
+
+def _draw(recipe: dict, export: dict) -> str:
+    """What a trial builds, without its name: two trials with equal draws build the same candidate."""
+    return json.dumps([{k: v for k, v in recipe.items() if k not in ("name", "description")}, export], sort_keys=True)
+
+
+def measured_before(trials: list[dict], job) -> dict | None:
+    """The complete trial that built ``job``'s draw under the same step bound, if there is one.
+
+    TPE redraws configurations it has already tried (two of twelve MiniLM trials in one run, each five
+    minutes). Under ``--trial-steps`` a draw's build is deterministic: the same draw, built twice, has
+    bit-identical weights, so a second build would only time the same artifact again. Under a clock
+    bound alone, or where the clock cut the earlier trial short, its figures depend on the machine's
+    load that day, and the draw is built again."""
+    if not job.trial_steps:
+        return None
+    draw = _draw(job.recipe.to_dict(), job.export)
+    for t in trials:
+        if (
+            t.get("state") == "complete"
+            and t.get("trial_steps") == job.trial_steps
+            and t.get("stopped_by_time") is False
+            and _draw(t["recipe"], t["export"]) == draw
+        ):
+            return t
+    return None
 
 
 # What the sampler is told of a failed trial: past every bound by this much, and the worst figures.
@@ -534,21 +575,36 @@ def _fail(study, trial, job, stage: str, e: Exception, status, budget: Budget) -
     status(f"trial {trial.number} failed in {stage}: {message}")
 
 
+def _tell(study, trial, figures: dict, budget: Budget, objectives: list[str]) -> None:
+    """Tell the study a trial's figures, with the budget's excess as its constraints."""
+    if budget.limits():
+        trial.set_user_attr("constraints", list(budget.excess(figures).values()))
+    study.tell(trial, [figures[OBJECTIVES[o][0]] / (1e6 if o == "size" else 1) for o in objectives])
+
+
 def _complete(study, trial, job, result: dict, budget: Budget, objectives: list[str], status) -> None:
     rec = {k: v for k, v in result.items()}
     figures = {"size_bytes": rec["size_bytes"], "latency_ms": rec["latency_ms"], "accuracy": rec["accuracy"]}
-    excess = budget.excess(figures) if budget.limits() else {}
-    trial.set_user_attr("constraints", list(excess.values()))
-    _write_record(job, trial, "complete", fits=all(v <= 0 for v in excess.values()), **rec)
-    values = [figures[OBJECTIVES[o][0]] / (1e6 if o == "size" else 1) for o in objectives]
-    study.tell(trial, values)
+    fits = budget.fits(figures)
+    _write_record(job, trial, "complete", fits=fits, **rec)
+    _tell(study, trial, figures, budget, objectives)
     sec = rec["seconds"]
     status(
         f"trial {trial.number}: {rec['size_bytes'] / 1e6:.2f} MB, {rec['latency_ms']:.2f} ms, accuracy "
-        f"{rec['accuracy']:.4f}{' (fits)' if budget.limits() and all(v <= 0 for v in excess.values()) else ''}"
+        f"{rec['accuracy']:.4f}{' (fits)' if budget.limits() and fits else ''}"
         f"  [distill {sec['distill']:.0f} s, compress {sec['compress']:.0f} s, export {sec['export']:.0f} s, "
         f"profile {sec['profile']:.0f} s]"
     )
+
+
+def _repeat(study, trial, job, earlier: dict, budget: Budget, objectives: list[str], status) -> None:
+    """A draw measured before: the study is told the earlier trial's figures and nothing is built. Its
+    record (state ``repeat``) names that trial; the front and the pick know only the earlier one."""
+    figures = {k: earlier[k] for k in ("size_bytes", "latency_ms", "accuracy")}
+    trial.set_user_attr("repeat_of", earlier["number"])
+    _write_record(job, trial, "repeat", repeat_of=earlier["number"], fits=budget.fits(figures), **figures)
+    _tell(study, trial, figures, budget, objectives)
+    status(f"trial {trial.number} drew trial {earlier['number']}'s configuration again: not built, its figures stand")
 
 
 def _results(s: SearchSettings, meta: dict, budget: Budget, where: dict) -> dict:
@@ -591,6 +647,11 @@ def finish(s: SearchSettings, which: str, status: Callable[[str], None]) -> dict
         if not which.isdigit():
             raise ConfigError(f"--finish {which!r}: give a trial number, or --finish alone for the pick")
         chosen = next((t for t in trials if t["number"] == int(which)), None)
+        if chosen is not None and chosen["state"] == "repeat":
+            raise ConfigError(
+                f"--finish {which}: trial {which} drew trial {chosen['repeat_of']}'s configuration again and was "
+                f"not built; give --finish {chosen['repeat_of']}"
+            )
         if chosen is None or chosen["state"] != "complete":
             done = ", ".join(str(t["number"]) for t in trials if t["state"] == "complete") or "none"
             raise ConfigError(f"--finish {which}: no complete trial of that number (complete trials: {done})")

@@ -78,7 +78,9 @@ def markdown(data: dict, plot_link: str | None = None) -> str:
     lines = [
         f"# Search: {meta['model']['spec']} on {meta['target']}",
         "",
-        f"Space `{meta['space']['name']}`, {len(trials)} trials ({len(complete(trials))} complete); "
+        f"Space `{meta['space']['name']}`, {len(trials)} trials ({len(complete(trials))} complete"
+        + (f", {repeats} repeated draws not built" if (repeats := sum(t["state"] == "repeat" for t in trials)) else "")
+        + "); "
         f"accuracy on {_validation(meta)}"
         + (f" (input model: {base:.4f})" if base is not None else "")
         + f"; budget: {budget.describe()}.",
@@ -99,6 +101,8 @@ def markdown(data: dict, plot_link: str | None = None) -> str:
                 f"{t['accuracy']:.4f} | {drop} | {'yes' if t['number'] in front else ''} | "
                 f"{'yes' if budget.fits(t) else 'no'} | {_steps(t)} |"
             )
+        elif t["state"] == "repeat":
+            lines.append(f"| {t['number']} | repeat of {t['repeat_of']} | | | | | | | {_steps(t)} |")
         else:
             why = (t.get("error") or "").replace("|", "/")[:120]
             lines.append(f"| {t['number']} | {t['state']} | | | | | | | {_steps(t)}{': ' + why if why else ''} |")
@@ -110,9 +114,10 @@ def markdown(data: dict, plot_link: str | None = None) -> str:
     runs = meta.get("runs") or []
     hours = sum(r["seconds"] for r in runs) / 3600
     if hours:
-        n = sum(r["trials_finished"] for r in runs)
+        n, again = sum(r["trials_finished"] for r in runs), sum(r.get("repeats", 0) for r in runs)
         lines.append(
-            f"{n} trials finished in {hours:.2f} h of search ({n / hours:.1f} per hour), in {len(runs)} run(s)."
+            f"{n} trials finished in {hours:.2f} h of search ({n / hours:.1f} per hour), in {len(runs)} run(s)"
+            + (f"; {again} repeated draws were answered from earlier trials." if again else ".")
         )
     split = time_split(trials)
     if split:

@@ -71,7 +71,8 @@ def build(job: TrialJob, train, val, teacher_logits: np.ndarray | None) -> dict:
     t0 = time.monotonic()
     ckpt = load_model(job.model)
     records = run_recipe(ckpt, recipe, train, val, seed=job.seed, teacher_logits=teacher_logits, select=val)
-    distill_s = sum(r["seconds"] for r in records if r["kind"] in ("distill", "skim"))
+    trained = [r for r in records if r["kind"] in ("distill", "skim")]
+    distill_s = sum(r["seconds"] for r in trained)
     compress_s = time.monotonic() - t0 - distill_s
     ckpt.source = str(job.path / "checkpoint")
     save_checkpoint(ckpt, job.path / "checkpoint")
@@ -96,8 +97,9 @@ def build(job: TrialJob, train, val, teacher_logits: np.ndarray | None) -> dict:
         "label_agreement": check["label_agreement"],
         "parameters": records[-1]["parameters"],
         "steps": [{k: r[k] for k in ("kind", "parameters", "dev_accuracy", "seconds")} for r in records],
-        # training steps the distillations took (a --trial-minutes bound may have cut them short)
-        "distill_steps": sum((r["report"] or {}).get("steps", 0) for r in records if r["kind"] in ("distill", "skim")),
+        # training steps the distillations took, and whether a --trial-minutes bound cut any short
+        "distill_steps": sum((r["report"] or {}).get("steps", 0) for r in trained),
+        "stopped_by_time": any((r["report"] or {}).get("stopped_by_time", False) for r in trained),
         "seconds": {
             "distill": round(distill_s, 1),
             "compress": round(compress_s, 1),

@@ -368,3 +368,43 @@ def test_no_trial_meets_the_budget_and_a_failing_trial_is_recorded(search_model,
     assert "no trial meets the budget (size <= 0.01 MB)" in line and f"the closest is trial {closest['number']}" in line
     assert "Traceback" not in done.stderr
     assert json.loads((out / "results.json").read_text())["pick"] is None
+
+
+def test_a_draw_built_before_under_the_same_steps_is_not_built_again(search_model, search_data, tiny_space, tmp_path):
+    """A space of one configuration: the first trial builds it; under --trial-steps every later draw of it
+    is answered from that trial's figures and nothing is built. Another step bound builds it again."""
+    space = tmp_path / "one.toml"
+    text = tiny_space.read_text().replace("{low = 0.0, high = 0.5, step = 0.25}", "0.25")
+    space.write_text(text.replace("embedding_bits = [4, 8]", "embedding_bits = 8"))
+    out = tmp_path / "search"
+    args = ["--format", "onnx", "--trials", "3", "--trial-steps", "3", "--max-size-mb", "50", "--json"]
+    done = search(search_model, search_data, space, out, *args)
+    assert done.returncode == 0, done.stderr[-3000:]
+    results = json.loads(done.stdout)
+    trials = results["trials"]
+    assert [t["state"] for t in trials] == ["complete", "repeat", "repeat"]
+    first, figures = trials[0], ("size_bytes", "latency_ms", "accuracy")
+    assert first["distill_steps"] == 3 and first["stopped_by_time"] is False and first["trial_steps"] == 3
+    for t in trials[1:]:
+        assert t["repeat_of"] == 0 and {k: t[k] for k in figures} == {k: first[k] for k in figures}
+        assert [p.name for p in Path(t["directory"]).iterdir()] == ["record.json"]  # nothing was built
+    assert done.stderr.count("drew trial 0's configuration again") == 2
+    assert "1 trials finished" in done.stderr and "2 repeated draw(s)" in done.stderr
+    assert results["front"] == [0] and results["pick"] == 0
+    (run,) = json.loads((out / "search.json").read_text())["runs"]
+    assert (run["trials_finished"], run["repeats"]) == (1, 2)
+    shown = subprocess.run(
+        [str(CLI), "report", str(out)], capture_output=True, text=True, env={**os.environ, **LOOPBACK}
+    )
+    table = (out / "report.md").read_text()
+    assert shown.returncode == 0 and table.count("| repeat of 0 |") == 2, shown.stderr[-2000:]
+    assert "1 trials finished" in table and "2 repeated draws were answered from earlier trials" in table
+    again = search(search_model, search_data, space, out, "--format", "onnx", "--trials", "3", "--finish", "2")
+    assert again.returncode != 0 and "give --finish 0" in again.stderr and "Traceback" not in again.stderr
+
+    # Another step bound trains the draw another way: a resume under --trial-steps 4 builds it again.
+    args = ["--format", "onnx", "--trials", "4", "--trial-steps", "4", "--max-size-mb", "50", "--resume", "--json"]
+    again = search(search_model, search_data, space, out, *args)
+    assert again.returncode == 0, again.stderr[-3000:]
+    fourth = json.loads(again.stdout)["trials"][3]
+    assert fourth["state"] == "complete" and fourth["distill_steps"] == 4 and "repeat_of" not in fourth

@@ -13,6 +13,7 @@ from safetensors.torch import load_file
 from ondevice.data import read_dataset
 from ondevice.model import load_model
 from ondevice.profile import targets
+from ondevice.search.driver import measured_before
 from ondevice.search.space import load_space
 from ondevice.search.trial import TrialJob, _bounded, build
 from ondevice.train import DistillConfig, finetune_held_out
@@ -53,6 +54,34 @@ def test_a_step_bound_trains_a_draw_the_same_way_under_load(search_model, search
     finally:
         torch.set_num_threads(threads)
     assert quiet["distill_steps"] == loaded["distill_steps"] == 6
+    assert quiet["stopped_by_time"] is loaded["stopped_by_time"] is False
     assert (quiet["accuracy"], quiet["pytorch_accuracy"]) == (loaded["accuracy"], loaded["pytorch_accuracy"])
     a, b = (load_file(str(tmp_path / n / "checkpoint" / "model.safetensors")) for n in ("quiet", "loaded"))
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_a_draw_is_answered_from_an_earlier_trial_only_where_its_build_was_deterministic(tiny_space):
+    """Under --trial-steps a draw built before (all its steps, the clock never reached) is not built
+    again; any other bound, another draw or another export, or a trial that did not complete, is."""
+    space = load_space(str(tiny_space))
+    draw = {"1.prune.heads": 0.25, "1.prune.neurons": 0.25, "3.mixed_precision.embedding_bits": 8}
+    recipe, export = space.draw(optuna.trial.FixedTrial(draw), "trial-7")
+    job = TrialJob(7, recipe, export, "m", "d", None, "onnx", 1, trial_minutes=None, trial_steps=40)
+    earlier_recipe, _ = space.draw(optuna.trial.FixedTrial(draw), "trial-2")
+    earlier = {"number": 2, "state": "complete", "trial_steps": 40, "stopped_by_time": False,
+               "recipe": earlier_recipe.to_dict(), "export": dict(export)}  # fmt: skip
+    assert measured_before([earlier], job) is earlier  # another name, the same draw
+    other, _ = space.draw(optuna.trial.FixedTrial({**draw, "1.prune.heads": 0.5}), "trial-3")
+    for differs in (
+        {"stopped_by_time": True},  # the clock cut it short: its figures are that day's load
+        {"stopped_by_time": None},  # a record made before builds said
+        {"trial_steps": 80},
+        {"trial_steps": None},
+        {"state": "failed"},
+        {"state": "repeat"},
+        {"recipe": other.to_dict()},
+        {"export": {**export, "seq_lens": [16]}},
+    ):
+        assert measured_before([{**earlier, **differs}], job) is None, differs
+    clocked = TrialJob(7, recipe, export, "m", "d", None, "onnx", 1, trial_minutes=3.0, trial_steps=None)
+    assert measured_before([earlier], clocked) is None
