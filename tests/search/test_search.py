@@ -399,7 +399,8 @@ def test_a_draw_built_before_under_the_same_steps_is_not_built_again(search_mode
     table = (out / "report.md").read_text()
     assert shown.returncode == 0 and table.count("| repeat of 0 |") == 2, shown.stderr[-2000:]
     assert "1 trials finished" in table and "2 repeated draws were answered from earlier trials" in table
-    again = search(search_model, search_data, space, out, "--format", "onnx", "--trials", "3", "--finish", "2")
+    args = ["--format", "onnx", "--trials", "3", "--max-size-mb", "50", "--finish", "2"]
+    again = search(search_model, search_data, space, out, *args)
     assert again.returncode != 0 and "give --finish 0" in again.stderr and "Traceback" not in again.stderr
 
     # Another step bound trains the draw another way: a resume under --trial-steps 4 builds it again.
