@@ -91,6 +91,8 @@ class Entry:
     seq_lens: list[int] = field(default_factory=lambda: [128])
     infer: Callable | None = None
     input_dtype: type = np.int64
+    tokenizer: object = None  # what makes its token ids: the bundle's own for ondevice (a cut vocabulary
+    # numbers its pieces otherwise), the fine-tuned model's for the rest
 
     def pad_to(self, n_tokens: int) -> int:
         if self.dynamic:
@@ -279,7 +281,6 @@ def load(entry: Entry, args) -> None:
     elif entry.tool == "ondevice":
         from ondevice import Classifier
 
-        # Fed the same token ids as its peers (``encode``): the bundle's tokenizer is never built.
         clf = Classifier(entry.path, threads=args.threads)
         entry.input_dtype = clf.input_dtype
         entry.infer = clf.logits
@@ -290,6 +291,16 @@ def load(entry: Entry, args) -> None:
 
 
 # Measuring
+
+
+def with_tokenizers(items: list[Entry], args) -> None:
+    """Each entry's tokenizer: a bundle's own (ids of the same pieces as the model's where its vocabulary
+    is the model's; renumbered where a recipe cut it), the fine-tuned model's for everything else."""
+    from ondevice.model import Tokenizer
+
+    base = Tokenizer.load(args.model)
+    for e in items:
+        e.tokenizer = Tokenizer.load(e.path.parent) if e.tool == "ondevice" else base
 
 
 def encode(tokenizer, text: str, length: int | None, dtype) -> tuple[np.ndarray, np.ndarray]:
@@ -303,22 +314,27 @@ def encode(tokenizer, text: str, length: int | None, dtype) -> tuple[np.ndarray,
     return pad_ids, pad_mask
 
 
-def time_fixed(items: list[Entry], tokenizer, length: int, warmup: int, runs: int) -> dict[str, list[float]]:
-    feeds = {e.name: encode(tokenizer, SENTENCE, length, e.input_dtype) for e in items}
+def time_fixed(items: list[Entry], length: int, warmup: int, runs: int) -> dict[str, list[float]]:
+    feeds = {e.name: encode(e.tokenizer, SENTENCE, length, e.input_dtype) for e in items}
     log(f"fixed-{length}: {runs} interleaved runs of {len(items)} artifacts")
     return interleaved({e.name: (lambda e=e: e.infer(*feeds[e.name])) for e in items}, warmup, runs)
 
 
-def time_sentences(items: list[Entry], tokenizer, texts: list[str], targets: list[int]) -> dict[str, dict]:
+def time_sentences(items: list[Entry], texts: list[str], targets: list[int]) -> dict[str, dict]:
     """Each dev sentence through every entry in turn; latency samples and accuracy."""
-    token_counts = [int(tokenizer([t], max_length=128, pad_to="longest")[0].shape[1]) for t in texts]
+    counts = {}  # each tokenizer's token count of each text (a cut vocabulary may split a word otherwise)
+    for e in items:
+        if id(e.tokenizer) not in counts:
+            counts[id(e.tokenizer)] = [
+                int(e.tokenizer([t], max_length=128, pad_to="longest")[0].shape[1]) for t in texts
+            ]
     out = {e.name: {"samples_ms": [], "correct": 0} for e in items}
     for e in items:  # warm up at every length the entry will see
-        for n in sorted({e.pad_to(c) for c in token_counts}):
-            e.infer(*encode(tokenizer, texts[0], n, e.input_dtype))
-    for i, (text, target, count) in enumerate(zip(texts, targets, token_counts, strict=True)):
+        for n in sorted({e.pad_to(c) for c in counts[id(e.tokenizer)]}):
+            e.infer(*encode(e.tokenizer, texts[0], n, e.input_dtype))
+    for i, (text, target) in enumerate(zip(texts, targets, strict=True)):
         for e in items:
-            feed = encode(tokenizer, text, e.pad_to(count), e.input_dtype)
+            feed = encode(e.tokenizer, text, e.pad_to(counts[id(e.tokenizer)][i]), e.input_dtype)
             t0 = time.perf_counter()
             logits = e.infer(*feed)
             out[e.name]["samples_ms"].append((time.perf_counter() - t0) * 1000)
@@ -342,9 +358,7 @@ def probe(args, name: str) -> None:
     """Child process: load one entry, run it at 128 tokens, print its memory as JSON."""
     built = {"recipes": [*(args.recipes or _recipes_built(args)), *(["search"] if args.search else [])]}
     entry = next(e for e in entries(args, built) if e.name == name)
-    from ondevice.model import Tokenizer
-
-    tokenizer = Tokenizer.load(args.model)
+    with_tokenizers([entry], args)
     if entry.tool == "pytorch-eager":
         import torch  # noqa: F401  the runtime's libraries belong to the baseline
     else:
@@ -353,7 +367,7 @@ def probe(args, name: str) -> None:
         converters.runtime("executorch" if entry.tool == "ondevice" else entry.format)
     baseline = rss_kb("VmRSS")
     load(entry, args)
-    feed = encode(tokenizer, SENTENCE, 128, entry.input_dtype)
+    feed = encode(entry.tokenizer, SENTENCE, 128, entry.input_dtype)
     for _ in range(10):
         entry.infer(*feed)
     print(json.dumps({"baseline_rss_bytes": baseline * 1024, "peak_rss_bytes": rss_kb("VmHWM") * 1024}))
@@ -402,21 +416,20 @@ def run(args) -> dict:
     started = time.time()
     built = build(args)
     from ondevice.data import read_dataset
-    from ondevice.model import Tokenizer
 
     dev = read_dataset(args.dev, labels=["negative", "positive"])
     texts, targets = dev.texts, dev.targets
     if args.sentences:
         texts, targets = texts[: args.sentences], targets[: args.sentences]
-    tokenizer = Tokenizer.load(args.model)
     items = entries(args, built)
+    with_tokenizers(items, args)
     for e in items:
         log(f"loading {e.name}")
         load(e, args)
 
     timed_at = time.time()
-    fixed = {n: time_fixed(items, tokenizer, n, args.warmup, args.runs) for n in (128, 64)}
-    sentences = time_sentences(items, tokenizer, texts, targets)
+    fixed = {n: time_fixed(items, n, args.warmup, args.runs) for n in (128, 64)}
+    sentences = time_sentences(items, texts, targets)
     timing_seconds = time.time() - timed_at
     mem = {}
     for e in items:

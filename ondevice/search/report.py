@@ -75,11 +75,12 @@ def markdown(data: dict, plot_link: str | None = None) -> str:
     meta, budget, trials = data["meta"], data["budget"], data["trials"]
     front = set(data["front"])
     base = meta.get("base_accuracy")
+    repeats = sum(t["state"] == "repeat" for t in trials)
     lines = [
         f"# Search: {meta['model']['spec']} on {meta['target']}",
         "",
         f"Space `{meta['space']['name']}`, {len(trials)} trials ({len(complete(trials))} complete"
-        + (f", {repeats} repeated draws not built" if (repeats := sum(t["state"] == "repeat" for t in trials)) else "")
+        + (f", {repeats} repeated draws not built" if repeats else "")
         + "); "
         f"accuracy on {_validation(meta)}"
         + (f" (input model: {base:.4f})" if base is not None else "")
