@@ -443,8 +443,8 @@ def search(s: SearchSettings, status: Callable[[str], None]) -> dict:
             # its driver goes.
             # Each run's time and finished trials, a stopped one's too: what trials per hour is made of.
             elapsed = time.monotonic() - started
-            built, repeated = finished(repeats=False) - built_before, finished() - finished_before
-            repeated -= built
+            built = finished(repeats=False) - built_before
+            repeated = finished() - finished_before - built
             meta.setdefault("runs", []).append(
                 {"started": stamp, "seconds": round(elapsed, 1), "trials_finished": built, "repeats": repeated}
             )
