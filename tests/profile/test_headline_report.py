@@ -106,8 +106,13 @@ def test_peer_winning_a_column_is_said(tmp_path, result):
 
 def test_the_searchs_stricter_goals_are_marked_beside_the_headline_goals(tmp_path, result):
     data = json.loads(RESULT.read_text())
-    older = headline.markdown(headline.load(RESULT))
-    assert "6x:" not in older and "stricter goals" not in older  # a result that did not judge them
+    for goal in data["goals"].values():  # a result from before the search judged them
+        for key in headline.SEARCH_GOALS_MET:
+            goal["met"].pop(key, None)
+    path = tmp_path / "headline.json"
+    path.write_text(json.dumps(data))
+    older = headline.markdown(headline.load(path))
+    assert "6x:" not in older and "stricter goals" not in older
     data["goals"]["fixed-128"]["met"].update(
         {
             "4x_faster_than_eager": True,
