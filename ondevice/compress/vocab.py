@@ -9,11 +9,12 @@ on save), the word-embedding rows (dense, or the table of a factorized one: its 
 untouched) and ``model.config`` (vocab_size, pad_token_id). Python, the bundle and the app read the
 same rewritten files, so they give the same ids.
 
-Why the training texts keep their tokenization (WordPiece): WordPiece splits a word greedily, taking
-at each position the longest piece of the vocabulary that matches there. Let V be the full vocabulary
-and K ⊆ V the kept one, with every piece that V's greedy walk over a training word matched in K. At
-each position the walk over K finds the piece p that V's walk found (p ∈ K), and no longer one (a
-longer match in K would be in V, and V's walk would have taken it): the same split, piece by piece.
+Why the training texts keep their tokenization, kind by kind. WordPiece (BERT, MiniLM, DistilBERT,
+ELECTRA, MobileBERT) splits a word greedily, taking at each position the longest piece of the
+vocabulary that matches there. Let V be the full vocabulary and K ⊆ V the kept one, with every piece
+that V's greedy walk over a training word matched in K. At each position the walk over K finds the
+piece p that V's walk found (p ∈ K), and no longer one (a longer match in K would be in V, and V's
+walk would have taken it): the same split, piece by piece.
 A word V turns into [UNK] (a position with no match) is the one case where the matched pieces are
 not in the output; their walk is replayed here and its pieces kept, so the walk over K fails at the
 same position and the word is [UNK] again. Renumbering keeps the old order, so new ids are remap[old].
@@ -24,16 +25,36 @@ pieces, or becomes [UNK] when no kept piece matches, where the full vocabulary h
 Ids: the kept pieces keep their relative order, so [PAD] = 0 stays 0 in BERT's vocabulary, and the
 other special tokens move down ([UNK] from 100 to 1 once the [unused] pieces are gone).
 
-Only WordPiece tokenizers are pruned; BPE and Unigram are refused, not yet implemented. A BPE
-vocabulary would have to keep every kept token's merge ancestors and its byte alphabet, and its merge
-list pruned with it. A Unigram one keeps the training texts' most probable splits (a subset of the
-splits that still holds the best one), but `tokenizers` scores a character outside the vocabulary
-from the lowest piece score, which dropping pieces changes, and the app's core would have to agree.
+Byte-level BPE (RoBERTa, ModernBERT): BPE merges a word's symbols pair by pair, at each step the
+adjacent pair of lowest rank in the merge list. A training word's merges all produce tokens that are
+kept: the final ones are used, and every intermediate one is a merge ancestor of a final one; so each
+kept token keeps every merge that produces it, with both operands (their ancestors in turn). The merge
+list keeps the merges whose result is kept, in their old order. At each step of a training word, the
+merge the full list chose is in the kept list, and every pair the kept list could merge there the full
+list could too, at the same relative rank: the same merge is chosen, step by step. Tokens that no merge
+produces (the 256-symbol byte alphabet of a byte-level BPE, byte-fallback tokens) are all kept, so any
+text can still be spelled out, and no character is dropped.
+
+Unigram (XLM-RoBERTa, CamemBERT, ALBERT): a text's pieces are the segmentation of highest total score
+(Viterbi) over the vocabulary's pieces; a character no one-character piece covers is an unknown piece
+scored 10 below the vocabulary's lowest score. Keeping the piece of lowest score keeps that penalty.
+The best segmentation of a training text then uses kept pieces only, and every segmentation over the
+kept vocabulary existed before with the same score, or scores below one that did (an unknown piece
+where a dropped one-character piece stood, which scored above the penalty): the best stays the best.
+With byte fallback, the 256 byte pieces are kept.
+
+``extra`` more pieces: WordPiece ranks the unused pieces shortest first (it carries no frequencies);
+BPE by the rank of the merge that first produces them (a BPE is trained most frequent pair first);
+Unigram by score (a piece's log probability), highest first.
+
+The Android app's core reads the same rewritten tokenizer.json (vocabulary, merges, scores) and
+computes the same lowest score from it, so it gives the same ids.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -46,19 +67,22 @@ from ondevice.limits import prepare_batch
 from ondevice.model.tokenizer import Tokenizer
 
 BATCH = 4096  # texts per encode_batch call: bounds the encodings held at once
+BYTE_PIECE = re.compile(r"<0x[0-9A-F]{2}>")  # a byte-fallback piece
 
 
 @dataclass
 class VocabConfig:
     """What to keep besides the pieces the training data uses and the special tokens.
 
-    ``extra`` ranks the unused pieces shortest first (the continuing prefix ``##`` not counted), then
-    by id. A WordPiece vocabulary carries no frequencies (its id order is not one), so frequency cannot
-    rank them; length can: a single character kept lets any unseen word containing it be spelled out
-    in pieces instead of becoming [UNK], and short pieces are shared by the most words.
+    ``extra`` ranks the unused pieces of a WordPiece vocabulary shortest first (the continuing prefix
+    ``##`` not counted), then by id. A WordPiece vocabulary carries no frequencies (its id order is not
+    one), so frequency cannot rank them; length can: a single character kept lets any unseen word
+    containing it be spelled out in pieces instead of becoming [UNK], and short pieces are shared by the
+    most words. BPE tokens are taken in the order of their merges (most frequent pair first, as a BPE is
+    trained), Unigram pieces by score.
     """
 
-    extra: int = 0  # also keep this many pieces the training data does not use, shortest first
+    extra: int = 0  # also keep this many pieces the training data does not use (the most useful first)
 
     def __post_init__(self) -> None:
         if self.extra < 0:
@@ -119,6 +143,52 @@ def unknown_word_walks(tokenizer: Tokenizer, texts) -> set[int]:
     return found
 
 
+def _merge_pairs(model: dict) -> list[tuple[str, str]]:
+    """A BPE tokenizer.json's merges as (left, right): written as "a b" strings or as [a, b] lists."""
+    return [tuple(m.split(" ", 1)) if isinstance(m, str) else tuple(m) for m in model.get("merges") or []]
+
+
+def _merge_result(model: dict, left: str, right: str) -> str:
+    """The token a merge makes, as `tokenizers` builds it: the right part loses a continuing prefix."""
+    prefix = model.get("continuing_subword_prefix") or ""
+    return left + right[len(prefix) :]
+
+
+def bpe_makers(model: dict) -> dict[int, list[tuple[int, int]]]:
+    """For each token a BPE's merges make, the (left, right) ids of every merge that makes it."""
+    vocab, makers = model["vocab"], {}
+    for left, right in _merge_pairs(model):
+        made = vocab.get(_merge_result(model, left, right))
+        if made is not None and left in vocab and right in vocab:
+            makers.setdefault(made, []).append((vocab[left], vocab[right]))
+    return makers
+
+
+def merge_ancestors(makers: dict[int, list[tuple[int, int]]], ids: set[int], keep: set[int]) -> set[int]:
+    """Every operand of a merge that makes one of ``ids``, and theirs in turn, that ``keep`` lacks."""
+    found, todo = set(), list(ids)
+    while todo:
+        for pair in makers.get(todo.pop(), ()):
+            for i in pair:
+                if i not in keep and i not in found:
+                    found.add(i)
+                    todo.append(i)
+    return found
+
+
+def _extra_order(kind: str, model: dict, keep: set[int]) -> list[int]:
+    """The ids not in ``keep``, in the order ``extra`` takes them (see the module's docstring)."""
+    if kind == "Unigram":
+        scores = [(-float(score), i) for i, (_, score) in enumerate(model["vocab"]) if i not in keep]
+        return [i for _, i in sorted(scores)]
+    vocab = model["vocab"]
+    if kind == "BPE":
+        order = [vocab.get(_merge_result(model, a, b)) for a, b in _merge_pairs(model)]
+        return list(dict.fromkeys(i for i in order if i is not None and i not in keep))
+    prefix = model.get("continuing_subword_prefix") or ""
+    return [i for _, i in sorted((len(t.removeprefix(prefix)), i) for t, i in vocab.items() if i not in keep)]
+
+
 def kept_ids(tokenizer: Tokenizer, texts, extra: int, where: str = "the training data") -> tuple[np.ndarray, dict]:
     """The old ids to keep, ascending, and what chose them.
 
@@ -129,26 +199,46 @@ def kept_ids(tokenizer: Tokenizer, texts, extra: int, where: str = "the training
     special = {t.content for t in tokenizer.backend.get_added_tokens_decoder().values()}
     s = tokenizer.settings
     special |= {s.cls_token, s.sep_token, s.pad_token, s.unk_token}
+    model = json.loads(tokenizer.backend.to_str())["model"]
+    if isinstance(model.get("unk_token"), str):  # the model's own unknown token (WordPiece, BPE)
+        special.add(model["unk_token"])
     vocab = tokenizer.backend.get_vocab(with_added_tokens=True)
     special_ids = {vocab[t] for t in special if t in vocab}
+    if model.get("unk_id") is not None:  # Unigram's
+        special_ids.add(int(model["unk_id"]))
     used = {int(i) for i in np.flatnonzero(counts)} - special_ids
     if not used:
         raise DataError(
             f"{where}: its {len(texts)} texts produce no word piece besides the special tokens; "
             "vocabulary pruning has nothing to keep the vocabulary for"
         )
-    walked = unknown_word_walks(tokenizer, texts) - used - special_ids
-    keep = used | special_ids | walked
-    prefix = tokenizer.backend.model.continuing_subword_prefix
-    rest = sorted((len(t.removeprefix(prefix)), i) for t, i in vocab.items() if i not in keep)
-    keep |= {i for _, i in rest[:extra]}
-    report = {
-        "used": len(used),
-        "special": len(special_ids),
-        "unknown_word_walks": len(walked),
-        "extra": min(extra, len(rest)),
-        "occurrences": int(counts.sum()),
-    }
+    keep = used | special_ids
+    report = {"used": len(used), "special": len(special_ids)}
+    if s.kind == "WordPiece":
+        walked = unknown_word_walks(tokenizer, texts) - keep
+        report["unknown_word_walks"] = len(walked)
+        keep |= walked
+    elif s.kind == "BPE":
+        makers = bpe_makers(model)
+        ancestors = merge_ancestors(makers, keep, keep)
+        alphabet = {i for i in model["vocab"].values() if i not in makers} - keep - ancestors
+        report |= {"merge_ancestors": len(ancestors), "alphabet": len(alphabet)}
+        keep |= ancestors | alphabet
+    else:  # Unigram
+        pieces = model["vocab"]
+        lowest = {min(range(len(pieces)), key=lambda i: float(pieces[i][1]))} - keep
+        fallback = {i for i, (p, _) in enumerate(pieces) if BYTE_PIECE.fullmatch(p)}
+        fallback = fallback if model.get("byte_fallback") else set()
+        report |= {"lowest_score": len(lowest), "byte_fallback": len(fallback - keep - lowest)}
+        keep |= lowest | fallback
+    before = len(keep)
+    for i in _extra_order(s.kind, model, keep):
+        if len(keep) - before >= extra:
+            break
+        keep.add(i)
+        if s.kind == "BPE":  # a trained BPE's merges come after their operands'; should one not, it is kept too
+            keep |= merge_ancestors(makers, {i}, keep)
+    report |= {"extra": len(keep) - before, "occurrences": int(counts.sum())}
     return np.array(sorted(keep), dtype=np.int64), report
 
 
@@ -177,7 +267,18 @@ def pruned_tokenizer(tokenizer: Tokenizer, keep: np.ndarray) -> tuple[Tokenizer,
     remap = np.full(tokenizer.max_id + 1, -1, dtype=np.int64)
     remap[keep] = np.arange(len(keep))
     data = json.loads(tokenizer.backend.to_str())
-    data["model"]["vocab"] = {t: int(remap[i]) for t, i in data["model"]["vocab"].items() if remap[i] >= 0}
+    model = data["model"]
+    if tokenizer.settings.kind == "Unigram":  # a list of [piece, score]: an id is its place
+        model["vocab"] = [p for i, p in enumerate(model["vocab"]) if remap[i] >= 0]
+        if model.get("unk_id") is not None:
+            model["unk_id"] = int(remap[model["unk_id"]])
+    else:
+        old = model["vocab"]
+        if tokenizer.settings.kind == "BPE":  # a merge stays when what it makes stays (its operands do then)
+            pairs = _merge_pairs(model)
+            made = [old.get(_merge_result(model, a, b)) for a, b in pairs]
+            model["merges"] = [m for m, i in zip(model["merges"], made, strict=True) if i is not None and remap[i] >= 0]
+        model["vocab"] = {t: int(remap[i]) for t, i in old.items() if remap[i] >= 0}
     for added in data.get("added_tokens") or []:
         added["id"] = int(remap[added["id"]])
     _remap_processor(data.get("post_processor"), remap)
@@ -210,12 +311,6 @@ def apply_vocab(model, cfg: VocabConfig, student=None, train=None, calibration=N
         raise ConfigError("vocab needs the model's tokenizer and the training data (--data)")
     if student.model is not model:
         raise ConfigError("vocab: the student checkpoint must hold the model being compressed")
-    kind = student.tokenizer.settings.kind
-    if kind != "WordPiece":
-        raise ConfigError(
-            f"vocab: the model's tokenizer is {kind}; vocabulary pruning supports WordPiece tokenizers "
-            "(BERT, MiniLM, DistilBERT, ELECTRA, MobileBERT) only"
-        )
     before = student.tokenizer.vocab_size
     keep, report = kept_ids(student.tokenizer, train.texts, cfg.extra, train.path or "the training data")
     keep = np.union1d(keep, [model.config.pad_token_id])  # the config's padding row, should it not be [PAD]

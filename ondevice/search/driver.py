@@ -170,7 +170,7 @@ def _prepare(s: SearchSettings, status: Callable[[str], None]):
     from ondevice.output import check_writable
     from ondevice.profile import targets
     from ondevice.search.cluster import check_address
-    from ondevice.search.space import fit_to_model, load_space
+    from ondevice.search.space import load_space
     from ondevice.search.trial import EXPORT_TARGET
 
     space = load_space(s.space)
@@ -196,9 +196,6 @@ def _prepare(s: SearchSettings, status: Callable[[str], None]):
         meta = {**_check_resume(out, meta), "resumed": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")}
     check_writable(out / META, 1 << 20)
     ckpt = load_model(s.model)
-    note = fit_to_model(space, ckpt.tokenizer.settings.kind)
-    if note:
-        status(note)
     pairs = ckpt.tokenizer.settings.text_pair
     data = read_dataset(s.data, ckpt.labels, s.columns, pairs=pairs, multi_label=ckpt.config.multi_label)
     train, val, split = _validation_split(s, ckpt, data, status)

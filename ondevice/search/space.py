@@ -128,26 +128,6 @@ class Space:
         return recipe, export
 
 
-# Vocabulary pruning rewrites WordPiece vocabularies only (ondevice.compress.vocab).
-VOCAB_TOKENIZERS = ("WordPiece",)
-
-
-def fit_to_model(space: Space, tokenizer_kind: str) -> str | None:
-    """Leave out an optional ``vocab`` step that the model's tokenizer cannot take, saying so; a step
-    that is not optional is refused, before any trial would fail on it."""
-    steps = [s for s in space.steps if s.kind == "vocab"]
-    if not steps or tokenizer_kind in VOCAB_TOKENIZERS:
-        return None
-    for s in steps:
-        if s.optional is None:
-            raise ConfigError(
-                f"search space {space.path}, step {s.index}: vocab pruning takes {', '.join(VOCAB_TOKENIZERS)} "
-                f"tokenizers, and this model's is {tokenizer_kind}; make the step optional or remove it"
-            )
-    space.steps = [s for s in space.steps if s.kind != "vocab"]
-    return f"the model's tokenizer is {tokenizer_kind}: the search space's optional vocab step is left out"
-
-
 def _config(s: StepSpace, values: dict, path: str):
     try:
         return config_from_dict({"kind": s.kind, **values})

@@ -19,7 +19,6 @@ from ondevice.data import Dataset, Example, read_dataset
 from ondevice.errors import ConfigError, DataError
 from ondevice.model import Tokenizer, save_checkpoint
 from ondevice.model.checkpoint import load_checkpoint
-from ondevice.model.tokenizer import TokenizerSettings
 
 BIG = 10**9  # "no truncation" for Tokenizer.token_ids
 TRAIN_ROWS = 3000
@@ -195,19 +194,6 @@ def test_a_vocabulary_without_berts_example_ids_exports(tiny, tmp_path, export_v
     assert tiny.tokenizer.vocab_size < 101
     save_checkpoint(tiny, tmp_path / "ck")
     export_verified(tmp_path / "ck")
-
-
-def test_bpe_is_refused_naming_the_kind(tiny, sample, tmp_path):
-    from tokenizers import ByteLevelBPETokenizer
-
-    bpe = ByteLevelBPETokenizer()
-    bpe.train_from_iterator(sample.texts[:500], vocab_size=400, special_tokens=["<s>", "<pad>", "</s>", "<unk>"])
-    bpe.save(str(tmp_path / "tokenizer.json"))
-    settings = TokenizerSettings(kind="BPE", cls_token="<s>", sep_token="</s>", pad_token="<pad>", unk_token="<unk>")
-    tiny.tokenizer = Tokenizer.from_files(settings, tmp_path / "tokenizer.json", tmp_path / "vocab.txt", "bpe")
-    with pytest.raises(ConfigError, match="tokenizer is BPE; vocabulary pruning supports WordPiece"):
-        compress_(tiny.model, VocabConfig(), student=tiny, train=sample)
-    assert tiny.config.vocab_size == 30522 and tiny.tokenizer.vocab_size == 400
 
 
 def test_data_without_pieces_is_refused(tiny, tmp_path):

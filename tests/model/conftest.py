@@ -54,6 +54,12 @@ def sst2_texts():
 
 
 @pytest.fixture(scope="session")
+def hard_texts():
+    """Texts beyond SST-2's lower-cased English (accents, CJK, emoji, control characters, long words)."""
+    return list(HARD)
+
+
+@pytest.fixture(scope="session")
 def sentences():
     """Four SST-2 sentences of different lengths, for the parity checks."""
     return list(SENTENCES)

@@ -8,6 +8,7 @@ keeping SentencePiece's Precompiled normalizer. ELECTRA keeps a WordPiece vocabu
 ELECTRA checkpoints do. Run with ``-s`` to see the parity figures.
 """
 
+import copy
 import json
 from collections import Counter
 
@@ -16,6 +17,9 @@ import torch
 from click.testing import CliRunner
 
 from ondevice.cli import cli
+from ondevice.compress import compress_
+from ondevice.compress.vocab import VocabConfig
+from ondevice.data import Dataset, Example
 from ondevice.errors import CheckpointError
 from ondevice.model import Tokenizer, load_model, save_checkpoint
 from ondevice.model.checkpoint import load_checkpoint
@@ -269,6 +273,109 @@ def test_android_bundle_classifies_in_the_app_core_as_in_python(
     assert junit(tmp_path, tmp_path / "build", "ClassifierParityTest") == 1
     labels = [r["label"] for r in records]
     print(f"app core {arch}: {len(records)} sentences, labels {dict(Counter(labels))}, all equal to Python's")
+
+
+# -- vocabulary pruning of byte-level BPE and Unigram ---------------------------------------------------
+
+BIG = 10**9  # "no truncation" for Tokenizer.token_ids
+
+
+def _pieces(tokenizer) -> dict[str, int]:
+    return tokenizer.backend.get_vocab(with_added_tokens=True)
+
+
+@pytest.mark.parametrize("arch", ["roberta", "xlm-roberta", "camembert"])
+def test_vocab_pruning_keeps_the_training_ids_and_the_logits(hf_dir, sst2_train, sst2_texts, hard_texts, arch):
+    """On 400 SST-2 training sentences and the hard texts: every training text's new ids are remap[old] at
+    full length, the logits are bit for bit the same, the word table loses exactly the dropped rows; a BPE
+    keeps its byte alphabet (unseen text still decodes to itself), a Unigram its lowest score."""
+    ckpt = load_model(str(hf_dir(arch)))
+    texts = sst2_texts(sst2_train, 400) + [t for t in hard_texts if t.strip()]
+    data = Dataset([Example(t, i % 2) for i, t in enumerate(texts)], ckpt.labels)
+    before = copy.deepcopy(ckpt)
+    report = compress_(ckpt.model, VocabConfig(), student=ckpt, train=data)
+    old_pieces, new_pieces = _pieces(before.tokenizer), _pieces(ckpt.tokenizer)
+    remap = {i: new_pieces[t] for t, i in old_pieces.items() if t in new_pieces}
+    old, new = before.tokenizer.token_ids(texts, BIG), ckpt.tokenizer.token_ids(texts, BIG)
+    assert all(n == [remap[i] for i in o] for o, n in zip(old, new, strict=True))
+    assert sorted(remap) == sorted(remap, key=remap.get)  # the old order kept
+    with torch.no_grad():
+        for s in range(0, len(texts), 128):
+            a, b = (c.tokenizer(texts[s : s + 128], max_length=128, pad_to="longest") for c in (before, ckpt))
+            assert torch.equal(before.model(*map(torch.as_tensor, a)), ckpt.model(*map(torch.as_tensor, b)))
+    n = ckpt.tokenizer.vocab_size
+    assert n == report["vocab_after"] == ckpt.config.vocab_size == len(new_pieces) < 0.85 * len(old_pieces)
+    assert (
+        sum(p.numel() for p in before.model.parameters()) - sum(p.numel() for p in ckpt.model.parameters())
+        == (len(old_pieces) - n) * 64
+    )
+    tj = json.loads(ckpt.tokenizer.backend.to_str())["model"]
+    if KIND[arch] == "BPE":
+        from tokenizers.pre_tokenizers import ByteLevel
+
+        assert set(ByteLevel.alphabet()) <= set(new_pieces) and report["merge_ancestors"] > 0
+        assert 0 < len(tj["merges"]) < len(json.loads(before.tokenizer.backend.to_str())["model"]["merges"])
+        unseen = sst2_texts(sst2_train)[-2000:]  # text the sample never saw: spelled out, no character lost
+        decode = [c.tokenizer.backend.decode_batch(c.tokenizer.token_ids(unseen, BIG)) for c in (before, ckpt)]
+        assert decode[0] == decode[1]
+    else:
+        scores = [[s for _, s in json.loads(c.tokenizer.backend.to_str())["model"]["vocab"]] for c in (before, ckpt)]
+        assert min(scores[0]) == min(scores[1]) and tj["unk_id"] == new_pieces["<unk>"]
+    print(f"vocab {arch}: {len(old_pieces)} -> {n} pieces, {report}")
+
+
+@pytest.mark.parametrize("arch", ["roberta", "xlm-roberta"])
+def test_vocab_extra_takes_bpe_merges_in_order_and_unigram_pieces_by_score(hf_dir, sst2_train, sst2_texts, arch):
+    ckpt = load_model(str(hf_dir(arch)))
+    texts = sst2_texts(sst2_train, 200)
+    data = Dataset([Example(t, i % 2) for i, t in enumerate(texts)], ckpt.labels)
+    base, before = copy.deepcopy(ckpt), copy.deepcopy(ckpt)
+    compress_(base.model, VocabConfig(), student=base, train=data)
+    report = compress_(ckpt.model, VocabConfig(extra=40), student=ckpt, train=data)
+    assert report["extra"] == 40 and ckpt.tokenizer.vocab_size == base.tokenizer.vocab_size + 40
+    added = set(_pieces(ckpt.tokenizer)) - set(_pieces(base.tokenizer))
+    model = json.loads(before.tokenizer.backend.to_str())["model"]
+    if KIND[arch] == "BPE":  # the results of the first merges the base kept none of
+        made = [a + b for a, b in (m.split(" ") if isinstance(m, str) else m for m in model["merges"])]
+        want = list(dict.fromkeys(t for t in made if t not in _pieces(base.tokenizer)))[:40]
+    else:  # the unused pieces of highest score
+        ranked = sorted((-score, p) for p, score in model["vocab"] if p not in _pieces(base.tokenizer))
+        want = [p for _, p in ranked[:40]]
+    assert added == set(want)
+    old_pieces, new_pieces = _pieces(before.tokenizer), _pieces(ckpt.tokenizer)
+    remap = {i: new_pieces[t] for t, i in old_pieces.items() if t in new_pieces}
+    old, new = before.tokenizer.token_ids(texts, BIG), ckpt.tokenizer.token_ids(texts, BIG)
+    assert all(n == [remap[i] for i in o] for o, n in zip(old, new, strict=True))
+
+
+@pytest.mark.parametrize("arch", ["roberta", "xlm-roberta"])
+def test_pruned_vocabulary_bundle_classifies_in_the_app_core_as_in_python(
+    hf_dir, sst2_train, sst2_texts, sst2_dev, hard_texts, dev_sample, tmp_path, arch, junit, java_classification_golden
+):
+    """`compress` with a vocab step on 300 SST-2 training sentences, then `--target android`: the app's Java
+    core reads the rewritten tokenizer.json (merges, or scores and the unknown token's penalty) and gives
+    Python's ids, label and scores on every SST-2 dev sentence and the hard texts, words never seen in the
+    training sample among them."""
+    train = tmp_path / "train.tsv"
+    train.write_text("\n".join(sst2_train.read_text(encoding="utf-8").splitlines()[:301]) + "\n", encoding="utf-8")
+    (tmp_path / "r.toml").write_text('name = "vocab-only"\n[[step]]\nkind = "vocab"\n')
+    ck = tmp_path / "ck"
+    args = ["compress", str(hf_dir(arch)), "--recipe", str(tmp_path / "r.toml"), "--data", str(train)]
+    r = CliRunner().invoke(cli, [*args, "--dev", str(dev_sample), "--out", str(ck), "--json"])
+    assert r.exit_code == 0, r.output
+    step = json.loads(r.stdout)["steps"][1]
+    assert step["kind"] == "vocab" and step["report"]["vocab_after"] < 0.8 * step["report"]["vocab_before"]
+    assets = tmp_path / "assets" / "ondevice"
+    args = ["export", str(ck), "--target", "android", "--format", "onnx", "--quantize", "fp32", "--seq-len", "16,64"]
+    r = CliRunner().invoke(
+        cli, [*args, "--data", str(dev_sample), "--out", str(tmp_path / "b"), "--copy-to", str(assets)]
+    )
+    assert r.exit_code == 0, r.output
+    assert Tokenizer.load(assets).vocab_size == step["report"]["vocab_after"]
+    texts = sst2_texts(sst2_dev) + [t for t in hard_texts if t.strip()]
+    records = java_classification_golden(assets, texts, tmp_path)
+    assert len(records) == len(texts)
+    assert junit(tmp_path, tmp_path / "build", "ClassifierParityTest") == 1
 
 
 def test_android_takes_electra_whose_tokenizer_is_wordpiece(hf_dir, dev_sample, tmp_path):

@@ -16,7 +16,7 @@ from ondevice.compress.recipe import load_recipe
 from ondevice.errors import ConfigError
 from ondevice.search.driver import _write_record, usable_cpus
 from ondevice.search.front import Budget, pareto_front, pick
-from ondevice.search.space import Param, fit_to_model, load_space, to_toml
+from ondevice.search.space import Param, load_space, to_toml
 from ondevice.search.trial import TrialJob
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -111,17 +111,6 @@ def test_bad_spaces_are_named(tmp_path, text, message):
     f.write_text(text)
     with pytest.raises(ConfigError, match=re.escape(message)):
         load_space(f)
-
-
-def test_vocab_step_left_out_for_tokenizers_it_cannot_prune(tmp_path):
-    space = load_space()
-    assert fit_to_model(space, "WordPiece") is None and space.steps[0].kind == "vocab"
-    assert "left out" in fit_to_model(space, "BPE")
-    assert all(s.kind != "vocab" for s in space.steps)
-    f = tmp_path / "s.toml"
-    f.write_text('[[step]]\nkind = "vocab"\n[[step]]\nkind = "prune"\nheads = 0.25\n')
-    with pytest.raises(ConfigError, match="make the step optional"):
-        fit_to_model(load_space(f), "Unigram")
 
 
 def trial(n, mb, ms, acc, state="complete"):
