@@ -49,6 +49,47 @@ def check_address(address: str, timeout: float = 5.0) -> tuple[str, int]:
     return host, int(port)
 
 
+def answers(address: str, timeout: float = 2.0) -> bool:
+    """Whether something listens at HOST:PORT (a Ray head's GCS) now."""
+    host, _, port = address.rpartition(":")
+    try:
+        with socket.create_connection((host, int(port)), timeout=timeout):
+            return True
+    except (OSError, ValueError):
+        return False
+
+
+def head_address(ray) -> str:
+    """HOST:PORT of the GCS of the cluster this process has joined or started."""
+    return ray.get_runtime_context().gcs_address
+
+
+def cluster_gone(address: str | None, head: str, in_flight: int) -> ClusterError:
+    """What to say when the cluster's head stops answering in the middle of a search: stopped from
+    outside (``ray stop``), killed for memory, or its machine gone. The trials in flight stay unfinished,
+    and ``--resume`` runs them again."""
+    where = f"the Ray cluster at {address}" if address else "the local Ray cluster the search started"
+    again = "start it again and run" if address else "run"
+    return ClusterError(
+        f"{where} has gone: its head ({head}) no longer answers, stopped or killed from outside; "
+        f"{in_flight} trial(s) in flight stay unfinished; {again} the search with --resume"
+    )
+
+
+def wait_one(ray, refs: list, head: str, address: str | None, poll_s: float = 5.0, misses: int = 2):
+    """The first of ``refs`` to finish. Between polls the head is asked whether it is there: when it has
+    not answered ``misses`` polls running, ClusterError, well before Ray's own driver would give up on
+    its head (60 s) and end the process with no word of why."""
+    missed = 0
+    while True:
+        done, _ = ray.wait(refs, num_returns=1, timeout=poll_s)
+        if done:
+            return done[0]
+        missed = 0 if answers(head) else missed + 1
+        if missed >= misses:
+            raise cluster_gone(address, head, len(refs))
+
+
 @contextmanager
 def cluster(address: str | None, cpus: int, devices: list[str]) -> Iterator[object]:
     """Ray, initialised: joined at ``address``, or a local cluster of ``cpus`` CPUs and the ``devices``
@@ -62,6 +103,7 @@ def cluster(address: str | None, cpus: int, devices: list[str]) -> Iterator[obje
             ray.init(address=address, **common)
         else:
             ray.init(
+                address="local",  # a new cluster, even where a `ray start` one runs (or ran) on this machine
                 num_cpus=cpus,
                 resources={DEVICE_PREFIX + s: 1 for s in devices},
                 _node_ip_address="127.0.0.1",

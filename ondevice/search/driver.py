@@ -311,7 +311,17 @@ def search(s: SearchSettings, status: Callable[[str], None]) -> dict:
     """Run (or resume) a search; returns the results that ``results.json`` holds."""
     import optuna
 
-    from ondevice.search.cluster import ClusterError, cluster, cluster_cpus, cluster_devices, node_cpu_count
+    from ondevice.search.cluster import (
+        ClusterError,
+        answers,
+        cluster,
+        cluster_cpus,
+        cluster_devices,
+        cluster_gone,
+        head_address,
+        node_cpu_count,
+        wait_one,
+    )
     from ondevice.search.trial import build, measure
 
     space, target, meta, ckpt, train, val = _prepare(s, status)
@@ -346,6 +356,7 @@ def search(s: SearchSettings, status: Callable[[str], None]) -> dict:
                     "no adb device on the cluster: start its nodes with --resources '{\"adb:SERIAL\": 1}'"
                 )
         cpus, node_cpus = max(1, cluster_cpus(ray)), node_cpu_count(ray)
+        head = head_address(ray)
         where = {
             "address": s.ray_address or "local",
             "nodes": sorted({n["NodeManagerAddress"] for n in ray.nodes() if n.get("Alive")}),
@@ -406,12 +417,14 @@ def search(s: SearchSettings, status: Callable[[str], None]) -> dict:
                     inflight[ref] = ("build", trial, job, None)
                 if not inflight:
                     break
-                (done,), _ = ray.wait(list(inflight), num_returns=1)
-                stage, trial, job, serial = inflight.pop(done)
+                done = wait_one(ray, list(inflight), head, s.ray_address)
                 try:
                     result, error = ray.get(done), None
                 except Exception as e:  # a trial's own failure: recorded, the search goes on
+                    if not answers(head):  # unless the cluster has gone under it: that trial is not at fault
+                        raise cluster_gone(s.ray_address, head, len(inflight)) from None
                     result, error = None, e
+                stage, trial, job, serial = inflight.pop(done)
                 if serial:
                     if isinstance(getattr(error, "cause", error), DeviceDisconnected):
                         status(f"device {serial} left the search; its trial is recorded as failed")

@@ -289,10 +289,11 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def test_joins_a_ray_head_started_on_loopback(search_model, search_data, tiny_space, tmp_path):
+@contextlib.contextmanager
+def ray_head(tmp_path: Path, token: dict):
+    """A Ray head started with `ray start --head` on loopback, in its own process group; yields (port, the
+    head's process, its temporary directory). Stopped on the way out, with every process it started."""
     port = _free_port()
-    # The head and the search share a token, as the nodes of a real cluster must (docs/search.md).
-    token = {"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(32)}
     env = {**os.environ, **LOOPBACK, **token}
     # A short temporary directory: Ray's unix sockets live under it, and their paths have a length limit.
     temp = Path(tempfile.mkdtemp(prefix="ray-", dir="/tmp"))
@@ -304,11 +305,32 @@ def test_joins_a_ray_head_started_on_loopback(search_model, search_data, tiny_sp
         env=env,
         start_new_session=True,
     )
+    left = []
     try:
         deadline = time.monotonic() + 180
         while not _listening(port):
             assert time.monotonic() < deadline and head.poll() is None, (tmp_path / "head.log").read_text()[-2000:]
             time.sleep(0.5)
+        yield port, head, temp
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(head.pid, signal.SIGTERM)
+        head.wait(timeout=60)
+        deadline = time.monotonic() + 60  # the head's processes go with it, and nothing else is stopped
+        while _processes_under(temp) and time.monotonic() < deadline:
+            time.sleep(0.5)
+        left = _processes_under(temp)
+        for pid in left:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        shutil.rmtree(temp, ignore_errors=True)
+    assert not left, "the Ray head left processes behind"
+
+
+def test_joins_a_ray_head_started_on_loopback(search_model, search_data, tiny_space, tmp_path):
+    # The head and the search share a token, as the nodes of a real cluster must (docs/search.md).
+    token = {"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(32)}
+    with ray_head(tmp_path, token) as (port, head, _):
         out = tmp_path / "search"
         done = search(
             search_model, search_data, tiny_space, out, "--format", "onnx", "--trials", "2", "--workers", "2",
@@ -320,18 +342,49 @@ def test_joins_a_ray_head_started_on_loopback(search_model, search_data, tiny_sp
         assert results["cluster"]["nodes"] == ["127.0.0.1"]
         assert [t["state"] for t in results["trials"]] == ["complete"] * 2
         assert head.poll() is None, "a joined cluster keeps running after the search"
-    finally:
-        os.killpg(head.pid, signal.SIGTERM)
-        head.wait(timeout=60)
-        deadline = time.monotonic() + 60  # the head's processes go with it, and nothing else is stopped
-        while _processes_under(temp) and time.monotonic() < deadline:
+
+
+def test_a_cluster_killed_under_the_search_is_said_and_resume_finishes(search_model, search_data, tiny_space, tmp_path):
+    """The joined head is killed (SIGKILL to all its processes) while trials run: the search ends in one
+    Error line that says the cluster has gone, well before Ray's own driver would end the process without
+    a word (60 s); no trial is blamed; the run is on record; --resume on a local cluster finishes."""
+    token = {"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(32)}
+    out = tmp_path / "search"
+    with ray_head(tmp_path, token) as (port, head, _):
+        argv = [str(CLI), "search", str(search_model), "--data", str(search_data), "--space", str(tiny_space)]
+        argv += ["--out", str(out), "--val-size", "300", "--trial-minutes", "0.5", "--format", "onnx"]
+        argv += ["--trials", "3", "--workers", "2", "--ray-address", f"127.0.0.1:{port}"]
+        env = {**os.environ, **LOOPBACK, **token}
+        proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+        deadline = time.monotonic() + 600
+        while time.monotonic() < deadline and proc.poll() is None:
+            if (out / "trials").is_dir() and any(r["state"] == "running" for r in records(out).values()):
+                break
             time.sleep(0.5)
-        left = _processes_under(temp)
-        for pid in left:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
-        shutil.rmtree(temp, ignore_errors=True)
-    assert not left, "the Ray head left processes behind"
+        assert proc.poll() is None, "the search ended before a trial started"
+        os.killpg(head.pid, signal.SIGKILL)
+        killed = time.monotonic()
+        _, err = proc.communicate(timeout=180)
+        took = time.monotonic() - killed
+    said = [line for line in err.splitlines() if line.startswith("Error:")]
+    assert proc.returncode == 1 and len(said) == 1, (said, err[-3000:])
+    assert f"the Ray cluster at 127.0.0.1:{port} has gone" in said[0] and "--resume" in said[0]
+    assert "Traceback" not in err and took < 45, took
+    first = records(out)
+    assert first and all(r["state"] in ("running", "complete") for r in first.values()), first  # none blamed
+    (run,) = json.loads((out / "search.json").read_text())["runs"]
+    assert run["trials_finished"] == sum(r["state"] == "complete" for r in first.values())
+
+    # Without --ray-address the search starts its own cluster, even where the environment still names
+    # the dead one (RAY_ADDRESS, as `ray start` tells users to set), which Ray alone would try to join.
+    done = search(
+        search_model, search_data, tiny_space, out, "--format", "onnx", "--trials", "3", "--workers", "2",
+        "--resume", "--json", env={"RAY_ADDRESS": f"127.0.0.1:{port}"},
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    trials = json.loads(done.stdout)["trials"]
+    assert sum(t["state"] == "complete" for t in trials) == 3
+    assert all(t["state"] == "interrupted" for t in trials if first.get(t["number"], {}).get("state") == "running")
 
 
 def _listening(port: int) -> bool:
