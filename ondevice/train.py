@@ -40,7 +40,7 @@ from ondevice.errors import CheckpointError, ConfigError, DataError
 from ondevice.evaluate import choose_thresholds, micro_f1, predict_logits
 from ondevice.model import Checkpoint, load_model, save_checkpoint
 from ondevice.model.checkpoint import checkpoint_bytes, is_ondevice_checkpoint
-from ondevice.model.config import MULTI_LABEL
+from ondevice.model.config import MULTI_LABEL, check_int
 from ondevice.model.hf import read_hf_config, resolve_source
 from ondevice.model.tokenizer import Rows, length_sorted_batches
 from ondevice.output import check_writable
@@ -59,6 +59,9 @@ class FinetuneConfig:
     max_length: int = 128  # truncation during training and evaluation
     seed: int = 0
     max_minutes: float | None = None  # stop (keeping the best weights) after this long
+    # Train exactly this many steps (batches), in place of ``epochs``: the learning-rate schedule spans
+    # them. The same steps on the same data and seed train the same way however fast the machine is.
+    max_steps: int | None = None
     evals_per_epoch: int = 4
     freeze_embeddings: bool = True  # word embeddings only; positions and norms still train
     head_only: bool = False
@@ -77,6 +80,8 @@ class FinetuneConfig:
             raise ConfigError("learning rates must be positive")
         if self.max_minutes is not None and self.max_minutes <= 0:
             raise ConfigError("--max-minutes must be positive")
+        if self.max_steps is not None:
+            check_int("max_steps", self.max_steps, 1)
         if not 0 <= self.warmup_ratio < 1:
             raise ConfigError("warmup ratio must be in [0, 1)")
         if self.select not in SELECT:
@@ -260,7 +265,7 @@ def _train_loop(
     rng = np.random.default_rng(cfg.seed)
     rows = Rows(ckpt.tokenizer, train.texts, cfg.max_length)
     steps_per_epoch = math.ceil(len(rows) / cfg.batch_size)
-    total = max(1, int(steps_per_epoch * cfg.epochs))
+    total = cfg.max_steps or max(1, int(steps_per_epoch * cfg.epochs))
     eval_every = max(1, steps_per_epoch // max(1, cfg.evals_per_epoch))
 
     table = word_table(model)
@@ -498,7 +503,7 @@ def _finetune_head(ckpt: Checkpoint, train: Dataset, select: Dataset | None, cfg
     opt = torch.optim.AdamW(head, lr=cfg.head_lr, weight_decay=cfg.weight_decay)
     g = torch.Generator().manual_seed(cfg.seed)
     steps_per_epoch = math.ceil(len(x_train) / cfg.batch_size)
-    total = max(1, int(steps_per_epoch * cfg.epochs))
+    total = cfg.max_steps or max(1, int(steps_per_epoch * cfg.epochs))
     best = (-1.0, 0, None)
     history, step = [], 0
     bar = progress(total=total, desc="train head", unit="step")

@@ -12,6 +12,7 @@ import torch
 from click.testing import CliRunner
 
 from ondevice.cli import cli
+from ondevice.compress import config_from_dict
 from ondevice.data import Dataset, Example, read_dataset, text_groups
 from ondevice.errors import ConfigError, DataError
 from ondevice.train import (
@@ -162,6 +163,18 @@ def test_finetune_keeps_the_same_weights_whatever_the_dev_data_says(tiny_bert_di
     report = training_report(a)
     assert report["dev_accuracy"] == a.dev_score and report["best_select_accuracy"] == a.best_select
     assert report["select"] == "split" and report["select_examples"] == 12
+
+
+def test_max_steps_trains_exactly_that_many_in_place_of_the_epochs(tiny_bert_dir, toy):
+    from ondevice.model import load_model
+
+    train, _ = _data(toy)  # 108 examples trained on: 7 batches of 16 an epoch
+    result = finetune(load_model(str(tiny_bert_dir)), train, None, FinetuneConfig(**{**CFG, "max_steps": 10}))
+    assert result.steps == 10 and result.history[-1]["step"] == 10
+    assert finetune(load_model(str(tiny_bert_dir)), train, None, FinetuneConfig(**CFG)).steps == 14  # 2 epochs
+    for bad, message in ((0, "at least 1, got 0"), (1.5, "an integer, got 1.5"), (True, "an integer, got true")):
+        with pytest.raises(ConfigError, match=f"max_steps must be {message}"):
+            config_from_dict({"kind": "distill", "max_steps": bad})
 
 
 def test_select_last_keeps_the_final_weights(tiny_bert_dir, toy):

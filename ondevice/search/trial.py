@@ -11,7 +11,6 @@ directory must be on storage every node mounts at the same path.
 from __future__ import annotations
 
 import dataclasses
-import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -67,7 +66,7 @@ def build(job: TrialJob, train, val, teacher_logits: np.ndarray | None) -> dict:
     # The recipe as drawn, without the trial's time bound: what `compress --recipe` and --finish run in full.
     (job.path / "recipe.toml").write_text(to_toml(recipe, job.export))
     if job.trial_minutes or job.trial_steps:
-        recipe = dataclasses.replace(recipe, steps=[_bounded(s, job, len(train)) for s in recipe.steps])
+        recipe = dataclasses.replace(recipe, steps=[_bounded(s, job) for s in recipe.steps])
     t0 = time.monotonic()
     ckpt = load_model(job.model)
     records = run_recipe(ckpt, recipe, train, val, seed=job.seed, teacher_logits=teacher_logits, select=val)
@@ -108,16 +107,16 @@ def build(job: TrialJob, train, val, teacher_logits: np.ndarray | None) -> dict:
     }
 
 
-def _bounded(step, job: TrialJob, examples: int):
+def _bounded(step, job: TrialJob):
     """A distillation step of a trial's recipe with the trial's bounds: ``trial_minutes`` of wall clock,
-    ``trial_steps`` training steps over ``examples`` (the epochs that make exactly that many)."""
+    ``trial_steps`` training steps."""
     from ondevice.train import DistillConfig
 
     if not isinstance(step, DistillConfig):
         return step
     bounds = {"max_minutes": job.trial_minutes} if job.trial_minutes else {}
-    if job.trial_steps:  # the loop runs int(steps_per_epoch * epochs) steps: half a step more than needed
-        bounds["epochs"] = (job.trial_steps + 0.5) / math.ceil(examples / step.batch_size)
+    if job.trial_steps:
+        bounds["max_steps"] = job.trial_steps
     return dataclasses.replace(step, **bounds)
 
 

@@ -19,12 +19,12 @@ from ondevice.search.trial import TrialJob, _bounded, build
 from ondevice.train import DistillConfig, finetune_held_out
 
 
-def test_trial_steps_make_the_epochs_that_take_exactly_that_many():
+def test_trial_bounds_set_the_steps_or_the_clock():
     job = TrialJob(0, None, {}, "m", "d", None, "onnx", 1, trial_minutes=None, trial_steps=7)
-    step = _bounded(DistillConfig(epochs=3.0, batch_size=32), job, examples=1000)  # 32 batches an epoch
-    assert int(32 * step.epochs) == 7 and step.max_minutes is None
-    clocked = _bounded(DistillConfig(epochs=3.0), TrialJob(0, None, {}, "m", "d", None, "onnx", 1, 3.0), 1000)
-    assert clocked.epochs == 3.0 and clocked.max_minutes == 3.0
+    step = _bounded(DistillConfig(epochs=3.0, batch_size=32), job)
+    assert step.max_steps == 7 and step.epochs == 3.0 and step.max_minutes is None
+    clocked = _bounded(DistillConfig(epochs=3.0), TrialJob(0, None, {}, "m", "d", None, "onnx", 1, 3.0))
+    assert clocked.epochs == 3.0 and clocked.max_minutes == 3.0 and clocked.max_steps is None
 
 
 def test_a_step_bound_trains_a_draw_the_same_way_under_load(search_model, search_data, tiny_space, tmp_path):
