@@ -6,6 +6,7 @@ The checks are fixtures that return functions, so that a test module reaches the
 this file.
 """
 
+import copy
 import io
 import json
 import shutil
@@ -266,5 +267,61 @@ def compress_and_export(dev_sample):
         assert r.exit_code == 0, r.output
         assert json.loads(r.stdout)["artifacts"][0]["verification"]["max_abs_logit_diff"] <= TOL
         return json.loads((ck / "config.json").read_text())
+
+    return check
+
+
+@pytest.fixture(scope="session")
+def vocab_pruning(sst2_train, hard_texts):
+    """``check(model_dir, kind)``: a vocab step pruned on 400 SST-2 training sentences and the hard texts.
+    Every training text's new ids are remap[old] at full length, the logits are bit for bit the same, the
+    word table loses exactly the dropped rows; a BPE keeps its byte alphabet (unseen text still decodes to
+    itself), a Unigram its lowest score. Returns the step's report."""
+    from ondevice.compress import compress_
+    from ondevice.compress.vocab import VocabConfig
+    from ondevice.data import Dataset, Example
+
+    def pieces(c) -> dict[str, int]:
+        return c.tokenizer.backend.get_vocab(with_added_tokens=True)
+
+    def tj(c) -> dict:
+        return json.loads(c.tokenizer.backend.to_str())["model"]
+
+    def check(model_dir, kind: str) -> dict:
+        ckpt = load_model(str(model_dir))
+        texts = _texts(sst2_train, 400) + [t for t in hard_texts if t.strip()]
+        data = Dataset([Example(t, i % 2) for i, t in enumerate(texts)], ckpt.labels)
+        before = copy.deepcopy(ckpt)
+        word = ckpt.model.embeddings.word
+        width = (word.table if hasattr(word, "table") else word).weight.shape[1]
+        report = compress_(ckpt.model, VocabConfig(), student=ckpt, train=data)
+        old_pieces, new_pieces = pieces(before), pieces(ckpt)
+        remap = {i: new_pieces[t] for t, i in old_pieces.items() if t in new_pieces}
+        old, new = before.tokenizer.token_ids(texts, 10**9), ckpt.tokenizer.token_ids(texts, 10**9)
+        assert all(n == [remap[i] for i in o] for o, n in zip(old, new, strict=True))
+        assert sorted(remap) == sorted(remap, key=remap.get)  # the old order kept
+        with torch.no_grad():
+            for s in range(0, len(texts), 128):
+                a, b = (c.tokenizer(texts[s : s + 128], max_length=128, pad_to="longest") for c in (before, ckpt))
+                assert torch.equal(before.model(*map(torch.as_tensor, a)), ckpt.model(*map(torch.as_tensor, b)))
+        n = ckpt.tokenizer.vocab_size
+        assert n == report["vocab_after"] == ckpt.config.vocab_size == len(new_pieces) < 0.85 * len(old_pieces)
+        dropped = sum(p.numel() for p in before.model.parameters()) - sum(p.numel() for p in ckpt.model.parameters())
+        assert dropped == (len(old_pieces) - n) * width
+        assert ckpt.tokenizer.settings.kind == kind
+        if kind == "BPE":
+            from tokenizers.pre_tokenizers import ByteLevel
+
+            assert set(ByteLevel.alphabet()) <= set(new_pieces) and report["merge_ancestors"] > 0
+            assert 0 < len(tj(ckpt)["merges"]) < len(tj(before)["merges"])
+            unseen = _texts(sst2_train)[-2000:]  # text the sample never saw: spelled out, no character lost
+            decode = [c.tokenizer.backend.decode_batch(c.tokenizer.token_ids(unseen, 10**9)) for c in (before, ckpt)]
+            assert decode[0] == decode[1]
+        else:
+            scores = [[score for _, score in tj(c)["vocab"]] for c in (before, ckpt)]
+            unk = new_pieces[ckpt.tokenizer.settings.unk_token]
+            assert min(scores[0]) == min(scores[1]) and tj(ckpt)["unk_id"] == unk
+        print(f"vocab {model_dir.name}: {len(old_pieces)} -> {n} pieces, {report}")
+        return report
 
     return check

@@ -285,43 +285,8 @@ def _pieces(tokenizer) -> dict[str, int]:
 
 
 @pytest.mark.parametrize("arch", ["roberta", "xlm-roberta", "camembert"])
-def test_vocab_pruning_keeps_the_training_ids_and_the_logits(hf_dir, sst2_train, sst2_texts, hard_texts, arch):
-    """On 400 SST-2 training sentences and the hard texts: every training text's new ids are remap[old] at
-    full length, the logits are bit for bit the same, the word table loses exactly the dropped rows; a BPE
-    keeps its byte alphabet (unseen text still decodes to itself), a Unigram its lowest score."""
-    ckpt = load_model(str(hf_dir(arch)))
-    texts = sst2_texts(sst2_train, 400) + [t for t in hard_texts if t.strip()]
-    data = Dataset([Example(t, i % 2) for i, t in enumerate(texts)], ckpt.labels)
-    before = copy.deepcopy(ckpt)
-    report = compress_(ckpt.model, VocabConfig(), student=ckpt, train=data)
-    old_pieces, new_pieces = _pieces(before.tokenizer), _pieces(ckpt.tokenizer)
-    remap = {i: new_pieces[t] for t, i in old_pieces.items() if t in new_pieces}
-    old, new = before.tokenizer.token_ids(texts, BIG), ckpt.tokenizer.token_ids(texts, BIG)
-    assert all(n == [remap[i] for i in o] for o, n in zip(old, new, strict=True))
-    assert sorted(remap) == sorted(remap, key=remap.get)  # the old order kept
-    with torch.no_grad():
-        for s in range(0, len(texts), 128):
-            a, b = (c.tokenizer(texts[s : s + 128], max_length=128, pad_to="longest") for c in (before, ckpt))
-            assert torch.equal(before.model(*map(torch.as_tensor, a)), ckpt.model(*map(torch.as_tensor, b)))
-    n = ckpt.tokenizer.vocab_size
-    assert n == report["vocab_after"] == ckpt.config.vocab_size == len(new_pieces) < 0.85 * len(old_pieces)
-    assert (
-        sum(p.numel() for p in before.model.parameters()) - sum(p.numel() for p in ckpt.model.parameters())
-        == (len(old_pieces) - n) * 64
-    )
-    tj = json.loads(ckpt.tokenizer.backend.to_str())["model"]
-    if KIND[arch] == "BPE":
-        from tokenizers.pre_tokenizers import ByteLevel
-
-        assert set(ByteLevel.alphabet()) <= set(new_pieces) and report["merge_ancestors"] > 0
-        assert 0 < len(tj["merges"]) < len(json.loads(before.tokenizer.backend.to_str())["model"]["merges"])
-        unseen = sst2_texts(sst2_train)[-2000:]  # text the sample never saw: spelled out, no character lost
-        decode = [c.tokenizer.backend.decode_batch(c.tokenizer.token_ids(unseen, BIG)) for c in (before, ckpt)]
-        assert decode[0] == decode[1]
-    else:
-        scores = [[s for _, s in json.loads(c.tokenizer.backend.to_str())["model"]["vocab"]] for c in (before, ckpt)]
-        assert min(scores[0]) == min(scores[1]) and tj["unk_id"] == new_pieces["<unk>"]
-    print(f"vocab {arch}: {len(old_pieces)} -> {n} pieces, {report}")
+def test_vocab_pruning_keeps_the_training_ids_and_the_logits(hf_dir, vocab_pruning, arch):
+    vocab_pruning(hf_dir(arch), KIND[arch])
 
 
 @pytest.mark.parametrize("arch", ["roberta", "xlm-roberta"])

@@ -337,3 +337,9 @@ def test_pair_logits_match_transformers(sentences, hf_dir, arch):
     assert len(inputs) == (3 if arch in ("albert", "mobilebert") else 2)
     if len(inputs) == 3:
         assert inputs[2].any()
+
+
+@pytest.mark.parametrize("arch", ["albert", "modernbert"])
+def test_vocab_pruning_keeps_the_training_ids_and_the_logits(hf_dir, vocab_pruning, arch):
+    """ALBERT's Unigram (its factorized word table loses its rows) and ModernBERT's byte-level BPE."""
+    vocab_pruning(hf_dir(arch), KIND[arch])
