@@ -76,10 +76,11 @@ def cluster_gone(address: str | None, head: str, in_flight: int) -> ClusterError
     )
 
 
-def wait_one(ray, refs: list, head: str, address: str | None, poll_s: float = 5.0, misses: int = 2):
+def wait_one(ray, refs: list, head: str, address: str | None, poll_s: float = 5.0, misses: int = 6):
     """The first of ``refs`` to finish. Between polls the head is asked whether it is there: when it has
-    not answered ``misses`` polls running, ClusterError, well before Ray's own driver would give up on
-    its head (60 s) and end the process with no word of why."""
+    not answered ``misses`` polls running (half a minute: a network's hiccup is not a lost cluster),
+    ClusterError, before Ray's own driver would give up on its head (60 s) and end the process with no
+    word of why. (A task on a node that died fails at once, and the caller asks the head then.)"""
     missed = 0
     while True:
         done, _ = ray.wait(refs, num_returns=1, timeout=poll_s)
