@@ -143,24 +143,21 @@ def unknown_word_walks(tokenizer: Tokenizer, texts) -> set[int]:
     return found
 
 
-def _merge_pairs(model: dict) -> list[tuple[str, str]]:
-    """A BPE tokenizer.json's merges as (left, right): written as "a b" strings or as [a, b] lists."""
-    return [tuple(m.split(" ", 1)) if isinstance(m, str) else tuple(m) for m in model.get("merges") or []]
-
-
-def _merge_result(model: dict, left: str, right: str) -> str:
-    """The token a merge makes, as `tokenizers` builds it: the right part loses a continuing prefix."""
-    prefix = model.get("continuing_subword_prefix") or ""
-    return left + right[len(prefix) :]
+def merges_made(model: dict) -> list[tuple[int | None, int | None, int | None]]:
+    """Each merge of a BPE tokenizer.json as the ids (left, right, made), in rank order; None for a token
+    the vocabulary lacks. Merges are written as "a b" strings or as [a, b] lists; the token a merge makes
+    is built as `tokenizers` builds it, the right part less a continuing prefix."""
+    vocab, cut = model["vocab"], len(model.get("continuing_subword_prefix") or "")
+    pairs = (m.split(" ", 1) if isinstance(m, str) else m for m in model.get("merges") or [])
+    return [(vocab.get(a), vocab.get(b), vocab.get(a + b[cut:])) for a, b in pairs]
 
 
 def bpe_makers(model: dict) -> dict[int, list[tuple[int, int]]]:
     """For each token a BPE's merges make, the (left, right) ids of every merge that makes it."""
-    vocab, makers = model["vocab"], {}
-    for left, right in _merge_pairs(model):
-        made = vocab.get(_merge_result(model, left, right))
-        if made is not None and left in vocab and right in vocab:
-            makers.setdefault(made, []).append((vocab[left], vocab[right]))
+    makers = {}
+    for left, right, made in merges_made(model):
+        if None not in (left, right, made):
+            makers.setdefault(made, []).append((left, right))
     return makers
 
 
@@ -181,10 +178,9 @@ def _extra_order(kind: str, model: dict, keep: set[int]) -> list[int]:
     if kind == "Unigram":
         scores = [(-float(score), i) for i, (_, score) in enumerate(model["vocab"]) if i not in keep]
         return [i for _, i in sorted(scores)]
-    vocab = model["vocab"]
     if kind == "BPE":
-        order = [vocab.get(_merge_result(model, a, b)) for a, b in _merge_pairs(model)]
-        return list(dict.fromkeys(i for i in order if i is not None and i not in keep))
+        return list(dict.fromkeys(made for *_, made in merges_made(model) if made is not None and made not in keep))
+    vocab = model["vocab"]
     prefix = model.get("continuing_subword_prefix") or ""
     return [i for _, i in sorted((len(t.removeprefix(prefix)), i) for t, i in vocab.items() if i not in keep)]
 
@@ -275,8 +271,7 @@ def pruned_tokenizer(tokenizer: Tokenizer, keep: np.ndarray) -> tuple[Tokenizer,
     else:
         old = model["vocab"]
         if tokenizer.settings.kind == "BPE":  # a merge stays when what it makes stays (its operands do then)
-            pairs = _merge_pairs(model)
-            made = [old.get(_merge_result(model, a, b)) for a, b in pairs]
+            made = [m for *_, m in merges_made(model)]
             model["merges"] = [m for m, i in zip(model["merges"], made, strict=True) if i is not None and remap[i] >= 0]
         model["vocab"] = {t: int(remap[i]) for t, i in old.items() if remap[i] >= 0}
     for added in data.get("added_tokens") or []:
